@@ -21,9 +21,12 @@
 //!   is tested against.
 //! - [`meta`]: the meta data model and its pure rules (shard-group bounds,
 //!   lookups, privileges).
+//! - [`meta_api`]: the requests and answers of metad's HTTP API, and the
+//!   commands of its raft log.
 //! - [`topics`]: topic naming for shard groups and raw line-protocol topics.
 
 pub mod meta;
+pub mod meta_api;
 pub mod record;
 pub mod series_key;
 pub mod topics;
@@ -31,4 +34,4 @@ pub mod topics;
 pub use record::{
     DecodeError, FieldColumn, FieldType, FieldValues, LogRecord, PointBatch, Series, Tag, Tombstone,
 };
-pub use series_key::{fnv1a_64, series_key, shard_index, write_series_key};
+pub use series_key::{fnv1a_64, series_key, shard_index, write_series_key, TagPair};

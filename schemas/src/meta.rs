@@ -41,6 +41,10 @@ pub struct MetaData {
     pub max_shard_group_id: ShardGroupId,
     /// The highest shard id handed out.
     pub max_shard_id: ShardId,
+    /// Shard groups of dropped databases and retention policies, marked
+    /// deleted, so data nodes drop their replicas and topics get deleted.
+    #[serde(default)]
+    pub dropped_shard_groups: BTreeMap<ShardGroupId, ShardGroup>,
 }
 
 /// A data node (shardd).

@@ -29,31 +29,50 @@ pub fn shard_index(series_key: &str, shard_count: u32) -> u32 {
     (fnv1a_64(series_key.as_bytes()) % u64::from(shard_count)) as u32
 }
 
+/// A tag as the parts of Sluice hold it: a `(key, value)` pair of the line
+/// protocol parser or a record's [`Tag`](crate::Tag).
+pub trait TagPair {
+    /// The unescaped key.
+    fn key(&self) -> &str;
+    /// The unescaped value.
+    fn value(&self) -> &str;
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> TagPair for (K, V) {
+    fn key(&self) -> &str {
+        self.0.as_ref()
+    }
+    fn value(&self) -> &str {
+        self.1.as_ref()
+    }
+}
+
+impl TagPair for crate::Tag<'_> {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn value(&self) -> &str {
+        &self.value
+    }
+}
+
 /// Appends the canonical series key of `measurement` and `tags` to `buf`.
 ///
 /// `tags` must be sorted by key (the line protocol parser and the Avro records
 /// keep them sorted); the key is built in the order given. Reusing `buf`
 /// across points keeps the hot path free of allocations.
-pub fn write_series_key<K, V>(buf: &mut String, measurement: &str, tags: &[(K, V)])
-where
-    K: AsRef<str>,
-    V: AsRef<str>,
-{
+pub fn write_series_key<T: TagPair>(buf: &mut String, measurement: &str, tags: &[T]) {
     escape_into(buf, measurement, MEASUREMENT_SPECIALS);
-    for (key, value) in tags {
+    for tag in tags {
         buf.push(',');
-        escape_into(buf, key.as_ref(), TAG_SPECIALS);
+        escape_into(buf, tag.key(), TAG_SPECIALS);
         buf.push('=');
-        escape_into(buf, value.as_ref(), TAG_SPECIALS);
+        escape_into(buf, tag.value(), TAG_SPECIALS);
     }
 }
 
 /// The canonical series key of `measurement` and `tags` (sorted by key).
-pub fn series_key<K, V>(measurement: &str, tags: &[(K, V)]) -> String
-where
-    K: AsRef<str>,
-    V: AsRef<str>,
-{
+pub fn series_key<T: TagPair>(measurement: &str, tags: &[T]) -> String {
     let mut buf = String::with_capacity(measurement.len() + tags.len() * 16);
     write_series_key(&mut buf, measurement, tags);
     buf
@@ -191,7 +210,7 @@ mod tests {
     #[test]
     fn measurement_keeps_equal_sign_unescaped() {
         // InfluxDB does not escape '=' in measurement names.
-        assert_eq!(series_key::<&str, &str>("a=b", &[]), "a=b");
+        assert_eq!(series_key::<(&str, &str)>("a=b", &[]), "a=b");
     }
 
     proptest! {

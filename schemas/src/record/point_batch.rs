@@ -43,12 +43,6 @@ pub struct Tag<'a> {
     pub value: Cow<'a, str>,
 }
 
-impl AsRef<str> for Tag<'_> {
-    fn as_ref(&self) -> &str {
-        &self.key
-    }
-}
-
 /// All values of one field of one series in a batch; `timestamps[i]` (ns)
 /// goes with value `i`. If a timestamp repeats, the later entry wins.
 #[derive(Debug, Clone, PartialEq)]

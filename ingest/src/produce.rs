@@ -1,0 +1,298 @@
+//! Produce: encoded batches to their topic partitions, acknowledged by every
+//! in-sync replica before a write counts as done.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use schemas::record::record_key;
+use tracing::{debug, info};
+
+use crate::route::ShardBatch;
+
+/// Kafka settings of the producer.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Largest record value we produce; bigger batches are split. Must stay
+    /// under the broker's `message.max.bytes` (1 MiB by default).
+    pub max_record_bytes: usize,
+    /// `linger.ms`: how long librdkafka waits to fill a produce request. Our
+    /// records are already batches of thousands of points, so a short linger
+    /// only lets concurrent writes share requests without adding latency.
+    pub linger_ms: u32,
+    /// `compression.type`: lz4 compresses the repeated keys and timestamps of
+    /// a batch well at a low CPU cost.
+    pub compression: String,
+    /// How long one record may take to be acknowledged (`message.timeout.ms`).
+    pub delivery_timeout: Duration,
+    /// Replication factor of the topics created for shard groups.
+    pub topic_replication: i32,
+    /// Extra librdkafka properties (`security.protocol`, SASL, ...).
+    pub extra: Vec<(String, String)>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            max_record_bytes: 900 * 1024,
+            linger_ms: 5,
+            compression: "lz4".into(),
+            delivery_timeout: Duration::from_secs(30),
+            topic_replication: 1,
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// The common client configuration (brokers and extra properties).
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in &self.extra {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+/// Why producing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    /// The Kafka client could not be created from the configuration.
+    #[error("invalid Kafka client configuration: {0}")]
+    Config(#[source] KafkaError),
+    /// Creating a shard group's topic failed.
+    #[error("creating topic {topic}: {source}")]
+    CreateTopic {
+        /// The topic.
+        topic: String,
+        /// The cause.
+        source: KafkaError,
+    },
+    /// A topic exists with another partition count than its shard group.
+    #[error("topic {topic} has {found} partitions, its shard group has {expected} shards")]
+    PartitionMismatch {
+        /// The topic.
+        topic: String,
+        /// Partitions found.
+        found: usize,
+        /// Shards in the group.
+        expected: usize,
+    },
+    /// A record was not acknowledged.
+    #[error("producing to {topic}[{partition}]: {source}")]
+    Delivery {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The cause.
+        source: KafkaError,
+    },
+}
+
+/// What one [`Producer::send`] did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Sent {
+    /// Records acknowledged.
+    pub records: usize,
+    /// Bytes of record values acknowledged.
+    pub bytes: usize,
+}
+
+/// Produces shard batches and creates shard-group topics.
+pub struct Producer {
+    producer: FutureProducer,
+    admin: AdminClient<DefaultClientContext>,
+    config: KafkaConfig,
+    /// Topics known to exist with the right partition count.
+    topics: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("brokers", &self.config.brokers)
+            .finish()
+    }
+}
+
+impl Producer {
+    /// Connects (lazily, as librdkafka does) to the brokers of `config`.
+    pub fn new(config: KafkaConfig) -> Result<Self, ProduceError> {
+        let producer = config
+            .client_config()
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("compression.type", &config.compression)
+            .set("linger.ms", config.linger_ms.to_string())
+            .set(
+                "message.max.bytes",
+                (config.max_record_bytes + 64 * 1024).to_string(),
+            )
+            .set(
+                "message.timeout.ms",
+                config.delivery_timeout.as_millis().to_string(),
+            )
+            .create()
+            .map_err(ProduceError::Config)?;
+        let admin = config
+            .client_config()
+            .create()
+            .map_err(ProduceError::Config)?;
+        Ok(Self {
+            producer,
+            admin,
+            config,
+            topics: Mutex::default(),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &KafkaConfig {
+        &self.config
+    }
+
+    /// Creates `topic` with `partitions` partitions unless it exists, and
+    /// checks that an existing one has exactly that many (DESIGN: never add
+    /// partitions to a shard group's topic). Retention is unlimited: the
+    /// topic is the write-ahead log that replicas are rebuilt from.
+    pub async fn ensure_topic(&self, topic: &str, partitions: usize) -> Result<(), ProduceError> {
+        if self.topics.lock().expect("not poisoned").contains(topic) {
+            return Ok(());
+        }
+        let create_err = |source| ProduceError::CreateTopic {
+            topic: topic.to_owned(),
+            source,
+        };
+        let new = NewTopic::new(
+            topic,
+            i32::try_from(partitions).expect("partition count fits i32"),
+            TopicReplication::Fixed(self.config.topic_replication),
+        )
+        .set("retention.ms", "-1")
+        .set("retention.bytes", "-1");
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = self
+            .admin
+            .create_topics([&new], &opts)
+            .await
+            .map_err(create_err)?;
+        for result in results {
+            match result {
+                Ok(_) => info!(topic, partitions, "created shard group topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    debug!(topic, "topic exists")
+                }
+                Err((_, code)) => return Err(create_err(KafkaError::AdminOp(code))),
+            }
+        }
+        self.check_partitions(topic, partitions).await?;
+        self.topics
+            .lock()
+            .expect("not poisoned")
+            .insert(topic.to_owned());
+        Ok(())
+    }
+
+    async fn check_partitions(&self, topic: &str, expected: usize) -> Result<(), ProduceError> {
+        // Metadata may lag a fresh creation for a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (producer, name) = (self.producer.clone(), topic.to_owned());
+            // fetch_metadata blocks on the network: keep it off the runtime.
+            let found = tokio::task::spawn_blocking(move || {
+                let md = producer
+                    .client()
+                    .fetch_metadata(Some(&name), Duration::from_secs(5))?;
+                Ok::<_, KafkaError>(
+                    md.topics()
+                        .iter()
+                        .find(|t| t.name() == name && t.error().is_none())
+                        .map_or(0, |t| t.partitions().len()),
+                )
+            })
+            .await
+            .expect("metadata task does not panic")
+            .map_err(|source| ProduceError::CreateTopic {
+                topic: topic.to_owned(),
+                source,
+            })?;
+            if found == expected {
+                return Ok(());
+            }
+            if found != 0 || Instant::now() > deadline {
+                return Err(ProduceError::PartitionMismatch {
+                    topic: topic.to_owned(),
+                    found,
+                    expected,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Produces every batch (keyed by shard id, to its partition) and returns
+    /// once Kafka acknowledged all of them, or with the first failure.
+    pub async fn send(&self, batches: &[ShardBatch<'_>]) -> Result<Sent, ProduceError> {
+        let mut pending = Vec::with_capacity(batches.len());
+        let mut sent = Sent::default();
+        for b in batches {
+            let payload = b.batch.encode();
+            let key = record_key(b.batch.shard_id);
+            sent.records += 1;
+            sent.bytes += payload.len();
+            let mut record = FutureRecord::to(&b.topic)
+                .partition(b.partition)
+                .key(&key)
+                .payload(&payload);
+            // send_result enqueues without waiting; delivery is awaited below
+            // so all records of a write are in flight together. A full local
+            // queue is back-pressure, not failure: wait for room.
+            let future = loop {
+                match self.producer.send_result(record) {
+                    Ok(future) => break future,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                        record = r;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((source, _)) => {
+                        return Err(ProduceError::Delivery {
+                            topic: b.topic.clone(),
+                            partition: b.partition,
+                            source,
+                        })
+                    }
+                }
+            };
+            pending.push((b, future));
+        }
+        for (b, future) in pending {
+            let delivery_err = |source| ProduceError::Delivery {
+                topic: b.topic.clone(),
+                partition: b.partition,
+                source,
+            };
+            match future.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((source, _))) => return Err(delivery_err(source)),
+                Err(_canceled) => return Err(delivery_err(KafkaError::Canceled)),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Waits for everything in flight (used at shutdown).
+    pub fn flush(&self, timeout: Duration) {
+        let _ = self.producer.flush(timeout);
+    }
+}

@@ -1,0 +1,149 @@
+//! `metad`: runs one meta node. Flags override environment variables, which
+//! override the TOML file given with `--config`, which overrides defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
+use metad::config::FileConfig;
+use metad::{MetaNode, NodeConfig};
+
+/// Sluice's meta service: an openraft node holding databases, retention
+/// policies, shard groups, data nodes and users.
+#[derive(Debug, Parser)]
+#[command(name = "metad", version)]
+struct Args {
+    /// TOML config file (see metad.example.toml); flags and environment override it.
+    #[arg(long, env = "METAD_CONFIG")]
+    config: Option<PathBuf>,
+    /// This node's raft id, unique among metad nodes.
+    #[arg(long, env = "METAD_NODE_ID", default_value_t = 1)]
+    node_id: u64,
+    /// Address the HTTP API (clients and raft peers) listens on.
+    #[arg(long, env = "METAD_LISTEN", default_value = "127.0.0.1:8091")]
+    listen: SocketAddr,
+    /// Address peers and clients reach this node at [default: the listen address].
+    #[arg(long, env = "METAD_ADVERTISE")]
+    advertise: Option<String>,
+    /// Directory of the raft log and state machine (RocksDB).
+    #[arg(long, env = "METAD_DATA_DIR", default_value = "metad-data")]
+    data_dir: PathBuf,
+    /// Initialise a one-voter cluster if this node has no raft state yet.
+    #[arg(long, env = "METAD_BOOTSTRAP", default_value_t = false)]
+    bootstrap: bool,
+    /// Shared secret every API call must carry as `Authorization: Bearer` [default: none, no check].
+    #[arg(long, env = "SLUICE_SHARED_SECRET", hide_env_values = true)]
+    shared_secret: Option<String>,
+    /// Prefix of shard-group topic names (`<prefix>.shardgroup.<id>`).
+    #[arg(long, env = "METAD_TOPIC_PREFIX", default_value = schemas::topics::DEFAULT_PREFIX)]
+    topic_prefix: String,
+    /// Replication factor of the `autogen` policy `CREATE DATABASE` makes.
+    #[arg(long, env = "METAD_DEFAULT_REPLICATION_FACTOR", default_value_t = 1)]
+    default_replication_factor: u32,
+    /// Raft leader heartbeat interval, ms.
+    #[arg(long, env = "METAD_HEARTBEAT_INTERVAL_MS", default_value_t = 100)]
+    heartbeat_interval_ms: u64,
+    /// Raft election timeout (minimum; maximum is twice it), ms.
+    #[arg(long, env = "METAD_ELECTION_TIMEOUT_MS", default_value_t = 1000)]
+    election_timeout_ms: u64,
+    /// Snapshot and compact the raft log every this many entries.
+    #[arg(long, env = "METAD_SNAPSHOT_LOGS", default_value_t = 5000)]
+    snapshot_logs: u64,
+    /// A data node silent this long is marked unreachable, ms.
+    #[arg(long, env = "METAD_DATA_NODE_TIMEOUT_MS", default_value_t = 10_000)]
+    data_node_timeout_ms: u64,
+    /// How often the leader marks expired shard groups deleted, ms.
+    #[arg(long, env = "METAD_RETENTION_CHECK_INTERVAL_MS", default_value_t = 30_000)]
+    retention_check_interval_ms: u64,
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "METAD_LOG", default_value = "info")]
+    log: String,
+}
+
+/// Whether `id` was left at its default (so the config file may set it).
+fn defaulted(matches: &ArgMatches, id: &str) -> bool {
+    matches!(matches.value_source(id), None | Some(ValueSource::DefaultValue))
+}
+
+/// Overrides defaulted flags with the file's values.
+macro_rules! layer {
+    ($args:ident, $file:ident, $matches:ident, $($field:ident),+ $(,)?) => {
+        $(if defaulted(&$matches, stringify!($field)) {
+            if let Some(v) = $file.$field.clone() {
+                $args.$field = v;
+            }
+        })+
+    };
+}
+
+fn load() -> anyhow::Result<(Args, NodeConfig)> {
+    let matches = Args::command().get_matches();
+    let mut args = Args::from_arg_matches(&matches)?;
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let file = FileConfig::parse(&text).with_context(|| format!("in {}", path.display()))?;
+        layer!(
+            args,
+            file,
+            matches,
+            node_id,
+            listen,
+            data_dir,
+            bootstrap,
+            topic_prefix,
+            default_replication_factor,
+            heartbeat_interval_ms,
+            election_timeout_ms,
+            snapshot_logs,
+            data_node_timeout_ms,
+            retention_check_interval_ms,
+        );
+        if args.advertise.is_none() {
+            args.advertise = file.advertise.clone();
+        }
+        if args.shared_secret.is_none() {
+            args.shared_secret = file.shared_secret.clone();
+        }
+    }
+    let mut config = NodeConfig::new(args.node_id, args.listen, args.data_dir.clone());
+    if let Some(advertise) = &args.advertise {
+        config.advertise.clone_from(advertise);
+    }
+    config.bootstrap = args.bootstrap;
+    config.shared_secret = args.shared_secret.clone().filter(|s| !s.is_empty());
+    config.topic_prefix.clone_from(&args.topic_prefix);
+    config.default_replication_factor = args.default_replication_factor;
+    config.heartbeat_interval = Duration::from_millis(args.heartbeat_interval_ms);
+    config.election_timeout = Duration::from_millis(args.election_timeout_ms);
+    config.snapshot_logs = args.snapshot_logs;
+    config.data_node_timeout = Duration::from_millis(args.data_node_timeout_ms);
+    config.retention_check_interval = Duration::from_millis(args.retention_check_interval_ms);
+    config.validate()?;
+    Ok((args, config))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let (args, config) = load()?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+    MetaNode::run(config, shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,451 @@
+//! `sluice-ctl`: the operator CLI (an `influxd-ctl` equivalent).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use meta_client::{Config, MetaClient};
+use schemas::meta::{MetaData, NodeId, NodeState, HOUR_NS};
+use schemas::meta_api::{ClusterStatus, ReplicaStatus, RetentionPolicySpec};
+use serde::Serialize;
+
+/// Operate a Sluice cluster through metad.
+#[derive(Debug, Parser)]
+#[command(name = "sluice-ctl", version)]
+struct Cli {
+    /// metad addresses, `host:port[,host:port...]`; any node will do.
+    #[arg(long, env = "SLUICE_METAD", default_value = "127.0.0.1:8091", global = true)]
+    metad: String,
+    /// Shared secret of the cluster [default: none].
+    #[arg(long, env = "SLUICE_SHARED_SECRET", hide_env_values = true, global = true)]
+    shared_secret: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, env = "SLUICE_CTL_JSON", default_value_t = false, global = true)]
+    json: bool,
+    /// Give up after this many seconds without an answer.
+    #[arg(long, env = "SLUICE_CTL_TIMEOUT_S", default_value_t = 10, global = true)]
+    timeout_s: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Meta nodes (with the leader) and data nodes (with their state).
+    Show,
+    /// Every shard with its group, time range, owners and their progress.
+    ShowShards {
+        /// Include shards of deleted groups.
+        #[arg(long, default_value_t = false)]
+        all: bool,
+    },
+    /// Register a data node ahead of its first start.
+    AddData {
+        /// Its public HTTP address (`host:port`).
+        http_addr: String,
+        /// Its internal address (`host:port`), which identifies it.
+        internal_addr: String,
+    },
+    /// Remove a data node.
+    RemoveData {
+        /// Data node id.
+        id: NodeId,
+        /// Remove it even if it owns shards (they lose that replica).
+        #[arg(long, default_value_t = false)]
+        force: bool,
+    },
+    /// Close every shard group still accepting writes; the next writes make
+    /// new groups on today's data nodes.
+    TruncateShards,
+    /// Add a metad node to the raft cluster (learner, then voter).
+    AddMeta {
+        /// Its raft id (its `--node-id`).
+        id: u64,
+        /// Its address (`host:port`).
+        addr: String,
+    },
+    /// Remove a metad node from the raft cluster.
+    RemoveMeta {
+        /// Its raft id.
+        id: u64,
+    },
+    /// Create a database (and its default retention policy).
+    CreateDatabase {
+        /// Database name.
+        name: String,
+        /// Retention duration (`INF`, `1h`, `7d`, `2w`, ...).
+        #[arg(long, default_value = "INF")]
+        duration: String,
+        /// Replication factor [default: metad's default].
+        #[arg(long)]
+        replication: Option<u32>,
+        /// Shard-group duration [default: InfluxDB's for the retention duration].
+        #[arg(long)]
+        shard_duration: Option<String>,
+        /// Name of the retention policy.
+        #[arg(long, default_value = "autogen")]
+        rp_name: String,
+    },
+    /// Drop a database and all its data.
+    DropDatabase {
+        /// Database name.
+        name: String,
+    },
+}
+
+/// Parses an InfluxQL-style duration into ns; `INF` and `0` are 0.
+fn parse_duration(text: &str) -> anyhow::Result<u64> {
+    if text.eq_ignore_ascii_case("inf") || text == "0" {
+        return Ok(0);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .with_context(|| format!("duration {text:?} needs a unit (ns, u, ms, s, m, h, d, w)"))?;
+    let (n, unit) = text.split_at(split);
+    let n: u64 = n.parse().with_context(|| format!("invalid duration {text:?}"))?;
+    let unit_ns: u64 = match unit {
+        "ns" => 1,
+        "u" | "µ" | "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => HOUR_NS,
+        "d" => 24 * HOUR_NS,
+        "w" => 7 * 24 * HOUR_NS,
+        _ => bail!("invalid duration unit in {text:?}"),
+    };
+    n.checked_mul(unit_ns)
+        .with_context(|| format!("duration {text:?} too long"))
+}
+
+/// RFC 3339 UTC from Unix ns (Hinnant's civil-from-days).
+fn rfc3339(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+/// A left-aligned text table.
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join("  ").trim_end().to_owned() + "\n"
+    };
+    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        out += &line(row.clone());
+    }
+    out
+}
+
+fn show(status: &ClusterStatus) -> String {
+    let leader = status
+        .leader
+        .map_or_else(|| "none".to_owned(), |l| l.to_string());
+    let mut out = format!("Meta nodes (leader {leader}, term {}):\n", status.term);
+    let rows: Vec<Vec<String>> = status
+        .members
+        .iter()
+        .map(|m| {
+            vec![
+                m.id.to_string(),
+                m.addr.clone(),
+                if status.leader == Some(m.id) {
+                    "leader".into()
+                } else if m.voter {
+                    "voter".into()
+                } else {
+                    "learner".into()
+                },
+                m.matched_index.map_or_else(|| "-".into(), |i| i.to_string()),
+            ]
+        })
+        .collect();
+    out += &table(&["ID", "ADDRESS", "ROLE", "LOG INDEX"], &rows);
+    out += &format!("\nData nodes (meta version {}):\n", status.meta_version);
+    let rows: Vec<Vec<String>> = status
+        .data_nodes
+        .values()
+        .map(|d| {
+            vec![
+                d.node.id.to_string(),
+                d.node.http_addr.clone(),
+                d.node.internal_addr.clone(),
+                match d.node.state {
+                    NodeState::Alive => "alive".into(),
+                    NodeState::Unreachable => "unreachable".into(),
+                },
+                d.last_heartbeat_ms_ago
+                    .map_or_else(|| "-".into(), |ms| format!("{:.1}s ago", ms as f64 / 1000.0)),
+            ]
+        })
+        .collect();
+    out += &table(&["ID", "HTTP", "INTERNAL", "STATE", "LAST HEARTBEAT"], &rows);
+    out
+}
+
+#[derive(Debug, Serialize)]
+struct OwnerRow {
+    node_id: NodeId,
+    #[serde(flatten)]
+    replica: Option<ReplicaStatus>,
+}
+
+#[derive(Debug, Serialize)]
+struct ShardRow {
+    id: u64,
+    database: String,
+    retention_policy: String,
+    shard_group: u64,
+    index: u32,
+    start_ns: i64,
+    end_ns: i64,
+    truncated_at_ns: Option<i64>,
+    deleted_at_ns: Option<i64>,
+    topic: String,
+    owners: Vec<OwnerRow>,
+}
+
+fn shard_rows(meta: &MetaData, status: &ClusterStatus, all: bool) -> Vec<ShardRow> {
+    let replica = |node: NodeId, shard: u64| {
+        status
+            .data_nodes
+            .get(&node)
+            .and_then(|d| d.replicas.iter().find(|r| r.shard_id == shard))
+            .cloned()
+    };
+    let groups = meta
+        .databases
+        .values()
+        .flat_map(|db| db.retention_policies.values())
+        .flat_map(|rp| rp.shard_groups.values())
+        .chain(meta.dropped_shard_groups.values())
+        .filter(|g| all || g.deleted_at_ns.is_none());
+    let mut rows: Vec<ShardRow> = groups
+        .flat_map(|g| {
+            g.shards.iter().map(move |s| ShardRow {
+                id: s.id,
+                database: g.database.clone(),
+                retention_policy: g.retention_policy.clone(),
+                shard_group: g.id,
+                index: s.index,
+                start_ns: g.start_ns,
+                end_ns: g.end_ns,
+                truncated_at_ns: g.truncated_at_ns,
+                deleted_at_ns: g.deleted_at_ns,
+                topic: g.topic.clone(),
+                owners: s
+                    .owners
+                    .iter()
+                    .map(|&node_id| OwnerRow {
+                        node_id,
+                        replica: replica(node_id, s.id),
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    rows.sort_by_key(|r| r.id);
+    rows
+}
+
+fn show_shards(rows: &[ShardRow]) -> String {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let owners: Vec<String> = r
+                .owners
+                .iter()
+                .map(|o| match &o.replica {
+                    Some(rep) => format!(
+                        "{} ({}/{} lag {}, {})",
+                        o.node_id,
+                        rep.applied_offset,
+                        rep.high_watermark,
+                        (rep.high_watermark - rep.applied_offset).max(0),
+                        rep.state
+                    ),
+                    None => o.node_id.to_string(),
+                })
+                .collect();
+            vec![
+                r.id.to_string(),
+                r.database.clone(),
+                r.retention_policy.clone(),
+                r.shard_group.to_string(),
+                r.index.to_string(),
+                rfc3339(r.start_ns),
+                rfc3339(r.end_ns),
+                r.truncated_at_ns.map_or_else(|| "-".into(), rfc3339),
+                owners.join(", "),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "DATABASE",
+            "RP",
+            "GROUP",
+            "INDEX",
+            "START",
+            "END",
+            "TRUNCATED",
+            "OWNERS (offset/high watermark)",
+        ],
+        &cells,
+    )
+}
+
+fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!("{}", human());
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::from_list(&cli.metad);
+    config.shared_secret = cli.shared_secret.clone().filter(|s| !s.is_empty());
+    config.retry_for = Duration::from_secs(cli.timeout_s);
+    config.request_timeout = Duration::from_secs(cli.timeout_s.max(1));
+    let client = MetaClient::new(config)?;
+    match cli.command {
+        Command::Show => {
+            let status = client.status().await?;
+            print(cli.json, &status, || show(&status))
+        }
+        Command::ShowShards { all } => {
+            let meta = client.snapshot().await?;
+            let status = client.status().await?;
+            let rows = shard_rows(&meta, &status, all);
+            print(cli.json, &rows, || show_shards(&rows))
+        }
+        Command::AddData {
+            http_addr,
+            internal_addr,
+        } => {
+            let node = client.register_data_node(&http_addr, &internal_addr).await?;
+            print(cli.json, &node, || format!("added data node {}\n", node.id))
+        }
+        Command::RemoveData { id, force } => {
+            let version = client.remove_data_node(id, force).await?;
+            print(cli.json, &serde_json::json!({ "version": version }), || {
+                format!("removed data node {id}\n")
+            })
+        }
+        Command::TruncateShards => {
+            let ids = client.truncate_shards().await?;
+            print(cli.json, &ids, || {
+                format!("truncated {} shard group(s): {ids:?}\n", ids.len())
+            })
+        }
+        Command::AddMeta { id, addr } => {
+            let status = client.add_meta(id, &addr).await?;
+            print(cli.json, &status, || show(&status))
+        }
+        Command::RemoveMeta { id } => {
+            let status = client.remove_meta(id).await?;
+            print(cli.json, &status, || show(&status))
+        }
+        Command::CreateDatabase {
+            name,
+            duration,
+            replication,
+            shard_duration,
+            rp_name,
+        } => {
+            let duration_ns = parse_duration(&duration)?;
+            let shard_group_duration_ns = shard_duration.as_deref().map(parse_duration).transpose()?;
+            let custom = replication.is_some()
+                || duration_ns != 0
+                || shard_group_duration_ns.is_some()
+                || rp_name != schemas::meta::DEFAULT_RETENTION_POLICY;
+            // Without settings metad applies its own default replication factor.
+            let spec = custom.then(|| RetentionPolicySpec {
+                name: rp_name,
+                duration_ns,
+                shard_group_duration_ns,
+                replication_factor: replication.unwrap_or(1),
+                shard_count: None,
+            });
+            let version = client.create_database(&name, spec).await?;
+            print(cli.json, &serde_json::json!({ "version": version }), || {
+                format!("created database {name}\n")
+            })
+        }
+        Command::DropDatabase { name } => {
+            let version = client.drop_database(&name).await?;
+            print(cli.json, &serde_json::json!({ "version": version }), || {
+                format!("dropped database {name}\n")
+            })
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("INF").unwrap(), 0);
+        assert_eq!(parse_duration("1h").unwrap(), HOUR_NS);
+        assert_eq!(parse_duration("2w").unwrap(), 14 * 24 * HOUR_NS);
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_451_606_400_000_000_000), "2016-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-1_000_000_000), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(&["A", "BB"], &[vec!["long".into(), "x".into()]]);
+        assert_eq!(t, "A     BB\nlong  x\n");
+    }
+}

@@ -1,0 +1,1178 @@
+//! The meta state machine's rules: how one [`MetaCommand`] changes a
+//! [`MetaData`]. Pure and deterministic: no clock, no randomness, no I/O;
+//! whatever depends on them arrives in the command (stamped by the leader).
+//!
+//! Each handler validates everything before it mutates anything, so a
+//! refused command leaves the meta data exactly as it was. `version` moves to
+//! the log index of the command only when something changed; idempotent
+//! repeats (an existing database, an existing shard group) leave it alone.
+
+use std::collections::BTreeMap;
+
+use schemas::meta::{
+    default_shard_group_duration, shard_group_bounds, ContinuousQuery, DataNode, Database,
+    MetaData, NodeId, NodeState, Privilege, RetentionPolicy, Shard, ShardGroup, User, HOUR_NS,
+    MIN_RETENTION_NS,
+};
+use schemas::meta_api::{CommandError, CommandOutput, MetaCommand, RetentionPolicySpec};
+
+type Outcome = Result<CommandOutput, CommandError>;
+
+/// Applies `cmd`, the log entry at `index`, to `meta`.
+pub fn apply(meta: &mut MetaData, index: u64, cmd: &MetaCommand) -> Outcome {
+    match cmd {
+        MetaCommand::CreateDatabase {
+            name,
+            retention_policy,
+        } => create_database(meta, index, name, retention_policy.as_ref()),
+        MetaCommand::DropDatabase { name, now_ns } => drop_database(meta, index, name, *now_ns),
+        MetaCommand::CreateRetentionPolicy {
+            database,
+            spec,
+            make_default,
+        } => create_retention_policy(meta, index, database, spec, *make_default),
+        MetaCommand::AlterRetentionPolicy {
+            database,
+            name,
+            duration_ns,
+            shard_group_duration_ns,
+            replication_factor,
+            make_default,
+        } => alter_retention_policy(
+            meta,
+            index,
+            database,
+            name,
+            *duration_ns,
+            *shard_group_duration_ns,
+            *replication_factor,
+            *make_default,
+        ),
+        MetaCommand::DropRetentionPolicy {
+            database,
+            name,
+            now_ns,
+        } => drop_retention_policy(meta, index, database, name, *now_ns),
+        MetaCommand::CreateUser {
+            name,
+            password_hash,
+            admin,
+        } => create_user(meta, index, name, password_hash, *admin),
+        MetaCommand::DropUser { name } => {
+            meta.users.remove(name).ok_or(CommandError::UserNotFound)?;
+            Ok(changed(meta, index))
+        }
+        MetaCommand::SetPassword {
+            name,
+            password_hash,
+        } => {
+            check_phc(password_hash)?;
+            let user = meta.users.get_mut(name).ok_or(CommandError::UserNotFound)?;
+            user.password_hash.clone_from(password_hash);
+            Ok(changed(meta, index))
+        }
+        MetaCommand::SetAdmin { name, admin } => {
+            let user = meta.users.get_mut(name).ok_or(CommandError::UserNotFound)?;
+            if user.admin == *admin {
+                return Ok(unchanged(meta));
+            }
+            user.admin = *admin;
+            Ok(changed(meta, index))
+        }
+        MetaCommand::Grant {
+            user,
+            database,
+            privilege,
+        } => set_privilege(meta, index, user, database, Some(*privilege)),
+        MetaCommand::Revoke {
+            user,
+            database,
+            privilege,
+        } => {
+            let current = meta
+                .users
+                .get(user)
+                .ok_or(CommandError::UserNotFound)?
+                .privileges
+                .get(database)
+                .copied();
+            // InfluxDB clears the revoked bits: REVOKE READ from ALL leaves WRITE.
+            let left = from_bits(to_bits(current) & !to_bits(Some(*privilege)));
+            set_privilege(meta, index, user, database, left)
+        }
+        MetaCommand::CreateContinuousQuery {
+            database,
+            name,
+            query,
+        } => create_continuous_query(meta, index, database, name, query),
+        MetaCommand::DropContinuousQuery { database, name } => {
+            let db = database_mut(meta, database)?;
+            db.continuous_queries
+                .remove(name)
+                .ok_or(CommandError::ContinuousQueryNotFound)?;
+            Ok(changed(meta, index))
+        }
+        MetaCommand::CreateShardGroup {
+            database,
+            retention_policy,
+            timestamp_ns,
+            alive_nodes,
+            topic_prefix,
+        } => create_shard_group(
+            meta,
+            index,
+            database,
+            retention_policy.as_deref(),
+            *timestamp_ns,
+            alive_nodes,
+            topic_prefix,
+        ),
+        MetaCommand::RegisterDataNode {
+            http_addr,
+            internal_addr,
+        } => register_data_node(meta, index, http_addr, internal_addr),
+        MetaCommand::SetDataNodeState { id, state } => {
+            let node = meta
+                .data_nodes
+                .get_mut(id)
+                .ok_or(CommandError::DataNodeNotFound(*id))?;
+            if node.state == *state {
+                return Ok(unchanged(meta));
+            }
+            node.state = *state;
+            Ok(changed(meta, index))
+        }
+        MetaCommand::RemoveDataNode { id, force } => remove_data_node(meta, index, *id, *force),
+        MetaCommand::TruncateShardGroups { now_ns } => truncate_shard_groups(meta, index, *now_ns),
+        MetaCommand::DeleteExpiredShardGroups { now_ns } => {
+            delete_expired_shard_groups(meta, index, *now_ns)
+        }
+    }
+}
+
+fn changed(meta: &mut MetaData, index: u64) -> CommandOutput {
+    meta.version = index;
+    CommandOutput::Done { version: index }
+}
+
+fn unchanged(meta: &MetaData) -> CommandOutput {
+    CommandOutput::Done {
+        version: meta.version,
+    }
+}
+
+fn database_mut<'a>(meta: &'a mut MetaData, name: &str) -> Result<&'a mut Database, CommandError> {
+    meta.databases
+        .get_mut(name)
+        .ok_or_else(|| CommandError::DatabaseNotFound(name.to_owned()))
+}
+
+/// A validated spec turned into a policy without groups.
+fn policy_from_spec(spec: &RetentionPolicySpec) -> Result<RetentionPolicy, CommandError> {
+    if spec.name.is_empty() {
+        return Err(CommandError::RetentionPolicyNameRequired);
+    }
+    if spec.replication_factor == 0 {
+        return Err(CommandError::ReplicationFactorTooLow);
+    }
+    if spec.shard_count == Some(0) {
+        return Err(CommandError::ShardCountTooLow);
+    }
+    check_duration(spec.duration_ns)?;
+    let shard_group_duration_ns = match spec.shard_group_duration_ns {
+        None | Some(0) => default_shard_group_duration(spec.duration_ns),
+        // InfluxDB raises shorter shard-group durations to one hour.
+        Some(d) => d.max(HOUR_NS),
+    };
+    check_durations(spec.duration_ns, shard_group_duration_ns)?;
+    Ok(RetentionPolicy {
+        name: spec.name.clone(),
+        duration_ns: spec.duration_ns,
+        shard_group_duration_ns,
+        replication_factor: spec.replication_factor,
+        shard_count: spec.shard_count,
+        shard_groups: BTreeMap::new(),
+    })
+}
+
+fn check_duration(duration_ns: u64) -> Result<(), CommandError> {
+    if duration_ns != 0 && duration_ns < MIN_RETENTION_NS {
+        return Err(CommandError::DurationTooLow);
+    }
+    Ok(())
+}
+
+fn check_durations(duration_ns: u64, shard_group_duration_ns: u64) -> Result<(), CommandError> {
+    if duration_ns != 0 && duration_ns < shard_group_duration_ns {
+        return Err(CommandError::IncompatibleDurations);
+    }
+    Ok(())
+}
+
+/// Whether an existing policy has the settings `spec` asks for.
+fn same_settings(rp: &RetentionPolicy, wanted: &RetentionPolicy) -> bool {
+    rp.duration_ns == wanted.duration_ns
+        && rp.shard_group_duration_ns == wanted.shard_group_duration_ns
+        && rp.replication_factor == wanted.replication_factor
+        && rp.shard_count == wanted.shard_count
+}
+
+fn create_database(
+    meta: &mut MetaData,
+    index: u64,
+    name: &str,
+    spec: Option<&RetentionPolicySpec>,
+) -> Outcome {
+    if name.is_empty() {
+        return Err(CommandError::DatabaseNameRequired);
+    }
+    let spec = spec.cloned().unwrap_or_else(|| RetentionPolicySpec::autogen(1));
+    let rp = policy_from_spec(&spec)?;
+    if let Some(db) = meta.databases.get(name) {
+        // InfluxDB: an existing database is a success as long as the policy
+        // it was asked to have does not contradict what is there.
+        return match db.retention_policies.get(&rp.name) {
+            Some(existing) if !same_settings(existing, &rp) => {
+                Err(CommandError::RetentionPolicyConflict)
+            }
+            _ => Ok(unchanged(meta)),
+        };
+    }
+    meta.databases.insert(
+        name.to_owned(),
+        Database {
+            name: name.to_owned(),
+            default_retention_policy: Some(rp.name.clone()),
+            retention_policies: [(rp.name.clone(), rp)].into(),
+            continuous_queries: BTreeMap::new(),
+        },
+    );
+    Ok(changed(meta, index))
+}
+
+/// Marks `groups` deleted at `now_ns` and files them under
+/// `dropped_shard_groups`, where data nodes still see them.
+fn retire_groups(
+    meta: &mut MetaData,
+    groups: impl IntoIterator<Item = ShardGroup>,
+    now_ns: i64,
+) {
+    for mut g in groups {
+        g.deleted_at_ns.get_or_insert(now_ns);
+        meta.dropped_shard_groups.insert(g.id, g);
+    }
+}
+
+fn drop_database(meta: &mut MetaData, index: u64, name: &str, now_ns: i64) -> Outcome {
+    // InfluxDB: dropping a missing database succeeds.
+    let Some(db) = meta.databases.remove(name) else {
+        return Ok(unchanged(meta));
+    };
+    let groups = db
+        .retention_policies
+        .into_values()
+        .flat_map(|rp| rp.shard_groups.into_values());
+    retire_groups(meta, groups.collect::<Vec<_>>(), now_ns);
+    for user in meta.users.values_mut() {
+        user.privileges.remove(name);
+    }
+    Ok(changed(meta, index))
+}
+
+fn create_retention_policy(
+    meta: &mut MetaData,
+    index: u64,
+    database: &str,
+    spec: &RetentionPolicySpec,
+    make_default: bool,
+) -> Outcome {
+    let rp = policy_from_spec(spec)?;
+    let db = database_mut(meta, database)?;
+    if let Some(existing) = db.retention_policies.get(&rp.name) {
+        let default_ok = !make_default || db.default_retention_policy.as_deref() == Some(&rp.name);
+        return if same_settings(existing, &rp) && default_ok {
+            Ok(unchanged(meta))
+        } else {
+            Err(CommandError::RetentionPolicyExists)
+        };
+    }
+    if make_default || db.default_retention_policy.is_none() {
+        db.default_retention_policy = Some(rp.name.clone());
+    }
+    db.retention_policies.insert(rp.name.clone(), rp);
+    Ok(changed(meta, index))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn alter_retention_policy(
+    meta: &mut MetaData,
+    index: u64,
+    database: &str,
+    name: &str,
+    duration_ns: Option<u64>,
+    shard_group_duration_ns: Option<u64>,
+    replication_factor: Option<u32>,
+    make_default: bool,
+) -> Outcome {
+    let db = database_mut(meta, database)?;
+    let rp = db
+        .retention_policies
+        .get(name)
+        .ok_or_else(|| CommandError::RetentionPolicyNotFound(name.to_owned()))?;
+    let duration = duration_ns.unwrap_or(rp.duration_ns);
+    check_duration(duration)?;
+    let group_duration = match shard_group_duration_ns {
+        Some(0) => default_shard_group_duration(duration),
+        Some(d) => d.max(HOUR_NS),
+        None => rp.shard_group_duration_ns,
+    };
+    check_durations(duration, group_duration)?;
+    let replication = replication_factor.unwrap_or(rp.replication_factor);
+    if replication == 0 {
+        return Err(CommandError::ReplicationFactorTooLow);
+    }
+    let rp = db
+        .retention_policies
+        .get_mut(name)
+        .expect("looked up above");
+    rp.duration_ns = duration;
+    rp.shard_group_duration_ns = group_duration;
+    rp.replication_factor = replication;
+    if make_default {
+        db.default_retention_policy = Some(name.to_owned());
+    }
+    Ok(changed(meta, index))
+}
+
+fn drop_retention_policy(
+    meta: &mut MetaData,
+    index: u64,
+    database: &str,
+    name: &str,
+    now_ns: i64,
+) -> Outcome {
+    let db = database_mut(meta, database)?;
+    // InfluxDB: dropping a missing policy succeeds.
+    let Some(rp) = db.retention_policies.remove(name) else {
+        return Ok(unchanged(meta));
+    };
+    if db.default_retention_policy.as_deref() == Some(name) {
+        db.default_retention_policy = None;
+    }
+    retire_groups(meta, rp.shard_groups.into_values().collect::<Vec<_>>(), now_ns);
+    Ok(changed(meta, index))
+}
+
+fn check_phc(hash: &str) -> Result<(), CommandError> {
+    argon2::PasswordHash::new(hash)
+        .map(|_| ())
+        .map_err(|_| CommandError::InvalidPasswordHash)
+}
+
+fn create_user(
+    meta: &mut MetaData,
+    index: u64,
+    name: &str,
+    password_hash: &str,
+    admin: bool,
+) -> Outcome {
+    if name.is_empty() {
+        return Err(CommandError::UsernameRequired);
+    }
+    check_phc(password_hash)?;
+    if meta.users.contains_key(name) {
+        return Err(CommandError::UserExists);
+    }
+    meta.users.insert(
+        name.to_owned(),
+        User {
+            name: name.to_owned(),
+            password_hash: password_hash.to_owned(),
+            admin,
+            privileges: BTreeMap::new(),
+        },
+    );
+    Ok(changed(meta, index))
+}
+
+fn to_bits(p: Option<Privilege>) -> u8 {
+    match p {
+        None => 0,
+        Some(Privilege::Read) => 1,
+        Some(Privilege::Write) => 2,
+        Some(Privilege::All) => 3,
+    }
+}
+
+fn from_bits(bits: u8) -> Option<Privilege> {
+    match bits & 3 {
+        1 => Some(Privilege::Read),
+        2 => Some(Privilege::Write),
+        3 => Some(Privilege::All),
+        _ => None,
+    }
+}
+
+fn set_privilege(
+    meta: &mut MetaData,
+    index: u64,
+    user: &str,
+    database: &str,
+    privilege: Option<Privilege>,
+) -> Outcome {
+    if !meta.databases.contains_key(database) {
+        return Err(CommandError::DatabaseNotFound(database.to_owned()));
+    }
+    let user = meta.users.get_mut(user).ok_or(CommandError::UserNotFound)?;
+    if user.privileges.get(database).copied() == privilege {
+        return Ok(unchanged(meta));
+    }
+    match privilege {
+        Some(p) => user.privileges.insert(database.to_owned(), p),
+        None => user.privileges.remove(database),
+    };
+    Ok(changed(meta, index))
+}
+
+fn create_continuous_query(
+    meta: &mut MetaData,
+    index: u64,
+    database: &str,
+    name: &str,
+    query: &str,
+) -> Outcome {
+    if name.is_empty() {
+        return Err(CommandError::ContinuousQueryNameRequired);
+    }
+    let db = database_mut(meta, database)?;
+    if let Some(existing) = db.continuous_queries.get(name) {
+        return if existing.query == query {
+            Ok(unchanged(meta))
+        } else {
+            Err(CommandError::ContinuousQueryExists)
+        };
+    }
+    db.continuous_queries.insert(
+        name.to_owned(),
+        ContinuousQuery {
+            name: name.to_owned(),
+            query: query.to_owned(),
+        },
+    );
+    Ok(changed(meta, index))
+}
+
+/// Owners of each shard of a new group: `shards × rf` seats filled
+/// round-robin over `nodes`, so the `rf` owners of a shard are consecutive
+/// (hence distinct while `rf ≤ nodes`). The walk starts at `group_id` so the
+/// first shards of successive groups land on different nodes and load stays
+/// even across groups.
+pub fn assign_owners(
+    nodes: &[NodeId],
+    shard_count: u32,
+    replication_factor: u32,
+    group_id: u64,
+) -> Vec<Vec<NodeId>> {
+    let n = nodes.len();
+    let start = (group_id % n as u64) as usize;
+    (0..shard_count as usize)
+        .map(|shard| {
+            (0..replication_factor as usize)
+                .map(|r| nodes[(start + shard * replication_factor as usize + r) % n])
+                .collect()
+        })
+        .collect()
+}
+
+fn create_shard_group(
+    meta: &mut MetaData,
+    index: u64,
+    database: &str,
+    retention_policy: Option<&str>,
+    timestamp_ns: i64,
+    alive_nodes: &[NodeId],
+    topic_prefix: &str,
+) -> Outcome {
+    let db = meta
+        .databases
+        .get(database)
+        .ok_or_else(|| CommandError::DatabaseNotFound(database.to_owned()))?;
+    let rp_name = match retention_policy {
+        Some(rp) if !rp.is_empty() => rp,
+        _ => db
+            .default_retention_policy
+            .as_deref()
+            .ok_or_else(|| CommandError::RetentionPolicyNotFound(String::new()))?,
+    };
+    let rp = db
+        .retention_policies
+        .get(rp_name)
+        .ok_or_else(|| CommandError::RetentionPolicyNotFound(rp_name.to_owned()))?;
+    // Concurrent requests for the same group all reach this point in log
+    // order; every one after the first finds the group made by the first.
+    if let Some(group) = rp.shard_group_for(timestamp_ns) {
+        return Ok(CommandOutput::ShardGroup {
+            version: meta.version,
+            group: group.clone(),
+        });
+    }
+    schemas::topics::validate_prefix(topic_prefix)
+        .map_err(|_| CommandError::InvalidTopicPrefix(topic_prefix.to_owned()))?;
+    // Only nodes the meta data knows as alive count, whatever the proposer
+    // saw; sorted and deduplicated so the assignment depends on the set only.
+    let mut nodes: Vec<NodeId> = alive_nodes
+        .iter()
+        .copied()
+        .filter(|id| {
+            meta.data_nodes
+                .get(id)
+                .is_some_and(|n| n.state == NodeState::Alive)
+        })
+        .collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    if nodes.is_empty() {
+        return Err(CommandError::NoAliveDataNodes);
+    }
+    // Fewer alive nodes than the replication factor: clamp, as InfluxDB's
+    // CreateShardGroup does, rather than refuse writes while a node is down.
+    let rf = rp.replication_factor.min(nodes.len() as u32).max(1);
+    let shard_count = rp
+        .shard_count
+        .unwrap_or_else(|| (nodes.len() as u32 / rf).max(1));
+    let (start_ns, mut end_ns) = shard_group_bounds(timestamp_ns, rp.shard_group_duration_ns);
+    // A truncated group still covers its range for queries; the new group
+    // starts where writes stopped going to it, as InfluxDB does.
+    let start_ns = rp
+        .shard_groups
+        .values()
+        .filter(|g| g.deleted_at_ns.is_none() && g.start_ns <= timestamp_ns && timestamp_ns < g.end_ns)
+        .filter_map(|g| g.truncated_at_ns)
+        .filter(|t| *t <= timestamp_ns)
+        .max()
+        .map_or(start_ns, |t| t.max(start_ns));
+    // A later group (made before this one, e.g. by a truncation's follow-up
+    // write) bounds this one so groups never overlap for writes.
+    if let Some(next) = rp
+        .shard_groups
+        .values()
+        .filter(|g| g.deleted_at_ns.is_none() && g.start_ns > timestamp_ns && g.start_ns < end_ns)
+        .map(|g| g.start_ns)
+        .min()
+    {
+        end_ns = next;
+    }
+
+    let group_id = meta.max_shard_group_id + 1;
+    let owners = assign_owners(&nodes, shard_count, rf, group_id);
+    let first_shard = meta.max_shard_id + 1;
+    let shards: Vec<Shard> = owners
+        .into_iter()
+        .enumerate()
+        .map(|(i, owners)| Shard {
+            id: first_shard + i as u64,
+            index: i as u32,
+            owners,
+        })
+        .collect();
+    let group = ShardGroup {
+        id: group_id,
+        database: database.to_owned(),
+        retention_policy: rp_name.to_owned(),
+        start_ns,
+        end_ns,
+        truncated_at_ns: None,
+        deleted_at_ns: None,
+        topic: schemas::topics::shard_group_topic(topic_prefix, group_id),
+        shards,
+    };
+    let rp_name = rp_name.to_owned();
+    meta.max_shard_group_id = group_id;
+    meta.max_shard_id += u64::from(shard_count);
+    meta.databases
+        .get_mut(database)
+        .and_then(|db| db.retention_policies.get_mut(&rp_name))
+        .expect("looked up above")
+        .shard_groups
+        .insert(group_id, group.clone());
+    meta.version = index;
+    Ok(CommandOutput::ShardGroup {
+        version: index,
+        group,
+    })
+}
+
+fn register_data_node(
+    meta: &mut MetaData,
+    index: u64,
+    http_addr: &str,
+    internal_addr: &str,
+) -> Outcome {
+    // A restarted node registers again with the same internal address and
+    // must get its id (and its shards) back.
+    if let Some(node) = meta
+        .data_nodes
+        .values_mut()
+        .find(|n| n.internal_addr == internal_addr)
+    {
+        let update = node.http_addr != http_addr || node.state != NodeState::Alive;
+        node.http_addr = http_addr.to_owned();
+        node.state = NodeState::Alive;
+        let node = node.clone();
+        let version = if update { index } else { meta.version };
+        meta.version = version;
+        return Ok(CommandOutput::DataNode { version, node });
+    }
+    let node = DataNode {
+        id: meta.max_node_id + 1,
+        http_addr: http_addr.to_owned(),
+        internal_addr: internal_addr.to_owned(),
+        state: NodeState::Alive,
+    };
+    meta.max_node_id = node.id;
+    meta.data_nodes.insert(node.id, node.clone());
+    meta.version = index;
+    Ok(CommandOutput::DataNode {
+        version: index,
+        node,
+    })
+}
+
+fn remove_data_node(meta: &mut MetaData, index: u64, id: NodeId, force: bool) -> Outcome {
+    if !meta.data_nodes.contains_key(&id) {
+        return Err(CommandError::DataNodeNotFound(id));
+    }
+    let owned = meta.shards_owned_by(id).count();
+    if owned > 0 && !force {
+        return Err(CommandError::DataNodeOwnsShards {
+            node: id,
+            shards: owned,
+        });
+    }
+    meta.data_nodes.remove(&id);
+    for rp in meta
+        .databases
+        .values_mut()
+        .flat_map(|db| db.retention_policies.values_mut())
+    {
+        for shard in rp
+            .shard_groups
+            .values_mut()
+            .flat_map(|g| g.shards.iter_mut())
+        {
+            shard.owners.retain(|o| *o != id);
+        }
+    }
+    Ok(changed(meta, index))
+}
+
+fn truncate_shard_groups(meta: &mut MetaData, index: u64, now_ns: i64) -> Outcome {
+    let mut ids = Vec::new();
+    for g in meta
+        .databases
+        .values_mut()
+        .flat_map(|db| db.retention_policies.values_mut())
+        .flat_map(|rp| rp.shard_groups.values_mut())
+    {
+        if g.deleted_at_ns.is_some() || now_ns >= g.end_ns {
+            continue;
+        }
+        // Future groups are closed at their start (InfluxDB's TruncateShardGroups).
+        let at = now_ns.max(g.start_ns);
+        if g.truncated_at_ns.is_some_and(|t| t <= at) {
+            continue;
+        }
+        g.truncated_at_ns = Some(at);
+        ids.push(g.id);
+    }
+    let version = if ids.is_empty() { meta.version } else { index };
+    meta.version = version;
+    Ok(CommandOutput::ShardGroups { version, ids })
+}
+
+/// The groups retention has expired at `now_ns` and that are not yet marked.
+pub fn expired_shard_groups(meta: &MetaData, now_ns: i64) -> Vec<u64> {
+    meta.databases
+        .values()
+        .flat_map(|db| db.retention_policies.values())
+        .flat_map(|rp| {
+            rp.shard_groups
+                .values()
+                .filter(move |g| g.deleted_at_ns.is_none() && g.expired(rp.duration_ns, now_ns))
+        })
+        .map(|g| g.id)
+        .collect()
+}
+
+fn delete_expired_shard_groups(meta: &mut MetaData, index: u64, now_ns: i64) -> Outcome {
+    let mut ids = Vec::new();
+    for rp in meta
+        .databases
+        .values_mut()
+        .flat_map(|db| db.retention_policies.values_mut())
+    {
+        let duration = rp.duration_ns;
+        for g in rp.shard_groups.values_mut() {
+            if g.deleted_at_ns.is_none() && g.expired(duration, now_ns) {
+                g.deleted_at_ns = Some(now_ns);
+                ids.push(g.id);
+            }
+        }
+    }
+    let version = if ids.is_empty() { meta.version } else { index };
+    meta.version = version;
+    Ok(CommandOutput::ShardGroups { version, ids })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashMap};
+
+    use schemas::meta::DAY_NS;
+
+    use super::*;
+
+    const HOUR: i64 = HOUR_NS as i64;
+
+    struct Sm {
+        meta: MetaData,
+        index: u64,
+    }
+
+    impl Sm {
+        fn new() -> Self {
+            Self {
+                meta: MetaData::default(),
+                index: 0,
+            }
+        }
+
+        fn run(&mut self, cmd: MetaCommand) -> Outcome {
+            self.index += 1;
+            apply(&mut self.meta, self.index, &cmd)
+        }
+
+        /// Runs a command that must be refused and checks nothing changed.
+        fn refuse(&mut self, cmd: MetaCommand) -> CommandError {
+            let before = self.meta.clone();
+            let err = self.run(cmd).unwrap_err();
+            assert_eq!(self.meta, before, "refused command changed state");
+            err
+        }
+
+        fn nodes(&mut self, n: usize) -> Vec<NodeId> {
+            (0..n)
+                .map(|i| match self
+                    .run(MetaCommand::RegisterDataNode {
+                        http_addr: format!("h{i}:8086"),
+                        internal_addr: format!("h{i}:8088"),
+                    })
+                    .unwrap()
+                {
+                    CommandOutput::DataNode { node, .. } => node.id,
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        }
+
+        fn group(&mut self, db: &str, ts: i64, alive: &[NodeId]) -> Outcome {
+            self.run(MetaCommand::CreateShardGroup {
+                database: db.into(),
+                retention_policy: None,
+                timestamp_ns: ts,
+                alive_nodes: alive.to_vec(),
+                topic_prefix: "sluice".into(),
+            })
+        }
+    }
+
+    fn spec(name: &str, duration_ns: u64, rf: u32) -> RetentionPolicySpec {
+        RetentionPolicySpec {
+            name: name.into(),
+            duration_ns,
+            shard_group_duration_ns: None,
+            replication_factor: rf,
+            shard_count: None,
+        }
+    }
+
+    fn create_db(name: &str, rp: Option<RetentionPolicySpec>) -> MetaCommand {
+        MetaCommand::CreateDatabase {
+            name: name.into(),
+            retention_policy: rp,
+        }
+    }
+
+    fn group_of(out: Outcome) -> ShardGroup {
+        match out.unwrap() {
+            CommandOutput::ShardGroup { group, .. } => group,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_database_makes_autogen_default_and_is_idempotent() {
+        let mut sm = Sm::new();
+        sm.run(create_db("db", None)).unwrap();
+        assert_eq!(sm.meta.version, 1);
+        let db = &sm.meta.databases["db"];
+        assert_eq!(db.default_retention_policy.as_deref(), Some("autogen"));
+        let rp = &db.retention_policies["autogen"];
+        assert_eq!((rp.duration_ns, rp.replication_factor), (0, 1));
+        assert_eq!(rp.shard_group_duration_ns, 7 * DAY_NS);
+        // Again: success, nothing changes, version stays.
+        assert_eq!(
+            sm.run(create_db("db", None)).unwrap(),
+            CommandOutput::Done { version: 1 }
+        );
+        assert_eq!(sm.meta.version, 1);
+        let err = sm.refuse(create_db("db", Some(spec("autogen", DAY_NS, 1))));
+        assert_eq!(err, CommandError::RetentionPolicyConflict);
+        assert_eq!(sm.refuse(create_db("", None)), CommandError::DatabaseNameRequired);
+    }
+
+    #[test]
+    fn retention_policy_validation() {
+        let mut sm = Sm::new();
+        sm.run(create_db("db", None)).unwrap();
+        let cases = [
+            (spec("a", HOUR_NS - 1, 1), CommandError::DurationTooLow),
+            (spec("a", HOUR_NS, 0), CommandError::ReplicationFactorTooLow),
+            (spec("", HOUR_NS, 1), CommandError::RetentionPolicyNameRequired),
+            (
+                RetentionPolicySpec {
+                    shard_group_duration_ns: Some(2 * HOUR_NS),
+                    ..spec("a", HOUR_NS, 1)
+                },
+                CommandError::IncompatibleDurations,
+            ),
+        ];
+        for (spec, want) in cases {
+            let got = sm.refuse(MetaCommand::CreateRetentionPolicy {
+                database: "db".into(),
+                spec,
+                make_default: false,
+            });
+            assert_eq!(got, want);
+        }
+        let err = sm.refuse(MetaCommand::CreateRetentionPolicy {
+            database: "nope".into(),
+            spec: spec("a", HOUR_NS, 1),
+            make_default: false,
+        });
+        assert_eq!(err.to_string(), "database not found: nope");
+
+        let create = MetaCommand::CreateRetentionPolicy {
+            database: "db".into(),
+            spec: spec("short", DAY_NS, 2),
+            make_default: true,
+        };
+        sm.run(create.clone()).unwrap();
+        let rp = sm.meta.retention_policy("db", None).unwrap();
+        assert_eq!((rp.name.as_str(), rp.shard_group_duration_ns), ("short", HOUR_NS));
+        // Same again is fine; other settings are a conflict.
+        let v = sm.meta.version;
+        sm.run(create).unwrap();
+        assert_eq!(sm.meta.version, v);
+        let err = sm.refuse(MetaCommand::CreateRetentionPolicy {
+            database: "db".into(),
+            spec: spec("short", DAY_NS, 3),
+            make_default: false,
+        });
+        assert_eq!(err.to_string(), "retention policy already exists");
+
+        let err = sm.refuse(MetaCommand::AlterRetentionPolicy {
+            database: "db".into(),
+            name: "short".into(),
+            duration_ns: Some(60),
+            shard_group_duration_ns: None,
+            replication_factor: None,
+            make_default: false,
+        });
+        assert_eq!(err, CommandError::DurationTooLow);
+        sm.run(MetaCommand::AlterRetentionPolicy {
+            database: "db".into(),
+            name: "short".into(),
+            duration_ns: Some(2 * DAY_NS),
+            shard_group_duration_ns: None,
+            replication_factor: Some(1),
+            make_default: false,
+        })
+        .unwrap();
+        let rp = &sm.meta.databases["db"].retention_policies["short"];
+        assert_eq!((rp.duration_ns, rp.replication_factor), (2 * DAY_NS, 1));
+
+        sm.run(MetaCommand::DropRetentionPolicy {
+            database: "db".into(),
+            name: "short".into(),
+            now_ns: 0,
+        })
+        .unwrap();
+        assert_eq!(sm.meta.databases["db"].default_retention_policy, None);
+    }
+
+    #[test]
+    fn shard_group_creation_is_idempotent() {
+        let mut sm = Sm::new();
+        let nodes = sm.nodes(3);
+        sm.run(create_db("db", Some(spec("rp", 0, 1)))).unwrap();
+        let ts = 1_700_000_000_000_000_000;
+        let g = group_of(sm.group("db", ts, &nodes));
+        let v = sm.meta.version;
+        for i in 0..10 {
+            assert_eq!(group_of(sm.group("db", ts + i, &nodes)), g);
+        }
+        assert_eq!(sm.meta.version, v, "finding the group changes nothing");
+        assert_eq!(sm.meta.shard_groups().count(), 1);
+        assert_eq!(g.topic, format!("sluice.shardgroup.{}", g.id));
+        assert!(g.start_ns <= ts && ts < g.end_ns);
+        assert_eq!(g.end_ns - g.start_ns, 7 * DAY_NS as i64);
+        assert_eq!(g.shards.len(), 3);
+
+        assert_eq!(
+            sm.refuse(MetaCommand::CreateShardGroup {
+                database: "db".into(),
+                retention_policy: None,
+                timestamp_ns: ts + 30 * DAY_NS as i64,
+                alive_nodes: vec![],
+                topic_prefix: "sluice".into(),
+            }),
+            CommandError::NoAliveDataNodes
+        );
+        assert_eq!(
+            sm.refuse(MetaCommand::CreateShardGroup {
+                database: "nope".into(),
+                retention_policy: None,
+                timestamp_ns: ts,
+                alive_nodes: nodes.clone(),
+                topic_prefix: "sluice".into(),
+            }),
+            CommandError::DatabaseNotFound("nope".into())
+        );
+    }
+
+    #[test]
+    fn round_robin_ownership() {
+        for n in 1..=5usize {
+            for rf in 1..=3u32 {
+                let mut sm = Sm::new();
+                let nodes = sm.nodes(n);
+                sm.run(create_db("db", Some(spec("rp", 0, rf)))).unwrap();
+                let mut load: HashMap<NodeId, usize> = HashMap::new();
+                let groups = 2 * n * rf as usize;
+                for i in 0..groups {
+                    let ts = i as i64 * 7 * DAY_NS as i64;
+                    let g = group_of(sm.group("db", ts, &nodes));
+                    let eff_rf = rf.min(n as u32) as usize;
+                    assert_eq!(g.shards.len(), (n / eff_rf).max(1), "n={n} rf={rf}");
+                    for (i, s) in g.shards.iter().enumerate() {
+                        assert_eq!(s.index as usize, i);
+                        let distinct: BTreeSet<_> = s.owners.iter().collect();
+                        assert_eq!(s.owners.len(), eff_rf, "n={n} rf={rf}");
+                        assert_eq!(distinct.len(), eff_rf, "owners distinct n={n} rf={rf}");
+                        for o in &s.owners {
+                            *load.entry(*o).or_default() += 1;
+                        }
+                    }
+                }
+                let (min, max) = (load.values().min().unwrap(), load.values().max().unwrap());
+                assert_eq!(load.len(), n, "every node gets replicas n={n} rf={rf}");
+                assert!(max - min <= 1, "uneven load {load:?} n={n} rf={rf}");
+                // Shard ids are unique.
+                let ids: BTreeSet<_> = sm
+                    .meta
+                    .shard_groups()
+                    .flat_map(|g| g.shards.iter().map(|s| s.id))
+                    .collect();
+                assert_eq!(ids.len() as u64, sm.meta.max_shard_id);
+            }
+        }
+    }
+
+    #[test]
+    fn unreachable_nodes_get_no_new_shards() {
+        let mut sm = Sm::new();
+        let nodes = sm.nodes(3);
+        sm.run(create_db("db", Some(spec("rp", 0, 1)))).unwrap();
+        sm.run(MetaCommand::SetDataNodeState {
+            id: nodes[1],
+            state: NodeState::Unreachable,
+        })
+        .unwrap();
+        // The proposer's list is checked against the meta data.
+        let g = group_of(sm.group("db", 0, &nodes));
+        assert!(g.shards.iter().all(|s| !s.owners.contains(&nodes[1])));
+        assert_eq!(g.shards.len(), 2);
+    }
+
+    #[test]
+    fn retention_expiry() {
+        let mut sm = Sm::new();
+        let nodes = sm.nodes(1);
+        sm.run(create_db("db", Some(spec("rp", DAY_NS, 1)))).unwrap();
+        let g1 = group_of(sm.group("db", 0, &nodes));
+        let g2 = group_of(sm.group("db", 10 * HOUR, &nodes));
+        assert_eq!(g1.end_ns, HOUR);
+        // At 25h the first group (ending 1h) is 24h old: not yet past.
+        assert!(expired_shard_groups(&sm.meta, 25 * HOUR).is_empty());
+        let out = sm
+            .run(MetaCommand::DeleteExpiredShardGroups { now_ns: 25 * HOUR + 1 })
+            .unwrap();
+        assert!(matches!(out, CommandOutput::ShardGroups { ref ids, .. } if ids == &[g1.id]));
+        let rp = &sm.meta.databases["db"].retention_policies["rp"];
+        assert_eq!(rp.shard_groups[&g1.id].deleted_at_ns, Some(25 * HOUR + 1));
+        assert_eq!(rp.shard_groups[&g2.id].deleted_at_ns, None);
+        // Nothing left to expire: no change.
+        let v = sm.meta.version;
+        sm.run(MetaCommand::DeleteExpiredShardGroups { now_ns: 25 * HOUR + 2 })
+            .unwrap();
+        assert_eq!(sm.meta.version, v);
+        // Infinite retention never expires.
+        sm.run(create_db("forever", None)).unwrap();
+        group_of(sm.group("forever", 0, &nodes));
+        assert_eq!(expired_shard_groups(&sm.meta, i64::MAX), vec![g2.id]);
+    }
+
+    #[test]
+    fn truncation_closes_current_groups_and_the_next_write_makes_a_new_one() {
+        let mut sm = Sm::new();
+        let nodes = sm.nodes(2);
+        sm.run(create_db("db", Some(spec("rp", 0, 1)))).unwrap();
+        let g1 = group_of(sm.group("db", 0, &nodes[..1]));
+        assert_eq!(g1.shards.len(), 1);
+        let now = 3 * HOUR;
+        let out = sm.run(MetaCommand::TruncateShardGroups { now_ns: now }).unwrap();
+        assert!(matches!(out, CommandOutput::ShardGroups { ref ids, .. } if ids == &[g1.id]));
+        let g2 = group_of(sm.group("db", now, &nodes));
+        assert_ne!(g1.id, g2.id);
+        assert_eq!((g2.start_ns, g2.end_ns), (now, g1.end_ns));
+        assert_eq!(g2.shards.len(), 2, "today's nodes");
+        // Points before the truncation still go to the old group.
+        assert_eq!(group_of(sm.group("db", now - 1, &nodes)).id, g1.id);
+        // Truncating again closes the new group at the new time only.
+        let out = sm
+            .run(MetaCommand::TruncateShardGroups { now_ns: now + HOUR })
+            .unwrap();
+        assert!(matches!(out, CommandOutput::ShardGroups { ref ids, .. } if ids == &[g2.id]));
+    }
+
+    #[test]
+    fn drop_database_retires_its_groups() {
+        let mut sm = Sm::new();
+        let nodes = sm.nodes(1);
+        sm.run(create_db("db", None)).unwrap();
+        let g = group_of(sm.group("db", 0, &nodes));
+        sm.run(MetaCommand::DropDatabase {
+            name: "db".into(),
+            now_ns: 42,
+        })
+        .unwrap();
+        assert!(sm.meta.databases.is_empty());
+        assert_eq!(sm.meta.dropped_shard_groups[&g.id].deleted_at_ns, Some(42));
+        assert_eq!(sm.meta.shard_groups().count(), 0);
+        // Dropping a missing database is a success without change.
+        let v = sm.meta.version;
+        sm.run(MetaCommand::DropDatabase {
+            name: "db".into(),
+            now_ns: 43,
+        })
+        .unwrap();
+        assert_eq!(sm.meta.version, v);
+    }
+
+    #[test]
+    fn users_and_grants() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$2bBSmGZ0QVPrsgQLp5tJaKc7jXrqIjpS2xGJ0Qb1Fdg";
+        let mut sm = Sm::new();
+        sm.run(create_db("db", None)).unwrap();
+        let create = MetaCommand::CreateUser {
+            name: "u".into(),
+            password_hash: hash.into(),
+            admin: false,
+        };
+        sm.run(create.clone()).unwrap();
+        assert_eq!(sm.refuse(create), CommandError::UserExists);
+        assert_eq!(
+            sm.refuse(MetaCommand::CreateUser {
+                name: "v".into(),
+                password_hash: "plaintext".into(),
+                admin: false,
+            }),
+            CommandError::InvalidPasswordHash
+        );
+        let grant = |p| MetaCommand::Grant {
+            user: "u".into(),
+            database: "db".into(),
+            privilege: p,
+        };
+        let revoke = |p| MetaCommand::Revoke {
+            user: "u".into(),
+            database: "db".into(),
+            privilege: p,
+        };
+        sm.run(grant(Privilege::All)).unwrap();
+        sm.run(revoke(Privilege::Read)).unwrap();
+        assert_eq!(sm.meta.users["u"].privileges["db"], Privilege::Write);
+        sm.run(revoke(Privilege::Write)).unwrap();
+        assert!(sm.meta.users["u"].privileges.is_empty());
+        assert_eq!(
+            sm.refuse(MetaCommand::Grant {
+                user: "u".into(),
+                database: "nope".into(),
+                privilege: Privilege::Read,
+            }),
+            CommandError::DatabaseNotFound("nope".into())
+        );
+        sm.run(MetaCommand::SetAdmin {
+            name: "u".into(),
+            admin: true,
+        })
+        .unwrap();
+        assert!(sm.meta.users["u"].admin);
+        sm.run(MetaCommand::DropUser { name: "u".into() }).unwrap();
+        assert_eq!(
+            sm.refuse(MetaCommand::DropUser { name: "u".into() }),
+            CommandError::UserNotFound
+        );
+    }
+
+    #[test]
+    fn continuous_queries_and_data_nodes() {
+        let mut sm = Sm::new();
+        sm.run(create_db("db", None)).unwrap();
+        let cq = |q: &str| MetaCommand::CreateContinuousQuery {
+            database: "db".into(),
+            name: "cq".into(),
+            query: q.into(),
+        };
+        sm.run(cq("CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT 1 END")).unwrap();
+        let v = sm.meta.version;
+        sm.run(cq("CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT 1 END")).unwrap();
+        assert_eq!(sm.meta.version, v);
+        assert_eq!(sm.refuse(cq("other")), CommandError::ContinuousQueryExists);
+
+        let nodes = sm.nodes(2);
+        // Registering again by the same internal address gives the same id.
+        assert_eq!(sm.nodes(2), nodes);
+        sm.run(create_db("d2", Some(spec("rp", 0, 1)))).unwrap();
+        group_of(sm.group("d2", 0, &nodes));
+        let err = sm.refuse(MetaCommand::RemoveDataNode {
+            id: nodes[0],
+            force: false,
+        });
+        assert!(matches!(err, CommandError::DataNodeOwnsShards { .. }));
+        sm.run(MetaCommand::RemoveDataNode {
+            id: nodes[0],
+            force: true,
+        })
+        .unwrap();
+        assert_eq!(sm.meta.shards_owned_by(nodes[0]).count(), 0);
+        assert_eq!(
+            sm.refuse(MetaCommand::RemoveDataNode {
+                id: 99,
+                force: false
+            }),
+            CommandError::DataNodeNotFound(99)
+        );
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace: formatting, clippy with
+# warnings denied, then all unit and integration tests (real tansu broker
+# processes, real RocksDB directories, real HTTP) with cargo-nextest, and
+# the doc tests.
+#
+# The cargo target directory lives outside the checkout so that a fresh clone
+# reuses earlier builds (RocksDB and librdkafka take minutes from cold).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+"$(dirname "$0")/setup.sh"
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sluice/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --doc --locked -q
+cargo nextest run --workspace --locked --no-fail-fast
