@@ -11,5 +11,10 @@
 //! [`route`] is pure and synchronous, so the hot path (parse → route →
 //! encode) is benchmarked without a broker.
 
+pub mod daemon;
+pub mod http;
+pub mod metrics;
 pub mod produce;
+pub mod raw;
 pub mod route;
+pub mod write;

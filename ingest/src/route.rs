@@ -40,6 +40,17 @@ pub enum Rejection {
     NoShardGroup(i64),
 }
 
+impl Rejection {
+    /// The `reason` label of the rejected-points metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Rejection::BeyondRetention => "beyond_retention",
+            Rejection::FieldTypeConflict { .. } => "field_type_conflict",
+            Rejection::NoShardGroup(_) => "no_shard_group",
+        }
+    }
+}
+
 /// A point that was not routed, with the line it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {

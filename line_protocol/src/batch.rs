@@ -92,10 +92,9 @@ impl<'a> Merger<'a> {
     fn push(&mut self, point: Point<'a>) {
         let hash = self.hash(&point);
         let points = &mut self.points;
-        if let Some(&(_, at)) = self
-            .index
-            .find(hash, |&(h, i)| h == hash && same_series_and_time(&points[i], &point))
-        {
+        if let Some(&(_, at)) = self.index.find(hash, |&(h, i)| {
+            h == hash && same_series_and_time(&points[i], &point)
+        }) {
             match merge_into(&mut points[at], point) {
                 Ok(()) => return,
                 Err(point) => {
@@ -154,9 +153,10 @@ fn merge_into<'a>(a: &mut Point<'a>, b: Point<'a>) -> Result<(), Point<'a>> {
             .map(|(k, _)| by_key.get(k.as_ref()).copied())
             .collect()
     };
-    let conflict = slots.iter().zip(&b.fields).any(|(slot, (_, v))| {
-        slot.is_some_and(|i| !FieldValue::same_type(&a.fields[i].1, v))
-    });
+    let conflict = slots
+        .iter()
+        .zip(&b.fields)
+        .any(|(slot, (_, v))| slot.is_some_and(|i| !FieldValue::same_type(&a.fields[i].1, v)));
     if conflict {
         return Err(b);
     }

@@ -148,6 +148,8 @@ fn write_field_key(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 
 impl fmt::Display for FieldValue<'_> {
     /// Line protocol syntax: `1.5`, `1i`, `1u`, `"a \"b\""`, `true`.
+    /// In strings, `"` is always escaped and `\` only where it would
+    /// otherwise combine with the next byte.
     ///
     /// Floats use the shortest text that reads back as the same `f64`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -158,9 +160,17 @@ impl fmt::Display for FieldValue<'_> {
             FieldValue::Boolean(v) => write!(f, "{v}"),
             FieldValue::String(s) => {
                 f.write_char('"')?;
+                let b = s.as_bytes();
                 let mut written = 0;
-                for (i, c) in s.bytes().enumerate() {
-                    if c == b'"' || c == b'\\' {
+                for (i, &c) in b.iter().enumerate() {
+                    // A backslash before anything but `\`, `"` or the
+                    // closing quote reads back literally, so it is written
+                    // as is: that keeps a backslash-newline a
+                    // backslash-newline, which InfluxDB's line splitter
+                    // treats the same inside and outside quotes.
+                    let needs = c == b'"'
+                        || (c == b'\\' && b.get(i + 1).is_none_or(|&n| n == b'\\' || n == b'"'));
+                    if needs {
                         f.write_str(&s[written..i])?;
                         f.write_char('\\')?;
                         written = i;
@@ -219,7 +229,10 @@ impl fmt::Display for Point<'_> {
     ///
     /// Whatever this crate parsed can be written back and reads back equal,
     /// except a line whose first field key starts with a tab or NUL (only
-    /// possible once a leading `time` field was dropped). Hand-built names
+    /// possible once a leading `time` field was dropped) or whose names hold
+    /// a newline not preceded by a backslash (which InfluxDB's line splitter
+    /// lets through in odd cases, such as a quote in a name after leading
+    /// whitespace). Hand-built names
     /// cannot be represented when they end in a backslash, contain a newline
     /// not preceded by a backslash, start with a tab or NUL, or (measurement)
     /// start with `#`; nor can empty names, empty tag values, non-finite

@@ -9,9 +9,7 @@ use crate::escape::{
     is_name_escapable, is_tag_escapable, unescape_name, unescape_string, unescaped_string_len,
 };
 use crate::split::line_end;
-use crate::types::{
-    Field, FieldValue, ParsedLine, Tag, MAX_KEY_LENGTH, MAX_STRING_FIELD_BYTES,
-};
+use crate::types::{Field, FieldValue, ParsedLine, Tag, MAX_KEY_LENGTH, MAX_STRING_FIELD_BYTES};
 
 use ErrorReason as E;
 
@@ -292,9 +290,7 @@ fn parse_line<'a>(
         }
         let key = name(line, k0, k_end, k_esc, true);
         time_tag |= key == "time";
-        scratch
-            .tags
-            .push((key, name(line, v0, v_end, v_esc, true)));
+        scratch.tags.push((key, name(line, v0, v_end, v_esc, true)));
         i = v_end;
         stop = v_stop;
     }
@@ -389,14 +385,23 @@ fn parse_line<'a>(
 fn sort_tags(tags: &mut [Tag<'_>]) -> Result<(), ErrorReason> {
     // Strictly increasing means sorted and free of duplicates: the common
     // case for well-behaved clients costs one pass.
-    if tags.is_sorted_by(|a, b| a.0 < b.0) {
+    if tags.is_sorted_by(|a, b| key_cmp(&a.0, &b.0).is_lt()) {
         return Ok(());
     }
-    tags.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    tags.sort_unstable_by(|a, b| key_cmp(&a.0, &b.0));
     if tags.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(E::DuplicateTags);
     }
     Ok(())
+}
+
+/// Byte-wise order of two non-empty keys. The first byte usually decides,
+/// which spares a `memcmp` call (measurably faster on TSBS lines, whose tags
+/// come unsorted).
+#[inline(always)]
+fn key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a[0].cmp(&b[0]).then_with(|| a.cmp(b))
 }
 
 /// Adds a field; a repeated key keeps its first position and takes the new
@@ -410,7 +415,8 @@ fn push_field<'a>(
     value: FieldValue<'a>,
 ) -> Result<(), ErrorReason> {
     let kb = key.as_bytes();
-    let h = kb.len()
+    let h = kb
+        .len()
         .wrapping_add(usize::from(kb[0]) << 2)
         .wrapping_add(usize::from(kb[kb.len() - 1]) << 4)
         .wrapping_add(usize::from(kb[kb.len() / 2]) * 7);

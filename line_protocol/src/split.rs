@@ -92,11 +92,8 @@ mod tests {
 
     #[test]
     fn quoted_newline_stays_in_line() {
-        assert_eq!(
-            lines("a x=\"1\n2\" 5\nb x=2"),
-            ["a x=\"1\n2\" 5", "b x=2"]
-        );
-        assert_eq!(line_end(b"a x=\"1\n2\" 5\nb", 0), (10, 1));
+        assert_eq!(lines("a x=\"1\n2\" 5\nb x=2"), ["a x=\"1\n2\" 5", "b x=2"]);
+        assert_eq!(line_end(b"a x=\"1\n2\" 5\nb", 0), (11, 1));
     }
 
     #[test]

@@ -239,11 +239,12 @@ impl Precision {
     }
 
     /// Rounds `ns` down to a whole number of units, as InfluxDB does to the
-    /// server time it gives points that carry no timestamp.
+    /// server time it gives points that carry no timestamp (saturating at
+    /// `i64::MIN`, far outside the valid range anyway).
     pub fn truncate(self, ns: i64) -> i64 {
         match self {
             Precision::Nanoseconds => ns,
-            _ => ns - ns.rem_euclid(self.nanos_per_unit()),
+            _ => ns.saturating_sub(ns.rem_euclid(self.nanos_per_unit())),
         }
     }
 

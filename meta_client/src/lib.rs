@@ -19,6 +19,11 @@
 //! Passwords are hashed here (argon2, PHC string) so they never travel or
 //! get logged in clear; [`verify_password`] checks one against a stored hash.
 
+pub mod auth;
+mod follower;
+
+pub use follower::Follower;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -198,9 +203,9 @@ impl MetaClient {
         let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
         let message = body.as_ref().map_or(text, |b| b.error.clone());
         // 502/503: this node has no leader or cannot reach it; another may.
-        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && body.as_ref().is_none_or(|b| b.command_error.is_none())
-            || status == reqwest::StatusCode::BAD_GATEWAY
-        {
+        let no_leader = status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+            && body.as_ref().is_none_or(|b| b.command_error.is_none());
+        if no_leader || status == reqwest::StatusCode::BAD_GATEWAY {
             return Attempt::Next(format!("{addr}: {message}"));
         }
         Attempt::Done(Err(Error::Api {
@@ -227,7 +232,13 @@ impl MetaClient {
                 let idx = (start + i) % n;
                 let addr = &self.config.addrs[idx];
                 match self
-                    .attempt(addr, method.clone(), path_and_query, body.as_deref(), timeout)
+                    .attempt(
+                        addr,
+                        method.clone(),
+                        path_and_query,
+                        body.as_deref(),
+                        timeout,
+                    )
                     .await
                 {
                     Attempt::Done(result) => {
@@ -252,11 +263,20 @@ impl MetaClient {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Error> {
-        self.call(reqwest::Method::GET, path, None, self.config.request_timeout)
-            .await
+        self.call(
+            reqwest::Method::GET,
+            path,
+            None,
+            self.config.request_timeout,
+        )
+        .await
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, Error> {
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, Error> {
         let bytes = serde_json::to_vec(body).expect("api types serialize");
         self.call(
             reqwest::Method::POST,
@@ -368,7 +388,11 @@ impl MetaClient {
     }
 
     /// Registers a data node (or finds it again by its internal address).
-    pub async fn register_data_node(&self, http_addr: &str, internal_addr: &str) -> Result<DataNode, Error> {
+    pub async fn register_data_node(
+        &self,
+        http_addr: &str,
+        internal_addr: &str,
+    ) -> Result<DataNode, Error> {
         let out = self
             .apply(&MetaCommand::RegisterDataNode {
                 http_addr: http_addr.to_owned(),
@@ -434,7 +458,12 @@ impl MetaClient {
     }
 
     /// `GRANT privilege ON database TO user`.
-    pub async fn grant(&self, user: &str, database: &str, privilege: Privilege) -> Result<u64, Error> {
+    pub async fn grant(
+        &self,
+        user: &str,
+        database: &str,
+        privilege: Privilege,
+    ) -> Result<u64, Error> {
         let out = self
             .apply(&MetaCommand::Grant {
                 user: user.to_owned(),

@@ -81,9 +81,15 @@ impl From<ProposeError> for ApiError {
 fn command_status(e: &CommandError) -> StatusCode {
     use CommandError::*;
     match e {
-        DatabaseNotFound(_) | RetentionPolicyNotFound(_) | UserNotFound | ContinuousQueryNotFound
+        DatabaseNotFound(_)
+        | RetentionPolicyNotFound(_)
+        | UserNotFound
+        | ContinuousQueryNotFound
         | DataNodeNotFound(_) => StatusCode::NOT_FOUND,
-        RetentionPolicyExists | RetentionPolicyConflict | UserExists | ContinuousQueryExists
+        RetentionPolicyExists
+        | RetentionPolicyConflict
+        | UserExists
+        | ContinuousQueryExists
         | DataNodeOwnsShards { .. } => StatusCode::CONFLICT,
         // Not the request's fault: writes can succeed once a data node is back.
         NoAliveDataNodes => StatusCode::SERVICE_UNAVAILABLE,
@@ -161,7 +167,12 @@ async fn trace(req: Request, next: Next) -> Response {
 
 /// Compares in time independent of where the first difference is.
 fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 async fn authenticate(State(node): State<Arc<MetaNode>>, req: Request, next: Next) -> Response {
@@ -192,7 +203,11 @@ struct Original {
 }
 
 /// Relays `req` to the leader at `leader` and its answer back.
-async fn forward(node: &MetaNode, req: &Original, leader: Option<String>) -> Result<Response, ApiError> {
+async fn forward(
+    node: &MetaNode,
+    req: &Original,
+    leader: Option<String>,
+) -> Result<Response, ApiError> {
     if req.headers.contains_key(FORWARDED) {
         return Err(ApiError::NoLeader);
     }
@@ -218,9 +233,10 @@ async fn forward(node: &MetaNode, req: &Original, leader: Option<String>) -> Res
     let status = answer.status();
     let body = answer.bytes().await.map_err(fail)?;
     let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(response)
 }
 
@@ -335,7 +351,8 @@ async fn status(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::MalformedQuery(e.body_text()))?;
     let (leader, addr) = node.leader();
-    let here = q.local || leader.is_none() || leader == Some(node.id) || headers.contains_key(FORWARDED);
+    let here =
+        q.local || leader.is_none() || leader == Some(node.id) || headers.contains_key(FORWARDED);
     if here {
         return Ok(Json(node.status()).into_response());
     }
@@ -361,7 +378,10 @@ async fn add_meta(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let add: AddMetaRequest = parse(&body)?;
-    let result = node.add_meta(add.node_id, add.addr).await.map(|()| node.status());
+    let result = node
+        .add_meta(add.node_id, add.addr)
+        .await
+        .map(|()| node.status());
     let req = Original {
         method,
         uri,
@@ -379,7 +399,10 @@ async fn remove_meta(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let remove: RemoveMetaRequest = parse(&body)?;
-    let result = node.remove_meta(remove.node_id).await.map(|()| node.status());
+    let result = node
+        .remove_meta(remove.node_id)
+        .await
+        .map(|()| node.status());
     let req = Original {
         method,
         uri,
@@ -389,10 +412,7 @@ async fn remove_meta(
     on_leader(&node, &req, result).await
 }
 
-async fn raft_append(
-    State(node): State<Arc<MetaNode>>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+async fn raft_append(State(node): State<Arc<MetaNode>>, body: Bytes) -> Result<Response, ApiError> {
     let req: AppendEntriesRequest<TypeConfig> = parse(&body)?;
     Ok(Json(node.raft.append_entries(req).await).into_response())
 }
@@ -419,15 +439,21 @@ mod tests {
         let status = |e: ApiError| e.into_response().status();
         assert_eq!(status(ApiError::Unauthorized), StatusCode::UNAUTHORIZED);
         assert_eq!(
-            status(ApiError::Propose(ProposeError::Command(CommandError::DatabaseNotFound("x".into())))),
+            status(ApiError::Propose(ProposeError::Command(
+                CommandError::DatabaseNotFound("x".into())
+            ))),
             StatusCode::NOT_FOUND
         );
         assert_eq!(
-            status(ApiError::Propose(ProposeError::Command(CommandError::ReplicationFactorTooLow))),
+            status(ApiError::Propose(ProposeError::Command(
+                CommandError::ReplicationFactorTooLow
+            ))),
             StatusCode::BAD_REQUEST
         );
         assert_eq!(
-            status(ApiError::Propose(ProposeError::Command(CommandError::RetentionPolicyExists))),
+            status(ApiError::Propose(ProposeError::Command(
+                CommandError::RetentionPolicyExists
+            ))),
             StatusCode::CONFLICT
         );
         assert_eq!(status(ApiError::NoLeader), StatusCode::SERVICE_UNAVAILABLE);

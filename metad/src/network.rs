@@ -2,7 +2,9 @@
 //! `/raft/vote` and `/raft/snapshot` (chunked install-snapshot), carrying the
 //! shared secret. The peer answers with the JSON of openraft's own `Result`.
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -124,7 +126,10 @@ impl RaftNetwork<TypeConfig> for Connection {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<MetaNodeId>, RPCError<MetaNodeId, BasicNode, RaftError<MetaNodeId>>> {
+    ) -> Result<
+        AppendEntriesResponse<MetaNodeId>,
+        RPCError<MetaNodeId, BasicNode, RaftError<MetaNodeId>>,
+    > {
         self.call("/raft/append", &rpc, &option).await
     }
 
@@ -143,7 +148,8 @@ impl RaftNetwork<TypeConfig> for Connection {
         &mut self,
         rpc: VoteRequest<MetaNodeId>,
         option: RPCOption,
-    ) -> Result<VoteResponse<MetaNodeId>, RPCError<MetaNodeId, BasicNode, RaftError<MetaNodeId>>> {
+    ) -> Result<VoteResponse<MetaNodeId>, RPCError<MetaNodeId, BasicNode, RaftError<MetaNodeId>>>
+    {
         self.call("/raft/vote", &rpc, &option).await
     }
 }

@@ -6,7 +6,9 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use openraft::error::{ChangeMembershipError, CheckIsLeaderError, ClientWriteError, Fatal, InitializeError, RaftError};
+use openraft::error::{
+    ChangeMembershipError, CheckIsLeaderError, ClientWriteError, Fatal, InitializeError, RaftError,
+};
 use openraft::{BasicNode, ChangeMembers, ServerState};
 use schemas::meta::{MetaData, NodeId, NodeState};
 use schemas::meta_api::{
@@ -103,7 +105,9 @@ pub struct MetaNode {
 }
 
 fn now_ns() -> i64 {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
@@ -182,10 +186,7 @@ impl MetaNode {
                 source,
             });
         loops.abort();
-        node.raft
-            .shutdown()
-            .await
-            .map_err(|_| Fatal::Stopped)?;
+        node.raft.shutdown().await.map_err(|_| Fatal::Stopped)?;
         served
     }
 
@@ -312,7 +313,9 @@ impl MetaNode {
             RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ProposeError::NotLeader {
                 leader: f.leader_node.map(|n| n.addr),
             },
-            RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => ProposeError::Membership(e),
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+                ProposeError::Membership(e)
+            }
             RaftError::Fatal(f) => ProposeError::Fatal(f),
         };
         info!(meta_node = id, %addr, "adding meta node as learner");
@@ -338,9 +341,11 @@ impl MetaNode {
             .await
         {
             Ok(_) => Ok(()),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(ProposeError::NotLeader {
-                leader: f.leader_node.map(|n| n.addr),
-            }),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ProposeError::NotLeader {
+                    leader: f.leader_node.map(|n| n.addr),
+                })
+            }
             Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {
                 Err(ProposeError::Membership(e))
             }
@@ -444,7 +449,10 @@ impl MetaNode {
                 .collect()
         };
         for id in stale {
-            warn!(data_node = id, "data node missed its heartbeats, marking unreachable");
+            warn!(
+                data_node = id,
+                "data node missed its heartbeats, marking unreachable"
+            );
             if let Err(e) = self
                 .propose(MetaCommand::SetDataNodeState {
                     id,

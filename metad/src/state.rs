@@ -226,7 +226,9 @@ fn create_database(
     if name.is_empty() {
         return Err(CommandError::DatabaseNameRequired);
     }
-    let spec = spec.cloned().unwrap_or_else(|| RetentionPolicySpec::autogen(1));
+    let spec = spec
+        .cloned()
+        .unwrap_or_else(|| RetentionPolicySpec::autogen(1));
     let rp = policy_from_spec(&spec)?;
     if let Some(db) = meta.databases.get(name) {
         // InfluxDB: an existing database is a success as long as the policy
@@ -252,11 +254,7 @@ fn create_database(
 
 /// Marks `groups` deleted at `now_ns` and files them under
 /// `dropped_shard_groups`, where data nodes still see them.
-fn retire_groups(
-    meta: &mut MetaData,
-    groups: impl IntoIterator<Item = ShardGroup>,
-    now_ns: i64,
-) {
+fn retire_groups(meta: &mut MetaData, groups: impl IntoIterator<Item = ShardGroup>, now_ns: i64) {
     for mut g in groups {
         g.deleted_at_ns.get_or_insert(now_ns);
         meta.dropped_shard_groups.insert(g.id, g);
@@ -359,7 +357,11 @@ fn drop_retention_policy(
     if db.default_retention_policy.as_deref() == Some(name) {
         db.default_retention_policy = None;
     }
-    retire_groups(meta, rp.shard_groups.into_values().collect::<Vec<_>>(), now_ns);
+    retire_groups(
+        meta,
+        rp.shard_groups.into_values().collect::<Vec<_>>(),
+        now_ns,
+    );
     Ok(changed(meta, index))
 }
 
@@ -546,7 +548,9 @@ fn create_shard_group(
     let start_ns = rp
         .shard_groups
         .values()
-        .filter(|g| g.deleted_at_ns.is_none() && g.start_ns <= timestamp_ns && timestamp_ns < g.end_ns)
+        .filter(|g| {
+            g.deleted_at_ns.is_none() && g.start_ns <= timestamp_ns && timestamp_ns < g.end_ns
+        })
         .filter_map(|g| g.truncated_at_ns)
         .filter(|t| *t <= timestamp_ns)
         .max()
@@ -762,15 +766,17 @@ mod tests {
 
         fn nodes(&mut self, n: usize) -> Vec<NodeId> {
             (0..n)
-                .map(|i| match self
-                    .run(MetaCommand::RegisterDataNode {
-                        http_addr: format!("h{i}:8086"),
-                        internal_addr: format!("h{i}:8088"),
-                    })
-                    .unwrap()
-                {
-                    CommandOutput::DataNode { node, .. } => node.id,
-                    other => panic!("{other:?}"),
+                .map(|i| {
+                    match self
+                        .run(MetaCommand::RegisterDataNode {
+                            http_addr: format!("h{i}:8086"),
+                            internal_addr: format!("h{i}:8088"),
+                        })
+                        .unwrap()
+                    {
+                        CommandOutput::DataNode { node, .. } => node.id,
+                        other => panic!("{other:?}"),
+                    }
                 })
                 .collect()
         }
@@ -828,7 +834,10 @@ mod tests {
         assert_eq!(sm.meta.version, 1);
         let err = sm.refuse(create_db("db", Some(spec("autogen", DAY_NS, 1))));
         assert_eq!(err, CommandError::RetentionPolicyConflict);
-        assert_eq!(sm.refuse(create_db("", None)), CommandError::DatabaseNameRequired);
+        assert_eq!(
+            sm.refuse(create_db("", None)),
+            CommandError::DatabaseNameRequired
+        );
     }
 
     #[test]
@@ -838,7 +847,10 @@ mod tests {
         let cases = [
             (spec("a", HOUR_NS - 1, 1), CommandError::DurationTooLow),
             (spec("a", HOUR_NS, 0), CommandError::ReplicationFactorTooLow),
-            (spec("", HOUR_NS, 1), CommandError::RetentionPolicyNameRequired),
+            (
+                spec("", HOUR_NS, 1),
+                CommandError::RetentionPolicyNameRequired,
+            ),
             (
                 RetentionPolicySpec {
                     shard_group_duration_ns: Some(2 * HOUR_NS),
@@ -869,7 +881,10 @@ mod tests {
         };
         sm.run(create.clone()).unwrap();
         let rp = sm.meta.retention_policy("db", None).unwrap();
-        assert_eq!((rp.name.as_str(), rp.shard_group_duration_ns), ("short", HOUR_NS));
+        assert_eq!(
+            (rp.name.as_str(), rp.shard_group_duration_ns),
+            ("short", HOUR_NS)
+        );
         // Same again is fine; other settings are a conflict.
         let v = sm.meta.version;
         sm.run(create).unwrap();
@@ -1009,14 +1024,17 @@ mod tests {
     fn retention_expiry() {
         let mut sm = Sm::new();
         let nodes = sm.nodes(1);
-        sm.run(create_db("db", Some(spec("rp", DAY_NS, 1)))).unwrap();
+        sm.run(create_db("db", Some(spec("rp", DAY_NS, 1))))
+            .unwrap();
         let g1 = group_of(sm.group("db", 0, &nodes));
         let g2 = group_of(sm.group("db", 10 * HOUR, &nodes));
         assert_eq!(g1.end_ns, HOUR);
         // At 25h the first group (ending 1h) is 24h old: not yet past.
         assert!(expired_shard_groups(&sm.meta, 25 * HOUR).is_empty());
         let out = sm
-            .run(MetaCommand::DeleteExpiredShardGroups { now_ns: 25 * HOUR + 1 })
+            .run(MetaCommand::DeleteExpiredShardGroups {
+                now_ns: 25 * HOUR + 1,
+            })
             .unwrap();
         assert!(matches!(out, CommandOutput::ShardGroups { ref ids, .. } if ids == &[g1.id]));
         let rp = &sm.meta.databases["db"].retention_policies["rp"];
@@ -1024,8 +1042,10 @@ mod tests {
         assert_eq!(rp.shard_groups[&g2.id].deleted_at_ns, None);
         // Nothing left to expire: no change.
         let v = sm.meta.version;
-        sm.run(MetaCommand::DeleteExpiredShardGroups { now_ns: 25 * HOUR + 2 })
-            .unwrap();
+        sm.run(MetaCommand::DeleteExpiredShardGroups {
+            now_ns: 25 * HOUR + 2,
+        })
+        .unwrap();
         assert_eq!(sm.meta.version, v);
         // Infinite retention never expires.
         sm.run(create_db("forever", None)).unwrap();
@@ -1041,7 +1061,9 @@ mod tests {
         let g1 = group_of(sm.group("db", 0, &nodes[..1]));
         assert_eq!(g1.shards.len(), 1);
         let now = 3 * HOUR;
-        let out = sm.run(MetaCommand::TruncateShardGroups { now_ns: now }).unwrap();
+        let out = sm
+            .run(MetaCommand::TruncateShardGroups { now_ns: now })
+            .unwrap();
         assert!(matches!(out, CommandOutput::ShardGroups { ref ids, .. } if ids == &[g1.id]));
         let g2 = group_of(sm.group("db", now, &nodes));
         assert_ne!(g1.id, g2.id);
@@ -1145,9 +1167,11 @@ mod tests {
             name: "cq".into(),
             query: q.into(),
         };
-        sm.run(cq("CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT 1 END")).unwrap();
+        sm.run(cq("CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT 1 END"))
+            .unwrap();
         let v = sm.meta.version;
-        sm.run(cq("CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT 1 END")).unwrap();
+        sm.run(cq("CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT 1 END"))
+            .unwrap();
         assert_eq!(sm.meta.version, v);
         assert_eq!(sm.refuse(cq("other")), CommandError::ContinuousQueryExists);
 

@@ -35,7 +35,9 @@ use openraft::{
     AnyError, Entry, EntryPayload, ErrorSubject, ErrorVerb, LogId, OptionalSend, RaftLogReader,
     RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
 };
-use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
 use schemas::meta::MetaData;
 use schemas::meta_api::CommandOutput;
 use serde::{Deserialize, Serialize};
@@ -98,7 +100,11 @@ fn key_index(key: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-fn io_err(subject: ErrorSubject<MetaNodeId>, verb: ErrorVerb, e: impl std::error::Error + 'static) -> StorageError<MetaNodeId> {
+fn io_err(
+    subject: ErrorSubject<MetaNodeId>,
+    verb: ErrorVerb,
+    e: impl std::error::Error + 'static,
+) -> StorageError<MetaNodeId> {
     StorageIOError::new(subject, verb, AnyError::new(&e)).into()
 }
 
@@ -116,7 +122,9 @@ async fn blocking<T: Send + 'static>(
 /// Opens (or creates) the store under `dir`; returns the log store, the
 /// state machine, and a receiver that always holds the latest applied meta
 /// data.
-pub fn open(dir: &Path) -> Result<(LogStore, StateMachine, watch::Receiver<Arc<MetaData>>), OpenError> {
+pub fn open(
+    dir: &Path,
+) -> Result<(LogStore, StateMachine, watch::Receiver<Arc<MetaData>>), OpenError> {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
@@ -140,7 +148,8 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachine, watch::Receiver<Arc<M
 }
 
 fn cf<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
-    db.cf_handle(name).expect("column families are created on open")
+    db.cf_handle(name)
+        .expect("column families are created on open")
 }
 
 fn get_json<T: serde::de::DeserializeOwned>(
@@ -164,7 +173,8 @@ fn put_json<T: Serialize>(
     value: &T,
     subject: ErrorSubject<MetaNodeId>,
 ) -> StorageResult<()> {
-    let bytes = serde_json::to_vec(value).map_err(|e| io_err(subject.clone(), ErrorVerb::Write, e))?;
+    let bytes =
+        serde_json::to_vec(value).map_err(|e| io_err(subject.clone(), ErrorVerb::Write, e))?;
     db.put_cf_opt(cf(db, family), key, bytes, &sync_writes())
         .map_err(|e| io_err(subject, ErrorVerb::Write, e))
 }
@@ -179,7 +189,10 @@ impl LogStore {
     fn read_range(db: &DB, start: u64, end: Bound<u64>) -> StorageResult<Vec<Entry<TypeConfig>>> {
         let mut out = Vec::new();
         let from = index_key(start);
-        let iter = db.iterator_cf(cf(db, CF_LOGS), IteratorMode::From(&from, Direction::Forward));
+        let iter = db.iterator_cf(
+            cf(db, CF_LOGS),
+            IteratorMode::From(&from, Direction::Forward),
+        );
         for item in iter {
             let (key, value) = item.map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
             let index = key_index(&key);
@@ -228,7 +241,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 get_json(&db, CF_STORE, KEY_LAST_PURGED, ErrorSubject::Store)?;
             let last = match db.iterator_cf(cf(&db, CF_LOGS), IteratorMode::End).next() {
                 Some(item) => {
-                    let (_, value) = item.map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+                    let (_, value) =
+                        item.map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
                     let entry: Entry<TypeConfig> = serde_json::from_slice(&value)
                         .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
                     Some(entry.log_id)
@@ -266,7 +280,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_committed(&mut self, committed: Option<LogId<MetaNodeId>>) -> StorageResult<()> {
         let db = self.db.clone();
         blocking(ErrorSubject::Store, ErrorVerb::Write, move || {
-            put_json(&db, CF_STORE, KEY_COMMITTED, &committed, ErrorSubject::Store)
+            put_json(
+                &db,
+                CF_STORE,
+                KEY_COMMITTED,
+                &committed,
+                ErrorSubject::Store,
+            )
         })
         .await
     }
@@ -274,7 +294,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn read_committed(&mut self) -> StorageResult<Option<LogId<MetaNodeId>>> {
         let db = self.db.clone();
         blocking(ErrorSubject::Store, ErrorVerb::Read, move || {
-            Ok(get_json::<Option<LogId<MetaNodeId>>>(&db, CF_STORE, KEY_COMMITTED, ErrorSubject::Store)?.flatten())
+            Ok(get_json::<Option<LogId<MetaNodeId>>>(
+                &db,
+                CF_STORE,
+                KEY_COMMITTED,
+                ErrorSubject::Store,
+            )?
+            .flatten())
         })
         .await
     }
@@ -314,7 +340,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let db = self.db.clone();
         blocking(ErrorSubject::Logs, ErrorVerb::Delete, move || {
             let mut batch = WriteBatch::default();
-            batch.delete_range_cf(cf(&db, CF_LOGS), index_key(log_id.index), index_key(u64::MAX));
+            batch.delete_range_cf(
+                cf(&db, CF_LOGS),
+                index_key(log_id.index),
+                index_key(u64::MAX),
+            );
             db.write_opt(batch, &sync_writes())
                 .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))
         })
@@ -350,7 +380,8 @@ impl StateMachine {
     fn persist(db: &DB, state: &SmState, snapshot: Option<&StoredSnapshot>) -> StorageResult<()> {
         let subject = ErrorSubject::StateMachine;
         let mut batch = WriteBatch::default();
-        let bytes = serde_json::to_vec(state).map_err(|e| io_err(subject.clone(), ErrorVerb::Write, e))?;
+        let bytes =
+            serde_json::to_vec(state).map_err(|e| io_err(subject.clone(), ErrorVerb::Write, e))?;
         batch.put_cf(cf(db, CF_SM), KEY_STATE, bytes);
         if let Some(snapshot) = snapshot {
             let bytes = serde_json::to_vec(snapshot)
@@ -384,7 +415,10 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let data = serde_json::to_vec(&self.state)
             .map_err(|e| io_err(ErrorSubject::Snapshot(None), ErrorVerb::Write, e))?;
         let snapshot_id = match self.state.last_applied {
-            Some(id) => format!("{}-{}-{}", id.leader_id.term, id.leader_id.node_id, id.index),
+            Some(id) => format!(
+                "{}-{}-{}",
+                id.leader_id.term, id.leader_id.node_id, id.index
+            ),
             None => "empty".to_owned(),
         };
         let meta = SnapshotMeta {
@@ -398,7 +432,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         };
         let db = self.db.clone();
         blocking(ErrorSubject::Snapshot(None), ErrorVerb::Write, move || {
-            put_json(&db, CF_SM, KEY_SNAPSHOT, &stored, ErrorSubject::Snapshot(None))
+            put_json(
+                &db,
+                CF_SM,
+                KEY_SNAPSHOT,
+                &stored,
+                ErrorSubject::Snapshot(None),
+            )
         })
         .await?;
         Ok(Snapshot {
@@ -413,7 +453,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn applied_state(
         &mut self,
-    ) -> StorageResult<(Option<LogId<MetaNodeId>>, StoredMembership<MetaNodeId, openraft::BasicNode>)> {
+    ) -> StorageResult<(
+        Option<LogId<MetaNodeId>>,
+        StoredMembership<MetaNodeId, openraft::BasicNode>,
+    )> {
         Ok((self.state.last_applied, self.state.last_membership.clone()))
     }
 
@@ -467,7 +510,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> StorageResult<()> {
         let data = snapshot.into_inner();
         let state: SmState = serde_json::from_slice(&data).map_err(|e| {
-            io_err(ErrorSubject::Snapshot(Some(meta.signature())), ErrorVerb::Read, e)
+            io_err(
+                ErrorSubject::Snapshot(Some(meta.signature())),
+                ErrorVerb::Read,
+                e,
+            )
         })?;
         self.state = SmState {
             last_applied: meta.last_log_id,
@@ -483,10 +530,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
         let db = self.db.clone();
-        let stored: Option<StoredSnapshot> = blocking(ErrorSubject::Snapshot(None), ErrorVerb::Read, move || {
-            get_json(&db, CF_SM, KEY_SNAPSHOT, ErrorSubject::Snapshot(None))
-        })
-        .await?;
+        let stored: Option<StoredSnapshot> =
+            blocking(ErrorSubject::Snapshot(None), ErrorVerb::Read, move || {
+                get_json(&db, CF_SM, KEY_SNAPSHOT, ErrorSubject::Snapshot(None))
+            })
+            .await?;
         Ok(stored.map(|s| Snapshot {
             meta: s.meta,
             snapshot: Box::new(Cursor::new(s.data)),

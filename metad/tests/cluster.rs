@@ -63,7 +63,10 @@ async fn leader_failover_loses_nothing_acknowledged() {
     .await;
     let failover = killed_at.elapsed();
     println!("failover: new leader served a write {failover:?} after SIGKILL of node {killed_id}");
-    assert!(failover < Duration::from_secs(5), "failover took {failover:?}");
+    assert!(
+        failover < Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
     databases.insert("after_failover".into());
     let new_leader = cluster.leader().await;
     assert_ne!(cluster.nodes[new_leader].id, killed_id);
@@ -84,14 +87,22 @@ async fn leader_failover_loses_nothing_acknowledged() {
     cluster.nodes[leader].start();
     let expected = client.snapshot_linearizable().await.unwrap();
     for node in &cluster.nodes {
-        let meta = eventually("every node to catch up", Duration::from_secs(10), || async {
-            let m = node.local_meta().await?;
-            (m.version >= expected.version).then_some(m)
-        })
+        let meta = eventually(
+            "every node to catch up",
+            Duration::from_secs(10),
+            || async {
+                let m = node.local_meta().await?;
+                (m.version >= expected.version).then_some(m)
+            },
+        )
         .await;
         assert_eq!(meta, expected, "node {} differs", node.id);
         let have: BTreeSet<String> = meta.databases.keys().cloned().collect();
-        assert!(have.is_superset(&databases), "node {} lost databases", node.id);
+        assert!(
+            have.is_superset(&databases),
+            "node {} lost databases",
+            node.id
+        );
         let have_groups: BTreeSet<u64> = meta.shard_groups().map(|g| g.id).collect();
         assert_eq!(have_groups, groups, "node {}", node.id);
         assert_eq!(meta.data_nodes.len(), 3);
@@ -144,4 +155,12 @@ async fn fifty_concurrent_creates_make_one_group() {
     assert_eq!(meta.shard_groups().count(), 1);
     let g = meta.shard_groups().next().unwrap();
     assert_eq!(g.shards.len(), 4, "4 alive nodes, rf 1");
+
+    // remove-meta: a follower leaves; the other two go on.
+    let leader = cluster.leader().await;
+    let leaving = cluster.nodes[(leader + 1) % 3].id;
+    let status = client.remove_meta(leaving).await.unwrap();
+    assert!(status.members.iter().all(|m| m.id != leaving), "{status:?}");
+    assert_eq!(status.members.iter().filter(|m| m.voter).count(), 2);
+    client.create_database("after_remove", None).await.unwrap();
 }

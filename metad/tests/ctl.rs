@@ -33,19 +33,39 @@ async fn sluice_ctl_against_metad() {
     .await;
     let addr = node.addr.as_str();
 
-    let (ok, out, err) = ctl(addr, &["create-database", "telegraf", "--duration", "7d", "--replication", "1"]);
+    let (ok, out, err) = ctl(
+        addr,
+        &[
+            "create-database",
+            "telegraf",
+            "--duration",
+            "7d",
+            "--replication",
+            "1",
+        ],
+    );
     assert!(ok, "{err}");
     assert!(out.contains("created database telegraf"), "{out}");
     let (ok, _, err) = ctl(addr, &["create-database", "bad", "--duration", "30m"]);
     assert!(!ok);
-    assert!(err.contains("retention policy duration must be at least 1h0m0s"), "{err}");
+    assert!(
+        err.contains("retention policy duration must be at least 1h0m0s"),
+        "{err}"
+    );
 
     let (ok, out, err) = ctl(addr, &["add-data", "d1:8086", "d1:8088"]);
     assert!(ok, "{err}");
     assert!(out.contains("added data node 1"), "{out}");
 
     let client = node.client();
-    let group = client.create_shard_group("telegraf", None, 0).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let group = client
+        .create_shard_group("telegraf", None, now)
+        .await
+        .unwrap();
     client
         .heartbeat(
             1,
@@ -95,5 +115,8 @@ fn sluice_ctl_reports_unreachable_metad() {
     let addr = free_addr();
     let (ok, _, err) = ctl(&addr, &["show"]);
     assert!(!ok);
-    assert!(err.contains(&format!("cannot reach metad at {addr}")), "{err}");
+    assert!(
+        err.contains(&format!("cannot reach metad at {addr}")),
+        "{err}"
+    );
 }

@@ -33,11 +33,17 @@ async fn restarted_single_voter_has_the_same_state() {
     let mut node = Metad::spawn(1, root.path(), true, None, &[]);
     ready(&node).await;
     let client = node.client();
-    client.register_data_node("d1:8086", "d1:8088").await.unwrap();
+    client
+        .register_data_node("d1:8086", "d1:8088")
+        .await
+        .unwrap();
     // 40 changes: past two snapshots (every 20 entries), so the restart
     // reads a snapshot plus the log after it.
     for i in 0..30 {
-        client.create_database(&format!("db{i}"), None).await.unwrap();
+        client
+            .create_database(&format!("db{i}"), None)
+            .await
+            .unwrap();
     }
     for i in 0..5 {
         client
@@ -47,7 +53,10 @@ async fn restarted_single_voter_has_the_same_state() {
     }
     client.create_user("admin", "pw", true).await.unwrap();
     client.create_user("reader", "pw", false).await.unwrap();
-    client.grant("reader", "db1", Privilege::Read).await.unwrap();
+    client
+        .grant("reader", "db1", Privilege::Read)
+        .await
+        .unwrap();
     let before = client.snapshot_linearizable().await.unwrap();
     assert!(before.version >= 39, "version {}", before.version);
 
@@ -61,7 +70,10 @@ async fn restarted_single_voter_has_the_same_state() {
     .await;
     assert_eq!(after.version, before.version);
     assert_eq!(after, before);
-    assert!(meta_client::verify_password(&after.users["admin"].password_hash, "pw"));
+    assert!(meta_client::verify_password(
+        &after.users["admin"].password_hash,
+        "pw"
+    ));
     // And it keeps working.
     let v = client.create_database("more", None).await.unwrap();
     assert!(v > before.version);
@@ -87,25 +99,35 @@ async fn watch_wakes_within_100ms() {
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!waiting.is_finished(), "watch returned without a change");
         let sent = Instant::now();
-        let version = client.create_database(&format!("w{i}"), None).await.unwrap();
+        let version = client
+            .create_database(&format!("w{i}"), None)
+            .await
+            .unwrap();
         let acked = Instant::now();
         let (woke, seen) = waiting.await.unwrap();
         assert!(seen >= version);
         // The watcher may wake before the writer hears its answer.
         let after_ack = woke.saturating_duration_since(acked);
+        let before_ack = acked.saturating_duration_since(woke);
         let after_send = woke.duration_since(sent);
         println!(
-            "watch woke {after_ack:?} after the write was acknowledged ({after_send:?} after it was sent)"
+            "watch woke {after_send:?} after the write was sent; {after_ack:?} after / {before_ack:?} before its acknowledgement"
         );
         assert!(after_ack < Duration::from_millis(100), "{after_ack:?}");
         latencies.push(after_ack);
     }
-    println!("watch wake-up after ack, max of 5: {:?}", latencies.iter().max().unwrap());
+    println!(
+        "watch wake-up after ack, max of 5: {:?}",
+        latencies.iter().max().unwrap()
+    );
 
     // With no change the long poll times out with the same version.
     let since = client.snapshot().await.unwrap().version;
     let start = Instant::now();
-    let m = client.watch(since, Duration::from_millis(300)).await.unwrap();
+    let m = client
+        .watch(since, Duration::from_millis(300))
+        .await
+        .unwrap();
     assert_eq!(m.version, since);
     assert!(start.elapsed() >= Duration::from_millis(300));
 }
@@ -176,7 +198,13 @@ async fn bad_requests_get_4xx_and_change_nothing() {
             400,
             "malformed request body",
         ),
-        ("wrong secret", json(&rp(1, 0)), Some("guess"), 401, "unauthorized"),
+        (
+            "wrong secret",
+            json(&rp(1, 0)),
+            Some("guess"),
+            401,
+            "unauthorized",
+        ),
         ("no secret", json(&rp(1, 0)), None, 401, "unauthorized"),
     ];
     for (what, body, auth, status, message) in cases {
@@ -196,7 +224,11 @@ async fn bad_requests_get_4xx_and_change_nothing() {
         assert_eq!(after, before, "{what} changed the meta data");
     }
     // Reads need the secret too, as do raft RPCs.
-    let resp = http.get(format!("http://{}/meta", node.addr)).send().await.unwrap();
+    let resp = http
+        .get(format!("http://{}/meta", node.addr))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 401);
     let resp = http
         .post(format!("http://{}/raft/vote", node.addr))
@@ -207,7 +239,7 @@ async fn bad_requests_get_4xx_and_change_nothing() {
     assert_eq!(resp.status().as_u16(), 401);
     // The typed client reports the state machine's reason.
     let err = client
-        .create_retention_policy("db", RetentionPolicySpec { ..spec_rf0() }, false)
+        .create_retention_policy("db", spec_rf0(), false)
         .await
         .unwrap_err();
     assert_eq!(
@@ -234,11 +266,19 @@ async fn liveness_and_retention_on_the_leader() {
         root.path(),
         true,
         None,
-        &["--data-node-timeout-ms", "600", "--retention-check-interval-ms", "100"],
+        &[
+            "--data-node-timeout-ms",
+            "600",
+            "--retention-check-interval-ms",
+            "100",
+        ],
     );
     ready(&node).await;
     let client = node.client();
-    let d1 = client.register_data_node("d1:8086", "d1:8088").await.unwrap();
+    let d1 = client
+        .register_data_node("d1:8086", "d1:8088")
+        .await
+        .unwrap();
 
     // Heartbeats carry replica progress to `status`.
     let replica = ReplicaStatus {
@@ -248,7 +288,10 @@ async fn liveness_and_retention_on_the_leader() {
         state: "healthy".into(),
         bytes: 4096,
     };
-    client.heartbeat(d1.id, vec![replica.clone()]).await.unwrap();
+    client
+        .heartbeat(d1.id, vec![replica.clone()])
+        .await
+        .unwrap();
     let status = client.status().await.unwrap();
     assert_eq!(status.data_nodes[&d1.id].replicas, vec![replica]);
     let version = client.snapshot().await.unwrap().version;
@@ -260,10 +303,14 @@ async fn liveness_and_retention_on_the_leader() {
     assert_eq!(client.snapshot().await.unwrap().version, version);
 
     // Silence → unreachable; a heartbeat → alive again.
-    eventually("node marked unreachable", Duration::from_secs(5), || async {
-        let m = client.snapshot().await.ok()?;
-        (m.data_nodes[&d1.id].state == NodeState::Unreachable).then_some(())
-    })
+    eventually(
+        "node marked unreachable",
+        Duration::from_secs(5),
+        || async {
+            let m = client.snapshot().await.ok()?;
+            (m.data_nodes[&d1.id].state == NodeState::Unreachable).then_some(())
+        },
+    )
     .await;
     client.heartbeat(d1.id, vec![]).await.unwrap();
     assert_eq!(
@@ -272,7 +319,10 @@ async fn liveness_and_retention_on_the_leader() {
     );
     // Unknown nodes are told so (they should register again).
     let err = client.heartbeat(999, vec![]).await.unwrap_err();
-    assert!(err.to_string().contains("data node not found: 999"), "{err}");
+    assert!(
+        err.to_string().contains("data node not found: 999"),
+        "{err}"
+    );
 
     // Retention: a 1h policy with a group that ended 2h ago is expired.
     client
@@ -301,7 +351,10 @@ async fn liveness_and_retention_on_the_leader() {
         .create_shard_group("short", None, now_ns() - 3 * HOUR_NS as i64)
         .await
         .unwrap();
-    let current = client.create_shard_group("short", None, now_ns()).await.unwrap();
+    let current = client
+        .create_shard_group("short", None, now_ns())
+        .await
+        .unwrap();
     eventually("expired group deleted", Duration::from_secs(5), || async {
         let m = client.snapshot().await.ok()?;
         let groups = &m.databases["short"].retention_policies["1h"].shard_groups;
@@ -317,7 +370,10 @@ async fn liveness_and_retention_on_the_leader() {
     // truncate-shards closes the current group; the next write gets a new one.
     let truncated = client.truncate_shards().await.unwrap();
     assert!(truncated.contains(&current.id));
-    let next = client.create_shard_group("short", None, now_ns()).await.unwrap();
+    let next = client
+        .create_shard_group("short", None, now_ns())
+        .await
+        .unwrap();
     assert_ne!(next.id, current.id);
     beating.abort();
 }

@@ -371,9 +371,15 @@ pub(crate) fn encode_raw(block: &Block) -> Vec<u8> {
         buf.extend_from_slice(&t.to_le_bytes());
     }
     match &block.values {
-        Column::Float(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Column::Integer(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Column::Unsigned(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        Column::Float(v) => v
+            .iter()
+            .for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        Column::Integer(v) => v
+            .iter()
+            .for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        Column::Unsigned(v) => v
+            .iter()
+            .for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
         Column::Boolean(v) => v.iter().for_each(|x| buf.push(u8::from(*x))),
         Column::String(v) => v.iter().for_each(|s| {
             put_varint(&mut buf, s.len() as u64);
@@ -406,9 +412,7 @@ pub(crate) fn encode_packed(block: &Block) -> Result<Vec<u8>, Error> {
     let mut buf = Vec::with_capacity(32 + n);
     buf.push(PACKED | type_code(block.values.field_type()));
     put_varint(&mut buf, n as u64);
-    let ts = pco_compress(&block.timestamps)?;
-    put_varint(&mut buf, ts.len() as u64);
-    buf.extend_from_slice(&ts);
+    put_timestamps(&mut buf, &block.timestamps)?;
     match &block.values {
         Column::Float(v) => buf.extend_from_slice(&pco_compress(v)?),
         Column::Integer(v) => buf.extend_from_slice(&pco_compress(v)?),
@@ -490,6 +494,54 @@ fn decode_strings(bytes: &[u8], n: usize) -> Result<Vec<String>, Error> {
     }
 }
 
+/// Timestamps of a packed block. A regular series (every TSBS series, most
+/// monitoring data) is an arithmetic sequence: stored as `1 | first | step`
+/// (16 bytes, decoded by a trivial loop, which doubles scan speed compared
+/// with running pco over them); anything else as `0 | varint len | pco`.
+fn put_timestamps(buf: &mut Vec<u8>, ts: &[i64]) -> Result<(), Error> {
+    let step = match ts {
+        [] | [_] => Some(0),
+        [a, b, ..] => b.checked_sub(*a),
+    };
+    let regular = step.filter(|&step| ts.windows(2).all(|w| w[1].checked_sub(w[0]) == Some(step)));
+    match regular {
+        Some(step) => {
+            buf.push(1);
+            buf.extend_from_slice(&ts.first().copied().unwrap_or(0).to_le_bytes());
+            buf.extend_from_slice(&step.to_le_bytes());
+        }
+        None => {
+            buf.push(0);
+            let packed = pco_compress(ts)?;
+            put_varint(buf, packed.len() as u64);
+            buf.extend_from_slice(&packed);
+        }
+    }
+    Ok(())
+}
+
+fn get_timestamps(bytes: &[u8], pos: &mut usize, n: usize) -> Result<Vec<i64>, Error> {
+    match take(bytes, pos, 1)?[0] {
+        1 => {
+            let le = |b: &[u8]| i64::from_le_bytes(b.try_into().expect("8 bytes"));
+            let first = le(take(bytes, pos, 8)?);
+            let step = le(take(bytes, pos, 8)?);
+            if n > bytes.len().saturating_mul(8) {
+                // A corrupt count must not allocate without bound.
+                return Err(Error::CorruptBlock(CorruptReason::Count));
+            }
+            Ok((0..n as i64)
+                .map(|i| first.wrapping_add(step.wrapping_mul(i)))
+                .collect())
+        }
+        0 => {
+            let tl = get_varint(bytes, pos)? as usize;
+            pco_decompress(take(bytes, pos, tl)?, n)
+        }
+        _ => Err(Error::CorruptBlock(CorruptReason::Encoding)),
+    }
+}
+
 /// Decodes a block in either encoding.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Block, Error> {
     let mut pos = 0;
@@ -501,11 +553,6 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Block, Error> {
         PACKED => decode_packed(bytes, pos, ft, n),
         _ => Err(Error::CorruptBlock(CorruptReason::Encoding)),
     }
-}
-
-/// The field type of an encoded block, from its first byte.
-pub(crate) fn block_type(bytes: &[u8]) -> Option<FieldType> {
-    bytes.first().and_then(|b| type_from_code(b & 0x0f))
 }
 
 fn decode_raw(bytes: &[u8], mut pos: usize, ft: FieldType, n: usize) -> Result<Block, Error> {
@@ -556,8 +603,7 @@ fn decode_raw(bytes: &[u8], mut pos: usize, ft: FieldType, n: usize) -> Result<B
 }
 
 fn decode_packed(bytes: &[u8], mut pos: usize, ft: FieldType, n: usize) -> Result<Block, Error> {
-    let tl = get_varint(bytes, &mut pos)? as usize;
-    let timestamps = pco_decompress(take(bytes, &mut pos, tl)?, n)?;
+    let timestamps = get_timestamps(bytes, &mut pos, n)?;
     let rest = &bytes[pos..];
     let values = match ft {
         FieldType::Float => Column::Float(pco_decompress(rest, n)?),
@@ -604,7 +650,10 @@ mod tests {
             ts.clone(),
             Column::Integer(vec![i64::MIN, -1, 0, 1, i64::MAX]),
         ));
-        roundtrip(&block(ts.clone(), Column::Unsigned(vec![0, 1, 2, 3, u64::MAX])));
+        roundtrip(&block(
+            ts.clone(),
+            Column::Unsigned(vec![0, 1, 2, 3, u64::MAX]),
+        ));
         roundtrip(&block(
             ts.clone(),
             Column::Boolean(vec![true, false, true, true, false]),
@@ -615,6 +664,20 @@ mod tests {
         // All distinct: plain mode.
         roundtrip(&block(ts.clone(), s(&["", "é", "bc", "d\0e", "xyz"])));
         roundtrip(&block(vec![], Column::Integer(vec![])));
+        roundtrip(&block(vec![7], Column::Integer(vec![1])));
+        // Regular and irregular timestamps, and steps that overflow.
+        roundtrip(&block(
+            vec![0, 10, 20, 30],
+            Column::Integer(vec![1, 2, 3, 4]),
+        ));
+        roundtrip(&block(
+            vec![0, 10, 21, 30],
+            Column::Integer(vec![1, 2, 3, 4]),
+        ));
+        roundtrip(&block(
+            vec![i64::MIN, 0, i64::MAX],
+            Column::Integer(vec![1, 2, 3]),
+        ));
     }
 
     #[test]
@@ -637,10 +700,7 @@ mod tests {
         assert_eq!(m.timestamps, vec![0, 1, 3, 5, 6]);
         assert_eq!(m.values, Column::Integer(vec![0, 10, 33, 50, 60]));
         // Append fast path.
-        let m = merge_blocks(
-            m,
-            block(vec![7, 8], Column::Integer(vec![70, 80])),
-        );
+        let m = merge_blocks(m, block(vec![7, 8], Column::Integer(vec![70, 80])));
         assert_eq!(m.timestamps, vec![0, 1, 3, 5, 6, 7, 8]);
         // A type change replaces (never produced by the engine; deterministic).
         let m = merge_blocks(m, block(vec![9], Column::Boolean(vec![true])));

@@ -83,7 +83,8 @@ impl StorageResources {
         let cache = Cache::new_lru_cache(budget.block_cache_bytes);
         // Stalling writers when the budget is exceeded is the right pressure
         // for a consumer: it slows down instead of growing memory.
-        let write_buffers = WriteBufferManager::new_write_buffer_manager(budget.write_buffer_bytes, true);
+        let write_buffers =
+            WriteBufferManager::new_write_buffer_manager(budget.write_buffer_bytes, true);
         StorageResources {
             cache,
             write_buffers: Arc::new(write_buffers),
@@ -301,7 +302,8 @@ fn cf_descriptors(resources: &StorageResources) -> Vec<ColumnFamilyDescriptor> {
 
 fn read_i64(v: &[u8], key: &[u8]) -> Result<i64> {
     Ok(i64::from_be_bytes(
-        v.try_into().map_err(|_| Error::CorruptIndex(key.to_vec()))?,
+        v.try_into()
+            .map_err(|_| Error::CorruptIndex(key.to_vec()))?,
     ))
 }
 
@@ -333,7 +335,10 @@ fn bounded(lo: Vec<u8>, hi: Option<Vec<u8>>) -> ReadOptions {
 
 fn escaped_measurement(m: &str) -> String {
     let mut s = String::new();
-    write_series_key::<&str, &str>(&mut s, m, &[]);
+    // Tuples of `&str` satisfy both the `(K, V)` and the `TagPair` form of
+    // the schemas API.
+    let no_tags: &[(&str, &str)] = &[];
+    write_series_key(&mut s, m, no_tags);
     s
 }
 
@@ -445,7 +450,8 @@ impl Shard {
             let (k, v) = (it.key().expect("valid"), it.value().expect("valid"));
             let mut pos = 1;
             let m = keys::get_str(k, &mut pos).ok_or_else(|| Error::CorruptIndex(k.to_vec()))?;
-            let name = std::str::from_utf8(&k[pos..]).map_err(|_| Error::CorruptIndex(k.to_vec()))?;
+            let name =
+                std::str::from_utf8(&k[pos..]).map_err(|_| Error::CorruptIndex(k.to_vec()))?;
             let fv = parse_field_value(k, v)?;
             w.fields.entry(m).or_default().insert(name.to_owned(), fv);
             it.next();
@@ -455,7 +461,11 @@ impl Shard {
     }
 
     /// An iterator over index keys starting with `prefix`.
-    fn index_iter(&self, prefix: &[u8], snapshot: Option<&rocksdb::Snapshot<'_>>) -> DBRawIterator<'_> {
+    fn index_iter(
+        &self,
+        prefix: &[u8],
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
+    ) -> DBRawIterator<'_> {
         let mut ro = bounded(prefix.to_vec(), keys::prefix_end(prefix));
         if let Some(s) = snapshot {
             ro.set_snapshot(s);
@@ -534,7 +544,9 @@ impl Shard {
                 }
             }
             match record {
-                LogRecord::Points(points) => self.stage_points(w, &mut batch, points, &mut stats)?,
+                LogRecord::Points(points) => {
+                    self.stage_points(w, &mut batch, points, &mut stats)?
+                }
                 LogRecord::Tombstone(t) => {
                     if let Some(prev) = pending.take() {
                         self.commit(w, std::mem::take(&mut batch), prev)?;
@@ -554,8 +566,16 @@ impl Shard {
     fn commit(&self, w: &mut Writer, mut batch: WriteBatch, offset: i64) -> Result<()> {
         let meta = self.cf(CF_META);
         batch.put_cf(meta, keys::META_OFFSET, offset.to_be_bytes());
-        batch.put_cf(meta, keys::META_NEXT_SERIES, (w.next_series as i64).to_be_bytes());
-        batch.put_cf(meta, keys::META_NEXT_FIELD, i64::from(w.next_field).to_be_bytes());
+        batch.put_cf(
+            meta,
+            keys::META_NEXT_SERIES,
+            (w.next_series as i64).to_be_bytes(),
+        );
+        batch.put_cf(
+            meta,
+            keys::META_NEXT_FIELD,
+            i64::from(w.next_field).to_be_bytes(),
+        );
         let mut wo = WriteOptions::default();
         wo.set_sync(self.sync_writes);
         self.db.write_opt(batch, &wo)?;
@@ -651,8 +671,12 @@ impl Shard {
                     series.insert(key_buf.clone(), sid);
                     batch.put_cf(index, keys::series_index_key(key_buf), sid.to_be_bytes());
                     batch.put_cf(index, keys::measurement_series_key(measurement, sid), b"");
-                    for (k, v) in &tags {
-                        batch.put_cf(index, keys::tag_key(measurement, k, v, sid), b"");
+                    for t in &s.tags {
+                        batch.put_cf(
+                            index,
+                            keys::tag_key(measurement, &t.key, &t.value, sid),
+                            b"",
+                        );
                     }
                     stats.series_created += 1;
                     sid
@@ -749,7 +773,8 @@ impl Shard {
         let data = self.cf(CF_DATA);
         // DROP SERIES and DROP MEASUREMENT have no time range in InfluxQL;
         // a DELETE over all time is the same as dropping the series.
-        let whole = t.kind != DeleteKind::Delete || (t.min_time == i64::MIN && t.max_time == i64::MAX);
+        let whole =
+            t.kind != DeleteKind::Delete || (t.min_time == i64::MIN && t.max_time == i64::MAX);
         for m in self.list_measurements(None)? {
             if matcher.as_ref().is_some_and(|mm| !mm.matches(&m)) {
                 continue;
@@ -757,7 +782,8 @@ impl Shard {
             let all = self.measurement_series(&m, None)?;
             let mut removed = 0;
             for (key, sid) in &all {
-                let (_, tags) = parse_series_key(key).ok_or_else(|| Error::CorruptIndex(key.as_bytes().to_vec()))?;
+                let (_, tags) = parse_series_key(key)
+                    .ok_or_else(|| Error::CorruptIndex(key.as_bytes().to_vec()))?;
                 if pred.as_ref().is_some_and(|p| !p.matches(&tags)) {
                     continue;
                 }
@@ -796,7 +822,13 @@ impl Shard {
 
     /// Stages the deletion of `[min, max]` from every field of series `sid`;
     /// returns whether the series has no data left.
-    fn stage_delete_range(&self, batch: &mut WriteBatch, sid: u64, min: i64, max: i64) -> Result<bool> {
+    fn stage_delete_range(
+        &self,
+        batch: &mut WriteBatch,
+        sid: u64,
+        min: i64,
+        max: i64,
+    ) -> Result<bool> {
         let data = self.cf(CF_DATA);
         let lo = sid.to_be_bytes().to_vec();
         let hi = keys::prefix_end(&lo);
@@ -805,7 +837,8 @@ impl Shard {
         let mut remaining = false;
         while it.valid() {
             let k = it.key().expect("valid");
-            let (_, _, win) = keys::data_key_parts(k).ok_or_else(|| Error::CorruptIndex(k.to_vec()))?;
+            let (_, _, win) =
+                keys::data_key_parts(k).ok_or_else(|| Error::CorruptIndex(k.to_vec()))?;
             let start = win.saturating_mul(self.window);
             let end = start.saturating_add(self.window - 1);
             if max < start || min > end {
@@ -861,7 +894,8 @@ impl Shard {
             let (k, v) = (it.key().expect("valid"), it.value().expect("valid"));
             let rest = &k[prefix.len()..];
             if rest.is_empty() || rest[0] == b',' {
-                let key = std::str::from_utf8(&k[1..]).map_err(|_| Error::CorruptIndex(k.to_vec()))?;
+                let key =
+                    std::str::from_utf8(&k[1..]).map_err(|_| Error::CorruptIndex(k.to_vec()))?;
                 out.push((key.to_owned(), read_i64(v, k)? as u64));
             }
             it.next();
@@ -907,7 +941,8 @@ impl Shard {
             let p = Predicate::compile(p)?;
             let mut out = BTreeSet::new();
             for (skey, _) in self.measurement_series(measurement, None)? {
-                let (_, tags) = parse_series_key(&skey).ok_or_else(|| Error::CorruptIndex(skey.as_bytes().to_vec()))?;
+                let (_, tags) = parse_series_key(&skey)
+                    .ok_or_else(|| Error::CorruptIndex(skey.as_bytes().to_vec()))?;
                 if p.matches(&tags) {
                     if let Some((_, v)) = tags.into_iter().find(|(k, _)| k == key) {
                         out.insert(v);
@@ -932,13 +967,18 @@ impl Shard {
         Ok(out)
     }
 
-    fn fields_of(&self, measurement: &str, snapshot: Option<&rocksdb::Snapshot<'_>>) -> Result<Vec<FieldInfo>> {
+    fn fields_of(
+        &self,
+        measurement: &str,
+        snapshot: Option<&rocksdb::Snapshot<'_>>,
+    ) -> Result<Vec<FieldInfo>> {
         let prefix = keys::measurement_prefix(keys::FIELD, measurement);
         let mut out = Vec::new();
         let mut it = self.index_iter(&prefix, snapshot);
         while it.valid() {
             let (k, v) = (it.key().expect("valid"), it.value().expect("valid"));
-            let name = std::str::from_utf8(&k[prefix.len()..]).map_err(|_| Error::CorruptIndex(k.to_vec()))?;
+            let name = std::str::from_utf8(&k[prefix.len()..])
+                .map_err(|_| Error::CorruptIndex(k.to_vec()))?;
             let (fid, field_type) = parse_field_value(k, v)?;
             out.push(FieldInfo {
                 id: FieldId(fid),
@@ -999,7 +1039,8 @@ impl Shard {
             }
             for (key, sid) in self.measurement_series(&m, None)? {
                 if let Some(p) = &pred {
-                    let (_, tags) = parse_series_key(&key).ok_or_else(|| Error::CorruptIndex(key.as_bytes().to_vec()))?;
+                    let (_, tags) = parse_series_key(&key)
+                        .ok_or_else(|| Error::CorruptIndex(key.as_bytes().to_vec()))?;
                     if !p.matches(&tags) {
                         continue;
                     }
@@ -1026,7 +1067,11 @@ impl Shard {
     /// per series: one bounded RocksDB iterator.
     pub fn scan(&self, series: SeriesId, field: FieldId, min: i64, max: i64) -> BlockScan<'_> {
         let lo = keys::data_key(series.0, field.0, min.div_euclid(self.window));
-        let hi = keys::prefix_end(&keys::data_key(series.0, field.0, max.div_euclid(self.window)));
+        let hi = keys::prefix_end(&keys::data_key(
+            series.0,
+            field.0,
+            max.div_euclid(self.window),
+        ));
         let mut it = self
             .db
             .raw_iterator_cf_opt(self.cf(CF_DATA), bounded(lo.to_vec(), hi));
@@ -1043,7 +1088,13 @@ impl Shard {
 
     /// All values of one field of one series in `[min, max]` as one block
     /// (`None` if there are none).
-    pub fn read(&self, series: SeriesId, field: FieldId, min: i64, max: i64) -> Result<Option<Block>> {
+    pub fn read(
+        &self,
+        series: SeriesId,
+        field: FieldId,
+        min: i64,
+        max: i64,
+    ) -> Result<Option<Block>> {
         let mut out: Option<Block> = None;
         for b in self.scan(series, field, min, max) {
             let b = b?;
@@ -1057,7 +1108,13 @@ impl Shard {
 
     /// Several fields of one series aligned by timestamp, with `None` where
     /// a field has no value at a row's time.
-    pub fn read_aligned(&self, series: SeriesId, fields: &[FieldId], min: i64, max: i64) -> Result<AlignedRows> {
+    pub fn read_aligned(
+        &self,
+        series: SeriesId,
+        fields: &[FieldId],
+        min: i64,
+        max: i64,
+    ) -> Result<AlignedRows> {
         let blocks = fields
             .iter()
             .map(|f| self.read(series, *f, min, max))
@@ -1162,7 +1219,8 @@ impl Shard {
         for name in [CF_META, CF_INDEX, CF_DATA] {
             let cf = self.cf(name);
             self.db.flush_cf(cf)?;
-            self.db.compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &co);
+            self.db
+                .compact_range_cf_opt(cf, None::<&[u8]>, None::<&[u8]>, &co);
         }
         self.db.flush_wal(true)?;
         Ok(())

@@ -205,7 +205,11 @@ fn out_of_order_and_late_points_across_windows() {
     shard
         .apply(
             5,
-            &points(vec![series("m", &[], vec![ints("v", &[-1000, 50], &[1, 2])])]),
+            &points(vec![series(
+                "m",
+                &[],
+                vec![ints("v", &[-1000, 50], &[1, 2])],
+            )]),
         )
         .unwrap();
     let mut want: Vec<(i64, i64)> = ts.iter().map(|&t| (t, t * 2)).collect();
@@ -238,10 +242,7 @@ fn field_type_conflicts_reject_the_point_not_the_record() {
                 series(
                     "cpu",
                     &[("host", "b")],
-                    vec![
-                        floats("v", &[2], &[2.5]),
-                        ints("w", &[2, 3], &[20, 30]),
-                    ],
+                    vec![floats("v", &[2], &[2.5]), ints("w", &[2, 3], &[20, 30])],
                 ),
                 // A series whose only points are rejected is not created.
                 series("cpu", &[("host", "c")], vec![floats("v", &[1], &[1.0])]),
@@ -258,7 +259,11 @@ fn field_type_conflicts_reject_the_point_not_the_record() {
     let stats = shard
         .apply(
             1,
-            &points(vec![series("cpu", &[("host", "a")], vec![floats("v", &[5], &[5.0])])]),
+            &points(vec![series(
+                "cpu",
+                &[("host", "a")],
+                vec![floats("v", &[5], &[5.0])],
+            )]),
         )
         .unwrap();
     assert_eq!(stats.values_type_conflict, 1);
@@ -319,7 +324,10 @@ fn delete_removes_a_time_range_and_emptied_series() {
         )
         .unwrap();
     assert_eq!(s.series_removed, 0);
-    assert_eq!(read_pairs(&shard, "cpu,host=a,region=eu", "v"), ivals(&[(1, 1)]));
+    assert_eq!(
+        read_pairs(&shard, "cpu,host=a,region=eu", "v"),
+        ivals(&[(1, 1)])
+    );
     assert_eq!(
         read_pairs(&shard, "cpu,host=b,region=us", "v"),
         ivals(&[(1, 4), (20, 5), (40, 6)])
@@ -340,7 +348,12 @@ fn delete_removes_a_time_range_and_emptied_series() {
     assert_eq!(s.series_removed, 1);
     assert_eq!(
         keys_of(&shard),
-        vec!["cpu,host=b,region=us", "cpu,host=c", "cpu2,host=a", "mem,host=a"]
+        vec![
+            "cpu,host=b,region=us",
+            "cpu,host=c",
+            "cpu2,host=a",
+            "mem,host=a"
+        ]
     );
     assert_eq!(shard.tag_values("cpu", "region", None).unwrap(), vec!["us"]);
     // Data written after a delete is kept.
@@ -375,11 +388,7 @@ fn drop_series_with_each_predicate_operator() {
         key: k.into(),
         regex: r.into(),
     };
-    let all = [
-        "cpu,host=a,region=eu",
-        "cpu,host=b,region=us",
-        "cpu,host=c",
-    ];
+    let all = ["cpu,host=a,region=eu", "cpu,host=b,region=us", "cpu,host=c"];
     let cases: Vec<(TagPredicate, Vec<&str>)> = vec![
         (eq("host", "a"), vec![all[1], all[2]]),
         // Missing tag = empty value.
@@ -443,7 +452,16 @@ fn drop_measurement_exact_and_regex() {
     let shard = open(dir.path());
     three_hosts(&shard, 0);
     shard
-        .apply(1, &tomb(DeleteKind::DropMeasurement, Some((false, "cpu")), None, 0, 0))
+        .apply(
+            1,
+            &tomb(
+                DeleteKind::DropMeasurement,
+                Some((false, "cpu")),
+                None,
+                0,
+                0,
+            ),
+        )
         .unwrap();
     assert_eq!(shard.measurements(None).unwrap(), vec!["cpu2", "mem"]);
     assert!(shard.field_keys("cpu").unwrap().is_empty());
@@ -451,7 +469,11 @@ fn drop_measurement_exact_and_regex() {
     shard
         .apply(
             2,
-            &points(vec![series("cpu", &[("host", "a")], vec![floats("v", &[1], &[1.5])])]),
+            &points(vec![series(
+                "cpu",
+                &[("host", "a")],
+                vec![floats("v", &[1], &[1.5])],
+            )]),
         )
         .unwrap();
     assert_eq!(
@@ -460,7 +482,10 @@ fn drop_measurement_exact_and_regex() {
     );
     // Regex: unanchored, matches cpu and cpu2 but not mem.
     shard
-        .apply(3, &tomb(DeleteKind::DropMeasurement, Some((true, "pu")), None, 0, 0))
+        .apply(
+            3,
+            &tomb(DeleteKind::DropMeasurement, Some((true, "pu")), None, 0, 0),
+        )
         .unwrap();
     assert_eq!(shard.measurements(None).unwrap(), vec!["mem"]);
     assert_eq!(keys_of(&shard), vec!["mem,host=a"]);
@@ -499,7 +524,10 @@ fn index_queries() {
     assert_eq!(shard.measurements(Some(&re)).unwrap(), vec!["cpu", "cpu2"]);
     assert_eq!(shard.tag_keys("cpu").unwrap(), vec!["host", "region"]);
     assert_eq!(shard.tag_keys("we ird,m").unwrap(), vec!["k=1", "z"]);
-    assert_eq!(shard.tag_values("cpu", "host", None).unwrap(), vec!["a", "b", "c"]);
+    assert_eq!(
+        shard.tag_values("cpu", "host", None).unwrap(),
+        vec!["a", "b", "c"]
+    );
     assert_eq!(
         shard
             .tag_values("cpu", "host", Some(&eq("region", "us")))
@@ -552,7 +580,11 @@ fn aligned_rows_have_nulls_where_a_field_is_missing() {
         rows.columns,
         vec![
             vec![Some(Value::Integer(1)), Some(Value::Integer(2)), None],
-            vec![None, Some(Value::Boolean(true)), Some(Value::Boolean(false))],
+            vec![
+                None,
+                Some(Value::Boolean(true)),
+                Some(Value::Boolean(false))
+            ],
         ]
     );
 }
@@ -590,7 +622,11 @@ fn generated(i: i64) -> LogRecord<'static> {
             continue;
         }
         // Mostly new times, sometimes rewriting the recent past.
-        let base = if rnd() % 5 == 0 { (i - 3) * 100 } else { i * 100 };
+        let base = if rnd() % 5 == 0 {
+            (i - 3) * 100
+        } else {
+            i * 100
+        };
         let ts: Vec<i64> = (0..10).map(|k| base + k * 10).collect();
         let fi: Vec<i64> = ts.iter().map(|_| (rnd() % 100) as i64).collect();
         let ff: Vec<f64> = ts.iter().map(|_| (rnd() % 1000) as f64 / 7.0).collect();
@@ -666,12 +702,20 @@ fn digest_is_independent_of_chunking_and_compaction() {
     for (i, r) in records.iter().enumerate() {
         differ.apply(i as i64, r).unwrap();
     }
-    let sid = differ.series("cpu".into_matcher().as_ref(), None).unwrap()[0].key.clone();
-    let host = schemas::series_key::parse_series_key(&sid).unwrap().1[0].1.clone();
+    let sid = differ.series("cpu".into_matcher().as_ref(), None).unwrap()[0]
+        .key
+        .clone();
+    let host = schemas::series_key::parse_series_key(&sid).unwrap().1[0]
+        .1
+        .clone();
     differ
         .apply(
             200,
-            &points(vec![series("cpu", &[("host", &host)], vec![floats("load", &[118 * 100], &[0.123])])]),
+            &points(vec![series(
+                "cpu",
+                &[("host", &host)],
+                vec![floats("load", &[118 * 100], &[0.123])],
+            )]),
         )
         .unwrap();
     let b = differ.digest().unwrap();
@@ -781,7 +825,12 @@ fn crash_at_random_moments_loses_and_doubles_nothing() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let mut child = std::process::Command::new(&exe)
-            .args(["--exact", "tests::crash_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "tests::crash_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CRASH_ENV, &shard_dir)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -807,7 +856,10 @@ fn crash_at_random_moments_loses_and_doubles_nothing() {
         assert!(applied >= last, "offset went back");
         last = applied;
     }
-    assert!(last.is_some_and(|o| o > 20), "the child made progress: {last:?}");
+    assert!(
+        last.is_some_and(|o| o > 20),
+        "the child made progress: {last:?}"
+    );
 }
 
 // ---- model-based property test ---------------------------------------------------
@@ -939,11 +991,46 @@ impl Model {
                 h.field(f, ft);
                 let ts: Vec<i64> = d.keys().copied().collect();
                 let col = match ft {
-                    FieldType::Float => Column::Float(d.values().map(|v| match v { Value::Float(x) => *x, _ => unreachable!() }).collect()),
-                    FieldType::Integer => Column::Integer(d.values().map(|v| match v { Value::Integer(x) => *x, _ => unreachable!() }).collect()),
-                    FieldType::Unsigned => Column::Unsigned(d.values().map(|v| match v { Value::Unsigned(x) => *x, _ => unreachable!() }).collect()),
-                    FieldType::String => Column::String(d.values().map(|v| match v { Value::String(x) => x.clone(), _ => unreachable!() }).collect()),
-                    FieldType::Boolean => Column::Boolean(d.values().map(|v| match v { Value::Boolean(x) => *x, _ => unreachable!() }).collect()),
+                    FieldType::Float => Column::Float(
+                        d.values()
+                            .map(|v| match v {
+                                Value::Float(x) => *x,
+                                _ => unreachable!(),
+                            })
+                            .collect(),
+                    ),
+                    FieldType::Integer => Column::Integer(
+                        d.values()
+                            .map(|v| match v {
+                                Value::Integer(x) => *x,
+                                _ => unreachable!(),
+                            })
+                            .collect(),
+                    ),
+                    FieldType::Unsigned => Column::Unsigned(
+                        d.values()
+                            .map(|v| match v {
+                                Value::Unsigned(x) => *x,
+                                _ => unreachable!(),
+                            })
+                            .collect(),
+                    ),
+                    FieldType::String => Column::String(
+                        d.values()
+                            .map(|v| match v {
+                                Value::String(x) => x.clone(),
+                                _ => unreachable!(),
+                            })
+                            .collect(),
+                    ),
+                    FieldType::Boolean => Column::Boolean(
+                        d.values()
+                            .map(|v| match v {
+                                Value::Boolean(x) => *x,
+                                _ => unreachable!(),
+                            })
+                            .collect(),
+                    ),
                 };
                 h.values(&ts, &col);
                 h.end_field();
@@ -965,7 +1052,11 @@ fn arb_column() -> impl Strategy<Value = FieldColumn<'static>> {
                 0 => FieldValues::Float(tv.iter().map(|x| x.1 as f64 / 3.0).collect()),
                 1 => FieldValues::Integer(tv.iter().map(|x| x.1 % 1000).collect()),
                 2 => FieldValues::Unsigned(tv.iter().map(|x| x.1 as u64).collect()),
-                3 => FieldValues::String(tv.iter().map(|x| Cow::Owned(format!("s{}", x.1 % 4))).collect()),
+                3 => FieldValues::String(
+                    tv.iter()
+                        .map(|x| Cow::Owned(format!("s{}", x.1 % 4)))
+                        .collect(),
+                ),
                 _ => FieldValues::Boolean(tv.iter().map(|x| x.1 % 2 == 0).collect()),
             };
             FieldColumn {
@@ -1001,9 +1092,18 @@ fn arb_predicate() -> impl Strategy<Value = TagPredicate> {
     let re = prop::sample::select(vec!["a", "^b", "u", ".*", "^$"]);
     let leaf = prop_oneof![
         (key.clone(), val.clone()).prop_map(|(k, v)| eq(k, v)),
-        (key.clone(), val).prop_map(|(k, v)| TagPredicate::NotEq { key: k.into(), value: v.into() }),
-        (key.clone(), re.clone()).prop_map(|(k, r)| TagPredicate::Match { key: k.into(), regex: r.into() }),
-        (key, re).prop_map(|(k, r)| TagPredicate::NotMatch { key: k.into(), regex: r.into() }),
+        (key.clone(), val).prop_map(|(k, v)| TagPredicate::NotEq {
+            key: k.into(),
+            value: v.into()
+        }),
+        (key.clone(), re.clone()).prop_map(|(k, r)| TagPredicate::Match {
+            key: k.into(),
+            regex: r.into()
+        }),
+        (key, re).prop_map(|(k, r)| TagPredicate::NotMatch {
+            key: k.into(),
+            regex: r.into()
+        }),
     ];
     leaf.prop_recursive(2, 6, 3, |inner| {
         prop_oneof![
@@ -1015,10 +1115,20 @@ fn arb_predicate() -> impl Strategy<Value = TagPredicate> {
 
 fn arb_record() -> impl Strategy<Value = LogRecord<'static>> {
     let tombstone = (
-        prop::sample::select(vec![DeleteKind::Delete, DeleteKind::DropSeries, DeleteKind::DropMeasurement]),
-        prop::option::of((any::<bool>(), prop::sample::select(vec!["cpu", "mem", "^d", "u"]))),
+        prop::sample::select(vec![
+            DeleteKind::Delete,
+            DeleteKind::DropSeries,
+            DeleteKind::DropMeasurement,
+        ]),
+        prop::option::of((
+            any::<bool>(),
+            prop::sample::select(vec!["cpu", "mem", "^d", "u"]),
+        )),
         prop::option::of(arb_predicate()),
-        prop_oneof![(-50i64..80, 0i64..60).prop_map(|(a, l)| (a, a + l)), Just((i64::MIN, i64::MAX))],
+        prop_oneof![
+            (-50i64..80, 0i64..60).prop_map(|(a, l)| (a, a + l)),
+            Just((i64::MIN, i64::MAX))
+        ],
     )
         .prop_map(|(kind, m, p, (min, max))| tomb(kind, m, p, min, max));
     prop_oneof![

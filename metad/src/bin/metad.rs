@@ -56,7 +56,11 @@ struct Args {
     #[arg(long, env = "METAD_DATA_NODE_TIMEOUT_MS", default_value_t = 10_000)]
     data_node_timeout_ms: u64,
     /// How often the leader marks expired shard groups deleted, ms.
-    #[arg(long, env = "METAD_RETENTION_CHECK_INTERVAL_MS", default_value_t = 30_000)]
+    #[arg(
+        long,
+        env = "METAD_RETENTION_CHECK_INTERVAL_MS",
+        default_value_t = 30_000
+    )]
     retention_check_interval_ms: u64,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "METAD_LOG", default_value = "info")]
@@ -65,7 +69,10 @@ struct Args {
 
 /// Whether `id` was left at its default (so the config file may set it).
 fn defaulted(matches: &ArgMatches, id: &str) -> bool {
-    matches!(matches.value_source(id), None | Some(ValueSource::DefaultValue))
+    matches!(
+        matches.value_source(id),
+        None | Some(ValueSource::DefaultValue)
+    )
 }
 
 /// Overrides defaulted flags with the file's values.
@@ -141,7 +148,9 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     let (args, config) = load()?;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?,
+        )
         .with_writer(std::io::stderr)
         .init();
     MetaNode::run(config, shutdown_signal()).await?;

@@ -15,16 +15,31 @@ use serde::Serialize;
 #[command(name = "sluice-ctl", version)]
 struct Cli {
     /// metad addresses, `host:port[,host:port...]`; any node will do.
-    #[arg(long, env = "SLUICE_METAD", default_value = "127.0.0.1:8091", global = true)]
+    #[arg(
+        long,
+        env = "SLUICE_METAD",
+        default_value = "127.0.0.1:8091",
+        global = true
+    )]
     metad: String,
     /// Shared secret of the cluster [default: none].
-    #[arg(long, env = "SLUICE_SHARED_SECRET", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "SLUICE_SHARED_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
     shared_secret: Option<String>,
     /// Print JSON instead of tables.
     #[arg(long, env = "SLUICE_CTL_JSON", default_value_t = false, global = true)]
     json: bool,
     /// Give up after this many seconds without an answer.
-    #[arg(long, env = "SLUICE_CTL_TIMEOUT_S", default_value_t = 10, global = true)]
+    #[arg(
+        long,
+        env = "SLUICE_CTL_TIMEOUT_S",
+        default_value_t = 10,
+        global = true
+    )]
     timeout_s: u64,
     #[command(subcommand)]
     command: Command,
@@ -103,7 +118,9 @@ fn parse_duration(text: &str) -> anyhow::Result<u64> {
         .find(|c: char| !c.is_ascii_digit())
         .with_context(|| format!("duration {text:?} needs a unit (ns, u, ms, s, m, h, d, w)"))?;
     let (n, unit) = text.split_at(split);
-    let n: u64 = n.parse().with_context(|| format!("invalid duration {text:?}"))?;
+    let n: u64 = n
+        .parse()
+        .with_context(|| format!("invalid duration {text:?}"))?;
     let unit_ns: u64 = match unit {
         "ns" => 1,
         "u" | "µ" | "us" => 1_000,
@@ -183,7 +200,8 @@ fn show(status: &ClusterStatus) -> String {
                 } else {
                     "learner".into()
                 },
-                m.matched_index.map_or_else(|| "-".into(), |i| i.to_string()),
+                m.matched_index
+                    .map_or_else(|| "-".into(), |i| i.to_string()),
             ]
         })
         .collect();
@@ -201,12 +219,17 @@ fn show(status: &ClusterStatus) -> String {
                     NodeState::Alive => "alive".into(),
                     NodeState::Unreachable => "unreachable".into(),
                 },
-                d.last_heartbeat_ms_ago
-                    .map_or_else(|| "-".into(), |ms| format!("{:.1}s ago", ms as f64 / 1000.0)),
+                d.last_heartbeat_ms_ago.map_or_else(
+                    || "-".into(),
+                    |ms| format!("{:.1}s ago", ms as f64 / 1000.0),
+                ),
             ]
         })
         .collect();
-    out += &table(&["ID", "HTTP", "INTERNAL", "STATE", "LAST HEARTBEAT"], &rows);
+    out += &table(
+        &["ID", "HTTP", "INTERNAL", "STATE", "LAST HEARTBEAT"],
+        &rows,
+    );
     out
 }
 
@@ -323,7 +346,11 @@ fn show_shards(rows: &[ShardRow]) -> String {
     )
 }
 
-fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) -> anyhow::Result<()> {
+fn print<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {
@@ -353,7 +380,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             http_addr,
             internal_addr,
         } => {
-            let node = client.register_data_node(&http_addr, &internal_addr).await?;
+            let node = client
+                .register_data_node(&http_addr, &internal_addr)
+                .await?;
             print(cli.json, &node, || format!("added data node {}\n", node.id))
         }
         Command::RemoveData { id, force } => {
@@ -384,7 +413,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rp_name,
         } => {
             let duration_ns = parse_duration(&duration)?;
-            let shard_group_duration_ns = shard_duration.as_deref().map(parse_duration).transpose()?;
+            let shard_group_duration_ns =
+                shard_duration.as_deref().map(parse_duration).transpose()?;
             let custom = replication.is_some()
                 || duration_ns != 0
                 || shard_group_duration_ns.is_some()

@@ -47,7 +47,13 @@ pub struct Metad {
 }
 
 impl Metad {
-    pub fn spawn(id: u64, root: &Path, bootstrap: bool, secret: Option<&str>, extra: &[&str]) -> Self {
+    pub fn spawn(
+        id: u64,
+        root: &Path,
+        bootstrap: bool,
+        secret: Option<&str>,
+        extra: &[&str],
+    ) -> Self {
         let mut m = Self {
             id,
             addr: free_addr(),

@@ -265,8 +265,10 @@ impl<'a> PointBatch<'a> {
         let database = r.str()?;
         let retention_policy = r.str()?;
         let shard_id = r.long()? as u64;
-        // Minimum encoded sizes bound pre-allocation on hostile input.
-        let series = r.array(4, |r| {
+        // Minimum encoded sizes bound pre-allocation on hostile input; they
+        // must be exact (an empty series is 3 bytes), or valid records are
+        // refused.
+        let series = r.array(3, |r| {
             let measurement = r.str()?;
             let tags = r.array(2, |r| {
                 Ok(Tag {
@@ -533,6 +535,17 @@ pub(crate) mod tests {
             batch.series[0].fields[0].values,
             FieldValues::Integer(vec![10, 11])
         );
+    }
+
+    /// Found by the `avro_decode` fuzz target: empty series encode to 3
+    /// bytes each, and the allocation guard assumed 4.
+    #[test]
+    fn many_empty_series_round_trip() {
+        let batch = PointBatch {
+            series: vec![Series::default(); 9],
+            ..PointBatch::default()
+        };
+        assert_eq!(PointBatch::decode(&batch.encode()).unwrap(), batch);
     }
 
     #[test]

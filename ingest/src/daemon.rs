@@ -1,0 +1,211 @@
+//! The ingest daemon: the raw-topic consumer, `/metrics` and `/health`, and
+//! optionally InfluxDB's write API, in one process. Library code so the
+//! all-in-one mode can run the same thing in-process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use meta_client::auth::Authenticator;
+use meta_client::{Follower, MetaClient};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::http::{self, ApiConfig, WriteApi};
+use crate::metrics::Metrics;
+use crate::produce::{KafkaConfig, ProduceError, Producer};
+use crate::raw::{self, RawConfig, RawError};
+use crate::write::WriteService;
+
+/// Everything the daemon needs.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Kafka.
+    pub kafka: KafkaConfig,
+    /// metad.
+    pub metad: meta_client::Config,
+    /// The raw-topic consumer.
+    pub raw: RawConfig,
+    /// Where `/metrics` and `/health` (and the write API) listen.
+    pub http_listen: SocketAddr,
+    /// Also serve `/write`, `/api/v2/write` and `/ping`.
+    pub serve_writes: bool,
+    /// Settings of the write API.
+    pub api: ApiConfig,
+}
+
+/// The TOML file: every key optional, unknown keys refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Kafka bootstrap servers.
+    pub kafka_brokers: Option<String>,
+    /// Extra librdkafka properties, e.g. `security.protocol`.
+    pub kafka_properties: Option<std::collections::BTreeMap<String, String>>,
+    /// metad addresses.
+    pub metad: Option<Vec<String>>,
+    /// Shared secret for metad.
+    pub shared_secret: Option<String>,
+    /// Topic prefix of the cluster.
+    pub topic_prefix: Option<String>,
+    /// Consumer group of the raw-topic consumers.
+    pub group_id: Option<String>,
+    /// Dead-letter topic.
+    pub dead_letter_topic: Option<String>,
+    /// HTTP listen address.
+    pub http_listen: Option<SocketAddr>,
+    /// Serve the write API too.
+    pub serve_writes: Option<bool>,
+    /// Require credentials on the write API.
+    pub auth_enabled: Option<bool>,
+    /// Largest write body in bytes.
+    pub max_body_size: Option<usize>,
+}
+
+impl FileConfig {
+    /// Reads and validates a TOML file.
+    pub fn load(path: &std::path::Path) -> Result<Self, DaemonError> {
+        let text = std::fs::read_to_string(path).map_err(|source| DaemonError::ConfigRead {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| DaemonError::ConfigParse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+/// Why the daemon could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The config file could not be read.
+    #[error("cannot read {path}: {source}")]
+    ConfigRead {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The config file is not valid.
+    #[error("invalid config {path}: {source}")]
+    ConfigParse {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: toml::de::Error,
+    },
+    /// metad could not be reached at start.
+    #[error(transparent)]
+    Meta(#[from] meta_client::Error),
+    /// The Kafka producer could not be created.
+    #[error(transparent)]
+    Produce(#[from] ProduceError),
+    /// The raw-topic consumer failed.
+    #[error(transparent)]
+    Raw(#[from] RawError),
+    /// The HTTP listener failed.
+    #[error("http server on {addr}: {source}")]
+    Http {
+        /// The address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Builds the write path: metad client and follower, Kafka producer,
+/// metrics, write service. Shared by this daemon, shardd and the all-in-one.
+pub async fn write_service(
+    kafka: &KafkaConfig,
+    metad: &meta_client::Config,
+    registry: prometheus::Registry,
+) -> Result<Arc<WriteService>, DaemonError> {
+    let client = Arc::new(MetaClient::new(metad.clone())?);
+    let follower = Arc::new(Follower::start(Arc::clone(&client)).await?);
+    let producer = Arc::new(Producer::new(kafka.clone())?);
+    let metrics = Arc::new(Metrics::new(registry));
+    Ok(Arc::new(WriteService::new(client, follower, producer, metrics)))
+}
+
+/// `/health` as InfluxDB 1.8 answers it.
+pub async fn health() -> impl IntoResponse {
+    Json(serde_json::json!({
+        "name": "sluice",
+        "message": "ready for queries and writes",
+        "status": "pass",
+        "checks": [],
+        "version": http::VERSION,
+    }))
+}
+
+async fn metrics(State(service): State<Arc<WriteService>>) -> String {
+    service.metrics().render()
+}
+
+/// Runs until `shutdown` turns true.
+pub async fn run(config: DaemonConfig, shutdown: watch::Receiver<bool>) -> Result<(), DaemonError> {
+    let service = write_service(&config.kafka, &config.metad, prometheus::Registry::new()).await?;
+    let mut app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .with_state(Arc::clone(&service));
+    if config.serve_writes {
+        app = app.merge(http::routes(Arc::new(WriteApi {
+            service: Arc::clone(&service),
+            config: config.api.clone(),
+            auth: Arc::new(Authenticator::default()),
+        })));
+    }
+    let app = app.layer(axum::middleware::map_response(http::version_headers));
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|source| DaemonError::Http {
+            addr: config.http_listen,
+            source,
+        })?;
+    info!(addr = %config.http_listen, writes = config.serve_writes, "http listening");
+    let mut http_shutdown = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    let pruner = {
+        let service = Arc::clone(&service);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                service.prune();
+            }
+        })
+    };
+    let result = raw::run(Arc::clone(&service), &config.kafka, config.raw, shutdown).await;
+    pruner.abort();
+    let _ = server.await;
+    // Whatever is still in flight gets its chance before we exit.
+    tokio::task::spawn_blocking(move || service.flush(Duration::from_secs(10)))
+        .await
+        .ok();
+    result.map_err(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_typos_are_refused() {
+        let example: FileConfig = toml::from_str(include_str!("../ingest.example.toml")).unwrap();
+        assert_eq!(example.group_id.as_deref(), Some("sluice-ingest"));
+        assert!(toml::from_str::<FileConfig>("kafka_broker = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,206 @@
+//! Test context: a real tansu broker, a real metad (in-process, with its
+//! HTTP API on loopback), registered data nodes kept alive by heartbeats, and
+//! a reader that drains every shard-group topic.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use meta_client::{Config, MetaClient};
+use metad::config::NodeConfig;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use schemas::meta::MetaData;
+use schemas::{series_key, shard_index, FieldValues, LogRecord};
+
+pub struct Cluster {
+    pub broker: testkit::Broker,
+    pub metad_addr: String,
+    pub meta: Arc<MetaClient>,
+    pub prefix: String,
+    _meta_dir: tempfile::TempDir,
+    _tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Cluster {
+    /// Broker, metad with `data_nodes` live data nodes, and `db` created.
+    pub async fn start(data_nodes: usize, db: &str) -> Self {
+        let broker = testkit::Broker::start().expect("start tansu");
+        let meta_dir = tempfile::tempdir().unwrap();
+        let port = testkit::free_port();
+        let listen: SocketAddr = ([127, 0, 0, 1], port).into();
+        let prefix = format!("t{port}");
+        let mut config = NodeConfig::new(1, listen, meta_dir.path().to_owned());
+        config.bootstrap = true;
+        config.topic_prefix = prefix.clone();
+        config.election_timeout = Duration::from_millis(300);
+        config.heartbeat_interval = Duration::from_millis(50);
+        let mut tasks = vec![tokio::spawn(async move {
+            metad::node::MetaNode::run(config, std::future::pending())
+                .await
+                .expect("metad runs");
+        })];
+        let metad_addr = listen.to_string();
+        let meta = Arc::new(MetaClient::new(Config::new([metad_addr.clone()])).unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut nodes = Vec::new();
+        for i in 0..data_nodes {
+            loop {
+                match meta.register_data_node(&format!("127.0.0.1:{}", 20000 + i), &format!("127.0.0.1:{}", 21000 + i)).await {
+                    Ok(n) => break nodes.push(n.id),
+                    Err(e) if Instant::now() < deadline => {
+                        eprintln!("waiting for metad: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => panic!("metad did not come up: {e}"),
+                }
+            }
+        }
+        // Keep the registered nodes alive: shard groups are sized from them.
+        let hb = Arc::clone(&meta);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                for &id in &nodes {
+                    let _ = hb.heartbeat(id, Vec::new()).await;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }));
+        meta.create_database(db, None).await.expect("create database");
+        Cluster {
+            broker,
+            metad_addr,
+            meta,
+            prefix,
+            _meta_dir: meta_dir,
+            _tasks: tasks,
+        }
+    }
+
+    pub async fn snapshot(&self) -> MetaData {
+        self.meta.snapshot_linearizable().await.unwrap()
+    }
+}
+
+/// One stored field value, as comparable text.
+pub type Value = (String, String, i64, String);
+
+/// Every value of every shard-group topic of `md`, after checking that each
+/// record sits on the partition its series hashes to.
+pub fn drain_shard_topics(brokers: &str, md: &MetaData) -> BTreeSet<Value> {
+    let mut out = BTreeSet::new();
+    for group in md.shard_groups() {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", "test-reader")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        let mut remaining = 0;
+        for shard in &group.shards {
+            let partition = shard.index as i32;
+            let (low, high) = consumer
+                .fetch_watermarks(&group.topic, partition, Duration::from_secs(10))
+                .unwrap();
+            remaining += high - low;
+            tpl.add_partition_offset(&group.topic, partition, Offset::Beginning).unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while remaining > 0 {
+            assert!(Instant::now() < deadline, "{} records not read from {}", remaining, group.topic);
+            let Some(msg) = consumer.poll(Duration::from_millis(200)) else { continue };
+            let msg = msg.unwrap();
+            remaining -= 1;
+            let LogRecord::Points(batch) = LogRecord::decode(msg.payload().unwrap()).unwrap() else {
+                panic!("tombstone in a write test");
+            };
+            let shard = &group.shards[msg.partition() as usize];
+            assert_eq!(batch.shard_id, shard.id, "record of shard {} on partition {}", batch.shard_id, msg.partition());
+            for s in batch.series {
+                let key = series_key(&s.measurement, &s.tags);
+                assert_eq!(
+                    shard_index(&key, group.shards.len() as u32) as i32,
+                    msg.partition(),
+                    "{key} on the wrong partition of {}",
+                    group.topic
+                );
+                for c in s.fields {
+                    let texts: Vec<String> = match c.values {
+                        FieldValues::Float(v) => v.iter().map(|x| format!("{x}")).collect(),
+                        FieldValues::Integer(v) => v.iter().map(|x| format!("{x}i")).collect(),
+                        FieldValues::Unsigned(v) => v.iter().map(|x| format!("{x}u")).collect(),
+                        FieldValues::String(v) => v.iter().map(|x| format!("{x:?}")).collect(),
+                        FieldValues::Boolean(v) => v.iter().map(|x| x.to_string()).collect(),
+                    };
+                    for (ts, v) in c.timestamps.into_iter().zip(texts) {
+                        out.insert((key.clone(), c.name.to_string(), ts, v));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The values a body of line protocol holds (nanosecond timestamps).
+pub fn expected_values(body: &str) -> BTreeSet<Value> {
+    let batch = line_protocol::parse_batch(body, line_protocol::Precision::Nanoseconds, 0);
+    assert!(batch.errors.is_empty(), "{:?}", batch.errors);
+    let mut out = BTreeSet::new();
+    for p in batch.points {
+        let key = series_key(&p.measurement, &p.tags);
+        for (name, v) in p.fields {
+            let text = match v {
+                line_protocol::FieldValue::Float(x) => format!("{x}"),
+                line_protocol::FieldValue::Integer(x) => format!("{x}i"),
+                line_protocol::FieldValue::Unsigned(x) => format!("{x}u"),
+                line_protocol::FieldValue::String(x) => format!("{x:?}"),
+                line_protocol::FieldValue::Boolean(x) => x.to_string(),
+            };
+            out.insert((key.clone(), name.to_string(), p.timestamp_ns, text));
+        }
+    }
+    out
+}
+
+/// TSBS-shaped cpu lines: `hosts` hosts × `times` intervals of 10 s from `t0`.
+pub fn tsbs_lines(hosts: usize, times: usize, t0: i64) -> String {
+    let mut out = String::new();
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for t in 0..times {
+        for h in 0..hosts {
+            out += &format!(
+                "cpu,hostname=host_{h},region=eu-west-1,datacenter=eu-west-1a,rack={},os=Ubuntu16.04LTS,arch=x64,team=NYC,service={},service_version=1,service_environment=production ",
+                h % 7,
+                h % 3
+            );
+            let fields: Vec<String> = ["usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait", "usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice"]
+                .iter()
+                .map(|f| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    format!("{f}={}i", rng % 100)
+                })
+                .collect();
+            out += &fields.join(",");
+            out += &format!(" {}\n", t0 + t as i64 * 10_000_000_000);
+        }
+    }
+    out
+}
+
+/// Waits until `f` holds.
+pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
