@@ -13,8 +13,16 @@ use schemas::meta::{RetentionPolicy, Shard, ShardGroup, DAY_NS};
 
 const T0: i64 = 1_451_606_400_000_000_000;
 const FIELDS: [&str; 10] = [
-    "usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait",
-    "usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice",
+    "usage_user",
+    "usage_system",
+    "usage_idle",
+    "usage_nice",
+    "usage_iowait",
+    "usage_irq",
+    "usage_softirq",
+    "usage_steal",
+    "usage_guest",
+    "usage_guest_nice",
 ];
 
 /// One HTTP write's worth: 100 hosts × 50 intervals of 10 s.
@@ -60,7 +68,13 @@ fn router(c: &mut Criterion) {
         truncated_at_ns: None,
         deleted_at_ns: None,
         topic: "sluice.shardgroup.1".into(),
-        shards: (0..4).map(|i| Shard { id: 10 + i, index: i as u32, owners: vec![1] }).collect(),
+        shards: (0..4)
+            .map(|i| Shard {
+                id: 10 + i,
+                index: i as u32,
+                owners: vec![1],
+            })
+            .collect(),
     };
     let values = 100 * 50 * FIELDS.len() as u64;
     let cache = FieldTypeCache::default();

@@ -131,7 +131,9 @@ pub async fn write_service(
     let follower = Arc::new(Follower::start(Arc::clone(&client)).await?);
     let producer = Arc::new(Producer::new(kafka.clone())?);
     let metrics = Arc::new(Metrics::new(registry));
-    Ok(Arc::new(WriteService::new(client, follower, producer, metrics)))
+    Ok(Arc::new(WriteService::new(
+        client, follower, producer, metrics,
+    )))
 }
 
 /// `/health` as InfluxDB 1.8 answers it.

@@ -94,7 +94,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(serde_json::json!({ "error": self.message }))).into_response();
+        let mut response = (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response();
         // Header values cannot hold newlines; InfluxDB turns them into spaces.
         let flat = self.message.replace(['\n', '\r'], " ");
         if let Ok(v) = HeaderValue::from_str(&flat) {
@@ -141,8 +145,15 @@ pub fn authenticate(
 
 /// Reads a request body of at most `max` bytes after decompression.
 pub async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> Result<Bytes, ApiError> {
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "http: request body too large");
-    let raw = axum::body::to_bytes(body, max).await.map_err(|_| too_large())?;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "http: request body too large",
+        )
+    };
+    let raw = axum::body::to_bytes(body, max)
+        .await
+        .map_err(|_| too_large())?;
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -188,15 +199,22 @@ async fn write_v1(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    let db = q
-        .db
-        .filter(|d| !d.is_empty())
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "database is required"))?;
+    let db =
+        q.db.filter(|d| !d.is_empty())
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "database is required"))?;
     let creds = auth::credentials(q.u.as_deref(), q.p.as_deref(), authorization(&headers));
     let span = info_span!("write", db = %db, api = "v1");
-    write(&api, &headers, body, &db, q.rp.as_deref(), q.precision.as_deref(), creds)
-        .instrument(span)
-        .await
+    write(
+        &api,
+        &headers,
+        body,
+        &db,
+        q.rp.as_deref(),
+        q.precision.as_deref(),
+        creds,
+    )
+    .instrument(span)
+    .await
 }
 
 async fn write_v2(
@@ -216,13 +234,23 @@ async fn write_v2(
     };
     let creds = auth::credentials(None, None, authorization(&headers));
     let span = info_span!("write", db = %db, api = "v2");
-    write(&api, &headers, body, &db, rp.as_deref(), q.precision.as_deref(), creds)
-        .instrument(span)
-        .await
+    write(
+        &api,
+        &headers,
+        body,
+        &db,
+        rp.as_deref(),
+        q.precision.as_deref(),
+        creds,
+    )
+    .instrument(span)
+    .await
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
 }
 
 async fn write(
@@ -234,10 +262,13 @@ async fn write(
     precision: Option<&str>,
     creds: Option<Credentials>,
 ) -> Result<StatusCode, ApiError> {
-    let precision: Precision = precision
-        .unwrap_or_default()
-        .parse()
-        .map_err(|e: line_protocol::UnknownPrecision| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let precision: Precision =
+        precision
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e: line_protocol::UnknownPrecision| {
+                ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+            })?;
     if api.config.auth_enabled {
         let md = api.service.follower().current();
         if let Some(user) = authenticate(&api.config, &api.auth, &md, creds.as_ref())? {

@@ -24,7 +24,9 @@ pub struct Metrics {
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("valid metric");
-    registry.register(Box::new(c.clone())).expect("registered once");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("registered once");
     c
 }
 
@@ -32,11 +34,16 @@ impl Metrics {
     /// Registers the write-path metrics in `registry`.
     pub fn new(registry: Registry) -> Self {
         let points_rejected = IntCounterVec::new(
-            Opts::new("sluice_ingest_points_rejected_total", "Points not written, by reason."),
+            Opts::new(
+                "sluice_ingest_points_rejected_total",
+                "Points not written, by reason.",
+            ),
             &["reason"],
         )
         .expect("valid metric");
-        registry.register(Box::new(points_rejected.clone())).expect("registered once");
+        registry
+            .register(Box::new(points_rejected.clone()))
+            .expect("registered once");
         let produce_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "sluice_ingest_produce_seconds",
@@ -45,7 +52,9 @@ impl Metrics {
             .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).expect("valid buckets")),
         )
         .expect("valid metric");
-        registry.register(Box::new(produce_seconds.clone())).expect("registered once");
+        registry
+            .register(Box::new(produce_seconds.clone()))
+            .expect("registered once");
         let raw_lag = IntGaugeVec::new(
             Opts::new(
                 "sluice_ingest_raw_topic_lag_records",
@@ -54,7 +63,9 @@ impl Metrics {
             &["topic", "partition"],
         )
         .expect("valid metric");
-        registry.register(Box::new(raw_lag.clone())).expect("registered once");
+        registry
+            .register(Box::new(raw_lag.clone()))
+            .expect("registered once");
         let raw_bad_records = IntCounterVec::new(
             Opts::new(
                 "sluice_ingest_raw_bad_records_total",
@@ -63,15 +74,25 @@ impl Metrics {
             &["reason"],
         )
         .expect("valid metric");
-        registry.register(Box::new(raw_bad_records.clone())).expect("registered once");
+        registry
+            .register(Box::new(raw_bad_records.clone()))
+            .expect("registered once");
         Self {
-            points_accepted: counter(&registry, "sluice_ingest_points_accepted_total", "Points acknowledged by Kafka."),
+            points_accepted: counter(
+                &registry,
+                "sluice_ingest_points_accepted_total",
+                "Points acknowledged by Kafka.",
+            ),
             values_accepted: counter(
                 &registry,
                 "sluice_ingest_values_accepted_total",
                 "Field values acknowledged by Kafka.",
             ),
-            records_produced: counter(&registry, "sluice_ingest_records_produced_total", "Shard-group records produced."),
+            records_produced: counter(
+                &registry,
+                "sluice_ingest_records_produced_total",
+                "Shard-group records produced.",
+            ),
             bytes_produced: counter(
                 &registry,
                 "sluice_ingest_bytes_produced_total",
@@ -92,7 +113,9 @@ impl Metrics {
 
     pub(crate) fn rejected(&self, reason: &str, n: usize) {
         if n > 0 {
-            self.points_rejected.with_label_values(&[reason]).inc_by(n as u64);
+            self.points_rejected
+                .with_label_values(&[reason])
+                .inc_by(n as u64);
         }
     }
 

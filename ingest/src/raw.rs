@@ -72,7 +72,8 @@ pub enum RawError {
 /// Refuses a dead-letter topic that is itself a raw topic: the consumer
 /// would read its own dead letters back, forever.
 pub fn validate_dead_letter_topic(prefix: &str, topic: &str) -> Result<(), RawError> {
-    let is_raw = topic == topics::raw_topic(prefix) || topics::database_of_raw_topic(prefix, topic).is_some();
+    let is_raw = topic == topics::raw_topic(prefix)
+        || topics::database_of_raw_topic(prefix, topic).is_some();
     if is_raw || !topics::is_valid_topic_name(topic) {
         return Err(RawError::BadDeadLetterTopic(topic.to_owned()));
     }
@@ -88,7 +89,10 @@ fn regex_escape(s: &str) -> String {
     s.chars()
         .flat_map(|c| {
             let special = "\\.+*?()|[]{}^$-".contains(c);
-            special.then_some('\\').into_iter().chain(std::iter::once(c))
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
         })
         .collect()
 }
@@ -280,7 +284,11 @@ impl RunWriter<'_> {
         self.write_run(run, shutdown).await;
     }
 
-    async fn write_run(&self, run: Vec<(OwnedMessage, Params)>, shutdown: &mut watch::Receiver<bool>) {
+    async fn write_run(
+        &self,
+        run: Vec<(OwnedMessage, Params)>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
         let Some((_, first)) = run.first() else {
             return;
         };
@@ -332,9 +340,12 @@ impl RunWriter<'_> {
             let body = msg.payload().unwrap_or_default();
             let parsed = parse_batch_bytes(body, p.precision, record_time_ns(msg));
             if !parsed.errors.is_empty() {
-                self.service.metrics().rejected("parse", parsed.errors.len());
+                self.service
+                    .metrics()
+                    .rejected("parse", parsed.errors.len());
                 let text: Vec<String> = parsed.errors.iter().map(ToString::to_string).collect();
-                self.bad_record(msg, &BadRecord::Refused(text.join("\n"))).await;
+                self.bad_record(msg, &BadRecord::Refused(text.join("\n")))
+                    .await;
             }
             for mut point in parsed.points {
                 origins.push((i, point.line_number));
@@ -377,7 +388,8 @@ impl RunWriter<'_> {
             reason = %why,
             "raw-topic record not (fully) written"
         );
-        let (Some(producer), Some(topic)) = (self.dead_letters, &self.config.dead_letter_topic) else {
+        let (Some(producer), Some(topic)) = (self.dead_letters, &self.config.dead_letter_topic)
+        else {
             return;
         };
         let mut headers = OwnedHeaders::new();
@@ -389,8 +401,14 @@ impl RunWriter<'_> {
         let reason = why.to_string();
         let origin = format!("{}/{}/{}", msg.topic(), msg.partition(), msg.offset());
         headers = headers
-            .insert(Header { key: "sluice-error", value: Some(&reason) })
-            .insert(Header { key: "sluice-origin", value: Some(&origin) });
+            .insert(Header {
+                key: "sluice-error",
+                value: Some(&reason),
+            })
+            .insert(Header {
+                key: "sluice-origin",
+                value: Some(&origin),
+            });
         let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
         if let Some(p) = msg.payload() {
             record = record.payload(p);
@@ -416,7 +434,9 @@ async fn report_lag(consumer: Arc<StreamConsumer>, service: Arc<WriteService>) {
                 return out;
             };
             for e in position.elements() {
-                if let Ok((_, high)) = c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2)) {
+                if let Ok((_, high)) =
+                    c.fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(2))
+                {
                     let pos = e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
                     out.push((e.topic().to_owned(), e.partition(), (high - pos).max(0)));
                 }
@@ -440,7 +460,10 @@ mod tests {
     fn msg(topic: &str, headers: &[(&'static str, &str)]) -> OwnedMessage {
         let mut h = OwnedHeaders::new();
         for (k, v) in headers {
-            h = h.insert(Header { key: k, value: Some(*v) });
+            h = h.insert(Header {
+                key: k,
+                value: Some(*v),
+            });
         }
         OwnedMessage::new(
             Some(b"m v=1".to_vec()),
@@ -461,14 +484,26 @@ mod tests {
         assert_eq!(p.precision, Precision::Nanoseconds);
         let p = params(
             "sluice",
-            &msg("sluice.lp.telegraf", &[("db", "other"), ("rp", "week"), ("precision", "s")]),
+            &msg(
+                "sluice.lp.telegraf",
+                &[("db", "other"), ("rp", "week"), ("precision", "s")],
+            ),
         )
         .unwrap();
-        assert_eq!((p.database.as_str(), p.retention_policy.as_deref()), ("other", Some("week")));
+        assert_eq!(
+            (p.database.as_str(), p.retention_policy.as_deref()),
+            ("other", Some("week"))
+        );
         assert_eq!(p.precision, Precision::Seconds);
-        assert_eq!(params("sluice", &msg("sluice.lp", &[])), Err(BadRecord::NoDatabase));
+        assert_eq!(
+            params("sluice", &msg("sluice.lp", &[])),
+            Err(BadRecord::NoDatabase)
+        );
         assert!(matches!(
-            params("sluice", &msg("sluice.lp", &[("db", "x"), ("precision", "weeks")])),
+            params(
+                "sluice",
+                &msg("sluice.lp", &[("db", "x"), ("precision", "weeks")])
+            ),
             Err(BadRecord::BadPrecision(_))
         ));
         assert_eq!(record_time_ns(&msg("t", &[])), 1_000_000_000);

@@ -53,7 +53,11 @@ impl WriteOutcome {
             return None;
         }
         let mut reasons: Vec<String> = self.parse_errors.iter().map(ToString::to_string).collect();
-        reasons.extend(self.rejected.iter().map(|r| format!("{} (line {})", r.reason, r.line_number)));
+        reasons.extend(
+            self.rejected
+                .iter()
+                .map(|r| format!("{} (line {})", r.reason, r.line_number)),
+        );
         let reasons = reasons.join("\n");
         Some(if self.points == 0 && self.rejected.is_empty() {
             reasons
@@ -140,7 +144,11 @@ impl WriteService {
 
     /// Writes one request; returns once Kafka acknowledged every record.
     #[instrument(skip_all, fields(db = req.database, bytes = req.body.len()))]
-    pub async fn write(&self, req: WriteRequest<'_>, now_ns: i64) -> Result<WriteOutcome, WriteError> {
+    pub async fn write(
+        &self,
+        req: WriteRequest<'_>,
+        now_ns: i64,
+    ) -> Result<WriteOutcome, WriteError> {
         let target = self.target(req.database, req.retention_policy).await?;
         let parsed = parse_batch_bytes(req.body, req.precision, req.default_time_ns);
         self.metrics.rejected("parse", parsed.errors.len());
@@ -150,15 +158,19 @@ impl WriteService {
     }
 
     /// Checks that the database and retention policy exist.
-    pub async fn target(&self, database: &str, retention_policy: Option<&str>) -> Result<Target, WriteError> {
+    pub async fn target(
+        &self,
+        database: &str,
+        retention_policy: Option<&str>,
+    ) -> Result<Target, WriteError> {
         let md = self.meta_with(database).await?;
         if md.database(database).is_none() {
             return Err(WriteError::DatabaseNotFound(database.to_owned()));
         }
         let rp_name = retention_policy.filter(|r| !r.is_empty());
-        let rp = md
-            .retention_policy(database, rp_name)
-            .ok_or_else(|| WriteError::RetentionPolicyNotFound(rp_name.unwrap_or_default().to_owned()))?;
+        let rp = md.retention_policy(database, rp_name).ok_or_else(|| {
+            WriteError::RetentionPolicyNotFound(rp_name.unwrap_or_default().to_owned())
+        })?;
         Ok(Target {
             database: database.to_owned(),
             retention_policy: rp.name.clone(),
@@ -187,9 +199,9 @@ impl WriteService {
 
         // Groups these points need: the ones that exist, plus any metad
         // creates for windows that have none yet.
-        let (min, max) = points
-            .iter()
-            .fold((i64::MAX, i64::MIN), |(lo, hi), p| (lo.min(p.timestamp_ns), hi.max(p.timestamp_ns)));
+        let (min, max) = points.iter().fold((i64::MAX, i64::MIN), |(lo, hi), p| {
+            (lo.min(p.timestamp_ns), hi.max(p.timestamp_ns))
+        });
         let mut groups: Vec<ShardGroup> = rp.shard_groups_overlapping(min, max).cloned().collect();
         {
             let existing: Vec<&ShardGroup> = groups.iter().collect();
@@ -205,7 +217,14 @@ impl WriteService {
             }
         }
         let group_refs: Vec<&ShardGroup> = groups.iter().collect();
-        let routed = route(&target.database, rp, &group_refs, points, now_ns, &self.field_types);
+        let routed = route(
+            &target.database,
+            rp,
+            &group_refs,
+            points,
+            now_ns,
+            &self.field_types,
+        );
         for r in &routed.rejected {
             self.metrics.rejected(r.reason.metric_label(), 1);
         }
@@ -222,7 +241,8 @@ impl WriteService {
         let batches = split_oversized(routed.batches, self.producer.config().max_record_bytes);
         let produce_started = Instant::now();
         let sent = self.producer.send(&batches).await?;
-        self.metrics.produced(sent.records, sent.bytes, produce_started.elapsed());
+        self.metrics
+            .produced(sent.records, sent.bytes, produce_started.elapsed());
         self.field_types.learn(&batches);
         outcome.points = routed.points;
         outcome.values = routed.values;

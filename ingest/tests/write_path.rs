@@ -28,7 +28,11 @@ struct Ingest {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn start_ingest(cluster: &Cluster, api: ApiConfig, dead_letter_topic: Option<String>) -> Ingest {
+async fn start_ingest(
+    cluster: &Cluster,
+    api: ApiConfig,
+    dead_letter_topic: Option<String>,
+) -> Ingest {
     let port = testkit::free_port();
     let http_listen: SocketAddr = ([127, 0, 0, 1], port).into();
     let config = DaemonConfig {
@@ -60,10 +64,19 @@ async fn start_ingest(cluster: &Cluster, api: ApiConfig, dead_letter_topic: Opti
 }
 
 async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
     for r in admin
-        .create_topics([&NewTopic::new(topic, partitions, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .create_topics(
+            [&NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
+            &AdminOptions::new(),
+        )
         .await
         .unwrap()
     {
@@ -110,7 +123,9 @@ async fn http_and_raw_topic_points_land_on_their_partitions() {
         let payload = chunk.join("\n");
         producer
             .send(
-                FutureRecord::<(), _>::to(&raw_topic).partition((i % 2) as i32).payload(&payload),
+                FutureRecord::<(), _>::to(&raw_topic)
+                    .partition((i % 2) as i32)
+                    .payload(&payload),
                 Duration::from_secs(10),
             )
             .await
@@ -125,15 +140,31 @@ async fn http_and_raw_topic_points_land_on_their_partitions() {
                 .timestamp(record_ms)
                 .headers(
                     OwnedHeaders::new()
-                        .insert(Header { key: "db", value: Some("bench") })
-                        .insert(Header { key: "precision", value: Some("s") }),
+                        .insert(Header {
+                            key: "db",
+                            value: Some("bench"),
+                        })
+                        .insert(Header {
+                            key: "precision",
+                            value: Some("s"),
+                        }),
                 ),
             Duration::from_secs(10),
         )
         .await
         .unwrap();
-    expected.insert(("disk,host=a".into(), "used".into(), 1_500_000_000_000_000_000, "1.5".into()));
-    expected.insert(("disk,host=b".into(), "used".into(), record_ms * 1_000_000, "2.5".into()));
+    expected.insert((
+        "disk,host=a".into(),
+        "used".into(),
+        1_500_000_000_000_000_000,
+        "1.5".into(),
+    ));
+    expected.insert((
+        "disk,host=b".into(),
+        "used".into(),
+        record_ms * 1_000_000,
+        "2.5".into(),
+    ));
 
     let mut got = Default::default();
     let brokers = cluster.broker.bootstrap();
@@ -146,17 +177,36 @@ async fn http_and_raw_topic_points_land_on_their_partitions() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let missing: Vec<_> = expected.difference(&got).take(5).collect();
-    assert!(missing.is_empty(), "{} values missing, e.g. {missing:?}", expected.difference(&got).count());
+    assert!(
+        missing.is_empty(),
+        "{} values missing, e.g. {missing:?}",
+        expected.difference(&got).count()
+    );
     assert_eq!(got.len(), expected.len(), "no value that was not written");
 
     // Groups were made by metad with one shard per live data node (rf 1).
     let md = cluster.snapshot().await;
-    assert!(md.shard_groups().all(|g| g.shards.len() == 3 && g.topic.starts_with(&cluster.prefix)));
+    assert!(md
+        .shard_groups()
+        .all(|g| g.shards.len() == 3 && g.topic.starts_with(&cluster.prefix)));
 
-    let metrics = http.get(format!("{}/metrics", ingest.url)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("sluice_ingest_points_accepted_total"), "{metrics}");
+    let metrics = http
+        .get(format!("{}/metrics", ingest.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sluice_ingest_points_accepted_total"),
+        "{metrics}"
+    );
     ingest.stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(20), ingest.task).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(20), ingest.task)
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -166,39 +216,69 @@ async fn bad_input_gets_influxdb_errors_and_good_lines_are_written() {
     create_topic(&cluster.broker.bootstrap(), &dead, 1).await;
     let ingest = start_ingest(
         &cluster,
-        ApiConfig { auth_enabled: false, max_body_size: 10_000 },
+        ApiConfig {
+            auth_enabled: false,
+            max_body_size: 10_000,
+        },
         Some(dead.clone()),
     )
     .await;
     let http = reqwest::Client::new();
-    let post = |q: &str, body: String| http.post(format!("{}/write?{q}", ingest.url)).body(body).send();
+    let post = |q: &str, body: String| {
+        http.post(format!("{}/write?{q}", ingest.url))
+            .body(body)
+            .send()
+    };
 
     // A batch mixing good and malformed lines: 400 naming the lines, and
     // the good points written.
-    let r = post("db=db", format!("m v=1 {T0}\nm v= {T0}\nm,t=x w=2i {T0}\nbad\n")).await.unwrap();
+    let r = post(
+        "db=db",
+        format!("m v=1 {T0}\nm v= {T0}\nm,t=x w=2i {T0}\nbad\n"),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 400);
     let err: serde_json::Value = r.json().await.unwrap();
     let msg = err["error"].as_str().unwrap();
-    assert!(msg.starts_with("partial write: unable to parse 'm v= "), "{msg}");
-    assert!(msg.contains("(line 2)") && msg.contains("(line 4)") && msg.ends_with("dropped=2"), "{msg}");
+    assert!(
+        msg.starts_with("partial write: unable to parse 'm v= "),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("(line 2)") && msg.contains("(line 4)") && msg.ends_with("dropped=2"),
+        "{msg}"
+    );
 
     // Every line bad: the parse errors alone.
     let r = post("db=db", "nope\n".into()).await.unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "unable to parse 'nope': missing fields (line 1)");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "unable to parse 'nope': missing fields (line 1)"
+    );
 
     // Field type conflict with what was written before.
     let r = post("db=db", format!("m v=5i {}\n", T0 + 1)).await.unwrap();
     assert_eq!(r.status(), 400);
-    let msg = r.json::<serde_json::Value>().await.unwrap()["error"].as_str().unwrap().to_owned();
+    let msg = r.json::<serde_json::Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(msg.contains("field type conflict: input field \"v\" on measurement \"m\" is type integer, already exists as type float"), "{msg}");
 
     let r = post("db=nope", "m v=1".into()).await.unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "database not found: \"nope\"");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "database not found: \"nope\""
+    );
     let r = post("", "m v=1".into()).await.unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "database is required");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "database is required"
+    );
     let r = post("db=db&rp=nope", "m v=1".into()).await.unwrap();
     assert_eq!(r.status(), 500);
     let r = post("db=db", "m v=1\n".repeat(3000)).await.unwrap();
@@ -211,7 +291,10 @@ async fn bad_input_gets_influxdb_errors_and_good_lines_are_written() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(format!("gz v=7 {T0}\n").as_bytes()).unwrap();
     let r = http
-        .post(format!("{}/api/v2/write?bucket=db/autogen&org=any", ingest.url))
+        .post(format!(
+            "{}/api/v2/write?bucket=db/autogen&org=any",
+            ingest.url
+        ))
         .header("Content-Encoding", "gzip")
         .body(gz.finish().unwrap())
         .send()
@@ -223,14 +306,22 @@ async fn bad_input_gets_influxdb_errors_and_good_lines_are_written() {
     // dead-lettered, and the partition moves on to the next record.
     let raw_topic = schemas::topics::raw_topic(&cluster.prefix);
     create_topic(&cluster.broker.bootstrap(), &raw_topic, 1).await;
-    let producer: FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", cluster.broker.bootstrap()).create().unwrap();
-    for (db, body) in [("ghost", format!("m v=1 {T0}")), ("db", format!("after v=1 {T0}"))] {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.broker.bootstrap())
+        .create()
+        .unwrap();
+    for (db, body) in [
+        ("ghost", format!("m v=1 {T0}")),
+        ("db", format!("after v=1 {T0}")),
+    ] {
         producer
             .send(
                 FutureRecord::<(), _>::to(&raw_topic)
                     .payload(&body)
-                    .headers(OwnedHeaders::new().insert(Header { key: "db", value: Some(db) })),
+                    .headers(OwnedHeaders::new().insert(Header {
+                        key: "db",
+                        value: Some(db),
+                    })),
                 Duration::from_secs(10),
             )
             .await
@@ -256,11 +347,25 @@ async fn bad_input_gets_influxdb_errors_and_good_lines_are_written() {
         assert!(got.contains(w), "{w:?} missing from {got:?}");
     }
     assert_eq!(got.len(), want.len(), "only the good points: {got:?}");
-    let metrics = http.get(format!("{}/metrics", ingest.url)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("sluice_ingest_raw_bad_records_total{reason=\"refused\"} 1"), "{metrics}");
+    let metrics = http
+        .get(format!("{}/metrics", ingest.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sluice_ingest_raw_bad_records_total{reason=\"refused\"} 1"),
+        "{metrics}"
+    );
     eventually("dead letter", Duration::from_secs(10), || {
-        let c: rdkafka::consumer::BaseConsumer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
-        rdkafka::consumer::Consumer::fetch_watermarks(&c, &dead, 0, Duration::from_secs(5)).is_ok_and(|(_, h)| h == 1)
+        let c: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+            .unwrap();
+        rdkafka::consumer::Consumer::fetch_watermarks(&c, &dead, 0, Duration::from_secs(5))
+            .is_ok_and(|(_, h)| h == 1)
     })
     .await;
     ingest.stop.send(true).unwrap();
@@ -269,15 +374,39 @@ async fn bad_input_gets_influxdb_errors_and_good_lines_are_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn wrong_credentials_get_401_when_auth_is_on() {
     let cluster = Cluster::start(1, "db").await;
-    cluster.meta.create_user("admin", "s3cret", true).await.unwrap();
-    cluster.meta.create_user("reader", "pw", false).await.unwrap();
-    let ingest = start_ingest(&cluster, ApiConfig { auth_enabled: true, ..ApiConfig::default() }, None).await;
+    cluster
+        .meta
+        .create_user("admin", "s3cret", true)
+        .await
+        .unwrap();
+    cluster
+        .meta
+        .create_user("reader", "pw", false)
+        .await
+        .unwrap();
+    let ingest = start_ingest(
+        &cluster,
+        ApiConfig {
+            auth_enabled: true,
+            ..ApiConfig::default()
+        },
+        None,
+    )
+    .await;
     let http = reqwest::Client::new();
-    let write = |q: String| http.post(format!("{}/write?db=db{q}", ingest.url)).body(format!("m v=1 {T0}")).send();
+    let write = |q: String| {
+        http.post(format!("{}/write?db=db{q}", ingest.url))
+            .body(format!("m v=1 {T0}"))
+            .send()
+    };
     // The follower may lag the users we just created by a moment.
     let mut status = 0;
     for _ in 0..50 {
-        status = write("&u=admin&p=s3cret".into()).await.unwrap().status().as_u16();
+        status = write("&u=admin&p=s3cret".into())
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
         if status == 204 {
             break;
         }
@@ -286,7 +415,10 @@ async fn wrong_credentials_get_401_when_auth_is_on() {
     assert_eq!(status, 204);
     let r = write("&u=admin&p=wrong".into()).await.unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "authorization failed");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "authorization failed"
+    );
     assert_eq!(write(String::new()).await.unwrap().status(), 401);
     let r = write("&u=reader&p=pw".into()).await.unwrap();
     assert_eq!(r.status(), 403);

@@ -167,9 +167,17 @@ mod tests {
 
     /// Series keys and their FNV-1a 64 values, computed independently (a
     /// direct Python implementation of the FNV-1a loop over the UTF-8 bytes).
+    /// (measurement, tags, expected key, expected FNV-1a 64 of the key)
+    type Vector = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static str,
+        u64,
+    );
+
     #[test]
     fn series_key_vectors() {
-        let cases: &[(&str, &[(&str, &str)], &str, u64)] = &[
+        let cases: &[Vector] = &[
             ("cpu", &[], "cpu", 0xf5a8_fa19_0cb3_14c9),
             (
                 "cpu",

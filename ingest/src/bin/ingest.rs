@@ -64,7 +64,11 @@ fn config(args: Args) -> anyhow::Result<DaemonConfig> {
     if let Some(b) = args.kafka_brokers.or(file.kafka_brokers) {
         kafka.brokers = b;
     }
-    kafka.extra = file.kafka_properties.unwrap_or_default().into_iter().collect();
+    kafka.extra = file
+        .kafka_properties
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let metad = args
         .metad
         .or(file.metad.map(|v| v.join(",")))

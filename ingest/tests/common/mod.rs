@@ -50,7 +50,13 @@ impl Cluster {
         let mut nodes = Vec::new();
         for i in 0..data_nodes {
             loop {
-                match meta.register_data_node(&format!("127.0.0.1:{}", 20000 + i), &format!("127.0.0.1:{}", 21000 + i)).await {
+                match meta
+                    .register_data_node(
+                        &format!("127.0.0.1:{}", 20000 + i),
+                        &format!("127.0.0.1:{}", 21000 + i),
+                    )
+                    .await
+                {
                     Ok(n) => break nodes.push(n.id),
                     Err(e) if Instant::now() < deadline => {
                         eprintln!("waiting for metad: {e}");
@@ -70,7 +76,9 @@ impl Cluster {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }));
-        meta.create_database(db, None).await.expect("create database");
+        meta.create_database(db, None)
+            .await
+            .expect("create database");
         Cluster {
             broker,
             metad_addr,
@@ -108,20 +116,35 @@ pub fn drain_shard_topics(brokers: &str, md: &MetaData) -> BTreeSet<Value> {
                 .fetch_watermarks(&group.topic, partition, Duration::from_secs(10))
                 .unwrap();
             remaining += high - low;
-            tpl.add_partition_offset(&group.topic, partition, Offset::Beginning).unwrap();
+            tpl.add_partition_offset(&group.topic, partition, Offset::Beginning)
+                .unwrap();
         }
         consumer.assign(&tpl).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         while remaining > 0 {
-            assert!(Instant::now() < deadline, "{} records not read from {}", remaining, group.topic);
-            let Some(msg) = consumer.poll(Duration::from_millis(200)) else { continue };
+            assert!(
+                Instant::now() < deadline,
+                "{} records not read from {}",
+                remaining,
+                group.topic
+            );
+            let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
             let msg = msg.unwrap();
             remaining -= 1;
-            let LogRecord::Points(batch) = LogRecord::decode(msg.payload().unwrap()).unwrap() else {
+            let LogRecord::Points(batch) = LogRecord::decode(msg.payload().unwrap()).unwrap()
+            else {
                 panic!("tombstone in a write test");
             };
             let shard = &group.shards[msg.partition() as usize];
-            assert_eq!(batch.shard_id, shard.id, "record of shard {} on partition {}", batch.shard_id, msg.partition());
+            assert_eq!(
+                batch.shard_id,
+                shard.id,
+                "record of shard {} on partition {}",
+                batch.shard_id,
+                msg.partition()
+            );
             for s in batch.series {
                 let key = series_key(&s.measurement, &s.tags);
                 assert_eq!(
@@ -180,15 +203,26 @@ pub fn tsbs_lines(hosts: usize, times: usize, t0: i64) -> String {
                 h % 7,
                 h % 3
             );
-            let fields: Vec<String> = ["usage_user", "usage_system", "usage_idle", "usage_nice", "usage_iowait", "usage_irq", "usage_softirq", "usage_steal", "usage_guest", "usage_guest_nice"]
-                .iter()
-                .map(|f| {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    format!("{f}={}i", rng % 100)
-                })
-                .collect();
+            let fields: Vec<String> = [
+                "usage_user",
+                "usage_system",
+                "usage_idle",
+                "usage_nice",
+                "usage_iowait",
+                "usage_irq",
+                "usage_softirq",
+                "usage_steal",
+                "usage_guest",
+                "usage_guest_nice",
+            ]
+            .iter()
+            .map(|f| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                format!("{f}={}i", rng % 100)
+            })
+            .collect();
             out += &fields.join(",");
             out += &format!(" {}\n", t0 + t as i64 * 10_000_000_000);
         }
