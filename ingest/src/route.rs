@@ -90,9 +90,11 @@ pub struct Routed<'a> {
 /// type first); this only catches what we know.
 #[derive(Debug, Default)]
 pub struct FieldTypeCache {
-    // shard → measurement → field → type
-    known: Mutex<HashMap<ShardId, HashMap<String, HashMap<String, FieldType>>>>,
+    known: Mutex<HashMap<ShardId, MeasurementFields>>,
 }
+
+/// measurement → field → type
+type MeasurementFields = HashMap<String, HashMap<String, FieldType>>;
 
 impl FieldTypeCache {
     fn get(&self, shard: ShardId, measurement: &str, field: &str) -> Option<FieldType> {

@@ -156,7 +156,9 @@ async fn bad_requests_get_4xx_and_change_nothing() {
         make_default: false,
     };
     let json = |c: &MetaCommand| serde_json::to_vec(c).unwrap();
-    let cases: Vec<(&str, Vec<u8>, Option<&str>, u16, &str)> = vec![
+    // (case, body, secret, expected status, expected error text)
+    type Case<'a> = (&'a str, Vec<u8>, Option<&'a str>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             "unknown database",
             json(&MetaCommand::CreateShardGroup {
