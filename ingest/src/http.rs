@@ -7,7 +7,6 @@
 
 use std::io::Read as _;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -20,6 +19,7 @@ use meta_client::auth::{self, AuthError, Authenticator, Credentials};
 use serde::Deserialize;
 use tracing::{info_span, warn, Instrument};
 
+use crate::now_ns;
 use crate::write::{WriteError, WriteRequest, WriteService};
 
 /// The version reported to clients: the InfluxDB release whose behaviour
@@ -170,12 +170,6 @@ pub async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> Result<By
         return Err(too_large());
     }
     Ok(out.into())
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 #[derive(Debug, Deserialize)]

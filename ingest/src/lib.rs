@@ -18,3 +18,11 @@ pub mod produce;
 pub mod raw;
 pub mod route;
 pub mod write;
+
+/// Wall-clock time in ns since the Unix epoch: the default timestamp of
+/// points written without one, and "now" for retention checks.
+pub(crate) fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}

@@ -28,6 +28,7 @@ use schemas::topics::{self, HEADER_DATABASE, HEADER_PRECISION, HEADER_RETENTION_
 use tokio::sync::watch;
 use tracing::{error, info, info_span, warn, Instrument};
 
+use crate::now_ns;
 use crate::produce::KafkaConfig;
 use crate::write::{WriteError, WriteService};
 
@@ -171,12 +172,6 @@ fn record_time_ns(msg: &OwnedMessage) -> i64 {
     msg.timestamp()
         .to_millis()
         .map_or_else(now_ns, |ms| ms.saturating_mul(1_000_000))
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 /// The consumer loop. Runs until `shutdown` turns true, then commits what
