@@ -2,8 +2,8 @@
 # Installs what building and testing Sluice needs on a Debian machine with a
 # Rust toolchain: C build tools for the vendored RocksDB and librdkafka,
 # kcat and InfluxDB 1.6 (reference behaviour and real clients in tests),
-# cargo-nextest, and the tansu Kafka broker (built once, ~12 minutes, then
-# cached in ~/.cargo/bin).
+# cargo-nextest, the tansu Kafka broker (built once, ~12 minutes, then
+# cached in ~/.cargo/bin), and a kcat that can talk to tansu.
 set -euo pipefail
 
 SUDO=""
@@ -29,4 +29,9 @@ if ! command -v tansu >/dev/null; then
     echo "setup: building the tansu broker (once; ~12 minutes on 2 cores)"
     cargo install --locked tansu --version '^0.6' --features libsql,dynostore
 fi
-echo "setup: ok (tansu: $(command -v tansu))"
+# Debian 12's kcat (librdkafka 2.0.2) cannot talk to tansu: build one
+# against librdkafka 2.12 (see build-kcat.sh).
+if ! kcat -V 2>/dev/null | grep -q "librdkafka 2\.1[2-9]"; then
+    "$(dirname "$0")/build-kcat.sh"
+fi
+echo "setup: ok (tansu: $(command -v tansu), $(kcat -V | grep -o 'librdkafka [0-9.]*') kcat)"

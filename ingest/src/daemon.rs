@@ -58,6 +58,8 @@ pub struct FileConfig {
     pub group_id: Option<String>,
     /// Dead-letter topic.
     pub dead_letter_topic: Option<String>,
+    /// Partitions of the raw topics the daemon creates (0: none).
+    pub raw_topic_partitions: Option<usize>,
     /// HTTP listen address.
     pub http_listen: Option<SocketAddr>,
     /// Serve the write API too.

@@ -170,17 +170,52 @@ impl Producer {
         if self.topics.lock().expect("not poisoned").contains(topic) {
             return Ok(());
         }
+        self.create_unless_exists(topic, partitions, true).await?;
+        self.check_partitions(topic, partitions).await?;
+        self.topics
+            .lock()
+            .expect("not poisoned")
+            .insert(topic.to_owned());
+        Ok(())
+    }
+
+    /// Creates a raw line-protocol topic unless it exists, with the broker's
+    /// default retention (its records are only input) and any partition
+    /// count an existing one has (producers own those topics).
+    pub async fn ensure_raw_topic(
+        &self,
+        topic: &str,
+        partitions: usize,
+    ) -> Result<(), ProduceError> {
+        if self.topics.lock().expect("not poisoned").contains(topic) {
+            return Ok(());
+        }
+        self.create_unless_exists(topic, partitions, false).await?;
+        self.topics
+            .lock()
+            .expect("not poisoned")
+            .insert(topic.to_owned());
+        Ok(())
+    }
+
+    async fn create_unless_exists(
+        &self,
+        topic: &str,
+        partitions: usize,
+        unlimited_retention: bool,
+    ) -> Result<(), ProduceError> {
         let create_err = |source| ProduceError::CreateTopic {
             topic: topic.to_owned(),
             source,
         };
-        let new = NewTopic::new(
+        let mut new = NewTopic::new(
             topic,
             i32::try_from(partitions).expect("partition count fits i32"),
             TopicReplication::Fixed(self.config.topic_replication),
-        )
-        .set("retention.ms", "-1")
-        .set("retention.bytes", "-1");
+        );
+        if unlimited_retention {
+            new = new.set("retention.ms", "-1").set("retention.bytes", "-1");
+        }
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let results = self
             .admin
@@ -189,18 +224,11 @@ impl Producer {
             .map_err(create_err)?;
         for result in results {
             match result {
-                Ok(_) => info!(topic, partitions, "created shard group topic"),
-                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                    debug!(topic, "topic exists")
-                }
+                Ok(_) => info!(topic, partitions, "created topic"),
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => debug!(topic, "topic exists"),
                 Err((_, code)) => return Err(create_err(KafkaError::AdminOp(code))),
             }
         }
-        self.check_partitions(topic, partitions).await?;
-        self.topics
-            .lock()
-            .expect("not poisoned")
-            .insert(topic.to_owned());
         Ok(())
     }
 
@@ -289,6 +317,37 @@ impl Producer {
             }
         }
         Ok(sent)
+    }
+
+    /// Produces one already-encoded record (a tombstone) to
+    /// `topic[partition]` and returns once Kafka acknowledged it (acks=all).
+    pub async fn send_record(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: &str,
+        payload: &[u8],
+    ) -> Result<(), ProduceError> {
+        let delivery_err = |source| ProduceError::Delivery {
+            topic: topic.to_owned(),
+            partition,
+            source,
+        };
+        let record = FutureRecord::to(topic)
+            .partition(partition)
+            .key(key)
+            .payload(payload);
+        match self
+            .producer
+            .send(
+                record,
+                rdkafka::util::Timeout::After(self.config.delivery_timeout),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err((source, _)) => Err(delivery_err(source)),
+        }
     }
 
     /// Waits for everything in flight (used at shutdown).

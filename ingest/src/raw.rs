@@ -45,6 +45,12 @@ pub struct RawConfig {
     pub max_batch_records: usize,
     /// How long to wait for more records before routing what arrived.
     pub max_batch_wait: Duration,
+    /// Partitions of the raw topics this daemon creates (`<prefix>.lp` and
+    /// `<prefix>.lp.<db>` for every database, as databases appear), so that
+    /// producers can write to them on brokers that do not create topics on
+    /// first use (tansu, Kafka with auto-create off); 0 leaves creating
+    /// them to the operator.
+    pub create_topic_partitions: usize,
 }
 
 impl Default for RawConfig {
@@ -55,6 +61,7 @@ impl Default for RawConfig {
             dead_letter_topic: None,
             max_batch_records: 1000,
             max_batch_wait: Duration::from_millis(10),
+            create_topic_partitions: 4,
         }
     }
 }
@@ -193,6 +200,17 @@ pub async fn run(
             .set("auto.commit.interval.ms", "1000")
             .set("auto.offset.reset", "earliest")
             .set("topic.metadata.refresh.interval.ms", "5000")
+            // A daemon that died (SIGKILL, lost host) holds its partitions
+            // until the broker gives up on it: 10 s rather than librdkafka's
+            // 45 s. A rebalance waits up to max.poll.interval.ms for members
+            // to rejoin, so a daemon killed mid-rebalance (new raw topics
+            // trigger one) stalls the group for that long: 60 s, not 300 s.
+            // A write that cannot finish within it (metad or Kafka away)
+            // hands the partition to another daemon; its offsets were not
+            // stored, so nothing is lost.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "3000")
+            .set("max.poll.interval.ms", "60000")
             .create()?,
     );
     let pattern = subscription(&config.topic_prefix);
@@ -206,6 +224,13 @@ pub async fn run(
         None => None,
     };
     let lag_task = tokio::spawn(report_lag(Arc::clone(&consumer), Arc::clone(&service)));
+    let topics_task = (config.create_topic_partitions > 0).then(|| {
+        tokio::spawn(create_raw_topics(
+            Arc::clone(&service),
+            config.topic_prefix.clone(),
+            config.create_topic_partitions,
+        ))
+    });
     let writer = RunWriter {
         consumer: &consumer,
         service: &service,
@@ -239,6 +264,9 @@ pub async fn run(
             .await;
     }
     lag_task.abort();
+    if let Some(t) = topics_task {
+        t.abort();
+    }
     // Stored offsets of everything written so far.
     if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
         warn!(error = %e, "final offset commit failed");
@@ -418,6 +446,42 @@ impl RunWriter<'_> {
 }
 
 /// Publishes consumer lag (high watermark - position) every few seconds.
+/// Keeps a raw topic for every database of the meta data (and the
+/// catch-all one) in existence.
+async fn create_raw_topics(service: Arc<WriteService>, prefix: String, partitions: usize) {
+    let mut meta = service.follower().subscribe();
+    let mut made = std::collections::HashSet::new();
+    loop {
+        let md = Arc::clone(&meta.borrow_and_update());
+        let wanted = std::iter::once(topics::raw_topic(&prefix)).chain(
+            md.databases
+                .keys()
+                .filter_map(|db| topics::raw_topic_for_database(&prefix, db)),
+        );
+        for topic in wanted {
+            if made.contains(&topic) {
+                continue;
+            }
+            match service
+                .producer()
+                .ensure_raw_topic(&topic, partitions)
+                .await
+            {
+                Ok(()) => {
+                    made.insert(topic);
+                }
+                Err(e) => warn!(error = %e, "creating a raw line-protocol topic failed; retrying"),
+            }
+        }
+        // Retry failures a little later; otherwise wait for new databases.
+        let retry = tokio::time::sleep(Duration::from_secs(5));
+        tokio::select! {
+            changed = meta.changed() => if changed.is_err() { return },
+            _ = retry => {}
+        }
+    }
+}
+
 async fn report_lag(consumer: Arc<StreamConsumer>, service: Arc<WriteService>) {
     loop {
         tokio::time::sleep(Duration::from_secs(5)).await;

@@ -266,7 +266,12 @@ impl WriteService {
         &self.metrics
     }
 
-    /// The meta follower.
+    /// The Kafka producer.
+    pub fn producer(&self) -> &Arc<Producer> {
+        &self.producer
+    }
+
+    /// The watched meta data.
     pub fn follower(&self) -> &Arc<Follower> {
         &self.follower
     }

@@ -5,8 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -53,24 +51,7 @@ async fn batches_land_on_their_partition_and_read_back_identically() {
     let broker = testkit::Broker::start().expect("start tansu");
     let topic = schemas::topics::shard_group_topic("itest", 1);
 
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .create()
-        .unwrap();
-    let results = admin
-        .create_topics(
-            [&NewTopic::new(
-                &topic,
-                SHARDS as i32,
-                TopicReplication::Fixed(1),
-            )],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .unwrap();
-    results.into_iter().for_each(|r| {
-        r.unwrap();
-    });
+    broker.create_topic(&topic, SHARDS as i32).await.unwrap();
 
     // Route 30 hosts by the contract's function.
     let mut by_shard: BTreeMap<u32, Vec<String>> = BTreeMap::new();

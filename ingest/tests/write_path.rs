@@ -13,8 +13,6 @@ use ingest::daemon::{self, DaemonConfig};
 use ingest::http::ApiConfig;
 use ingest::produce::KafkaConfig;
 use ingest::raw::RawConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -63,27 +61,6 @@ async fn start_ingest(
     Ingest { url, stop, task }
 }
 
-async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    for r in admin
-        .create_topics(
-            [&NewTopic::new(
-                topic,
-                partitions,
-                TopicReplication::Fixed(1),
-            )],
-            &AdminOptions::new(),
-        )
-        .await
-        .unwrap()
-    {
-        r.unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn http_and_raw_topic_points_land_on_their_partitions() {
     let cluster = Cluster::start(3, "bench").await;
@@ -109,8 +86,8 @@ async fn http_and_raw_topic_points_land_on_their_partitions() {
     // `db` header and second precision.
     let raw_topic = schemas::topics::raw_topic_for_database(&cluster.prefix, "bench").unwrap();
     let catch_all = schemas::topics::raw_topic(&cluster.prefix);
-    create_topic(&cluster.broker.bootstrap(), &raw_topic, 2).await;
-    create_topic(&cluster.broker.bootstrap(), &catch_all, 1).await;
+    cluster.broker.create_topic(&raw_topic, 2).await.unwrap();
+    cluster.broker.create_topic(&catch_all, 1).await.unwrap();
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", cluster.broker.bootstrap())
         .set("acks", "all")
@@ -213,7 +190,7 @@ async fn http_and_raw_topic_points_land_on_their_partitions() {
 async fn bad_input_gets_influxdb_errors_and_good_lines_are_written() {
     let cluster = Cluster::start(1, "db").await;
     let dead = format!("{}.dead-letter", cluster.prefix);
-    create_topic(&cluster.broker.bootstrap(), &dead, 1).await;
+    cluster.broker.create_topic(&dead, 1).await.unwrap();
     let ingest = start_ingest(
         &cluster,
         ApiConfig {
@@ -305,7 +282,7 @@ async fn bad_input_gets_influxdb_errors_and_good_lines_are_written() {
     // A raw record for a database that does not exist: counted and
     // dead-lettered, and the partition moves on to the next record.
     let raw_topic = schemas::topics::raw_topic(&cluster.prefix);
-    create_topic(&cluster.broker.bootstrap(), &raw_topic, 1).await;
+    cluster.broker.create_topic(&raw_topic, 1).await.unwrap();
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", cluster.broker.bootstrap())
         .create()

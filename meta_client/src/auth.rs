@@ -172,6 +172,30 @@ impl Authenticator {
     }
 }
 
+/// Whether `headers` carry the cluster's shared secret as a bearer token
+/// (always true when there is none): how metad and the data nodes check
+/// node-to-node calls.
+pub fn has_shared_secret(headers: &reqwest::header::HeaderMap, secret: Option<&str>) -> bool {
+    let Some(secret) = secret else {
+        return true;
+    };
+    headers
+        .get(reqwest::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| same_secret(token.as_bytes(), secret.as_bytes()))
+}
+
+/// Compares in time independent of where the first difference is.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
 /// Refuses a write to `database` by `user` without the privilege.
 pub fn authorize_write(user: &User, database: &str) -> Result<(), AuthError> {
     if user.can_write(database) {
@@ -205,6 +229,13 @@ mod tests {
     use schemas::meta::Privilege;
 
     use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"ab", b"abc"));
+    }
 
     fn md() -> MetaData {
         let mut md = MetaData::default();

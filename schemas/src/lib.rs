@@ -23,10 +23,12 @@
 //!   lookups, privileges).
 //! - [`meta_api`]: the requests and answers of metad's HTTP API, and the
 //!   commands of its raft log.
+//! - [`node_api`]: replica states and the data node's internal API types.
 //! - [`topics`]: topic naming for shard groups and raw line-protocol topics.
 
 pub mod meta;
 pub mod meta_api;
+pub mod node_api;
 pub mod record;
 pub mod series_key;
 pub mod topics;

@@ -1,6 +1,135 @@
 //! # shardd — the data node
 //!
 //! Consumes the partitions of the shards it owns into RocksDB (consume →
-//! decode → apply → index) and coordinates InfluxQL queries (query → plan →
-//! scan → merge). Built by the shardd and queries issues; until then this
-//! crate only reserves its place in the workspace.
+//! decode → apply), serves InfluxDB's public HTTP API (`/write` from
+//! `ingest`; `/query` from the `query` crate through [`Extensions`]) and an
+//! internal API for operators and peers.
+//!
+//! ```text
+//!  metad ── watch (meta_client::Follower) ──▶ node: reconcile owned shards
+//!    ▲                                           │ new owner: start replica   │ not owned / group
+//!    │ register, heartbeat (ReplicaStatus)       ▼                            ▼ deleted: stop, rm -r
+//!    │                                        replica (one thread per shard, consumer.rs)
+//!    │   Kafka topic <prefix>.shardgroup.<g>     │ BaseConsumer, assign(topic, partition=index)
+//!    │   partition i ───────────────────────────▶│ poll a run ─ check offsets ─ LogRecord::decode
+//!    │                                           │ ─ apply_many ─▶ storage::Shard (RocksDB,
+//!    │                                           ▼   <data-dir>/<db>/<rp>/<shard-id>)
+//!    └──────────── status: state, applied offset, watermarks, lag, bytes
+//!
+//!  internal API :8088 (api.rs) ── status, digest@offset, hold/release, rebuild, resume
+//!  public API   :8086 (api.rs) ── /write /api/v2/write /ping (ingest) /health /metrics
+//!                                 + /query (query crate, via Extensions)
+//! ```
+//!
+//! Modules: [`node`] (start, meta reconcile, heartbeat, watermarks),
+//! `consumer` (the apply loop), [`replica`] (state shared between the
+//! consumer and the API), `api` (both routers), [`metrics`], [`config`].
+//!
+//! ## Design choices
+//!
+//! **Manual assignment, no consumer group.** Every owner of a shard must
+//! read the *whole* partition independently, and its position is the
+//! applied offset stored atomically inside the shard's RocksDB, not a
+//! Kafka-committed offset. A consumer group would split partitions between
+//! owners and keep a second, non-atomic position; so each replica assigns
+//! `(topic, partition = shard index)` itself at `applied_offset() + 1` (or
+//! the beginning for a new replica), never commits, never subscribes
+//! (`group.id` is set only because librdkafka wants one), and runs with
+//! `auto.offset.reset=error` so an offset that is gone is reported, not
+//! silently replaced by the earliest or latest one.
+//!
+//! **Batch size.** A record is already a batch of thousands of points (up
+//! to ~1 MiB), so the consumer applies a run of at most
+//! [`ConsumerConfig::batch_max_records`] records (default 16) or
+//! `batch_max_bytes` (16 MiB) in one `apply_many` — one RocksDB write batch
+//! with the last offset. More records per batch amortize the per-batch WAL
+//! write and offset update; fewer keep the memtable bursts small and the
+//! time an API call (hold, rebuild) waits for the control lock short (one
+//! batch of 16 TSBS records is 800 000 values). `replay-bench` prints the
+//! replay rate for 1, 4, 16 and 64 records per batch so the default can be
+//! checked on the machine at hand; it is not yet tuned by a measurement.
+//!
+//! **Gaps.** Offsets of a shard topic are consecutive: ingest's producers
+//! are idempotent but not transactional and shard topics are never
+//! compacted. When the next record's offset is not the expected one, the
+//! consumer reads the partition's low watermark: if it moved past the
+//! expected offset, records were deleted before this replica read them — a
+//! real gap, the replica fails with the range in the reason. Otherwise the
+//! broker returned every record there is (the missing offsets are
+//! transaction markers, which librdkafka never hands out): counted in
+//! `sluice_shard_offset_skips_total` and logged, not a failure. Records
+//! deleted *ahead* of the fetch position show up as out-of-range errors
+//! (`auto.offset.reset=error`), also a failure. Undecodable records and
+//! records of another shard fail the replica at their offset. A failed
+//! replica stops fetching and waits: `sluice-ctl resume-shard <shard> --node
+//! <id> --from-offset N` skips to `N` (recorded in the shard directory
+//! until a record at or after `N` is applied, so a crash does not undo the
+//! decision), `rebuild-shard` replays from scratch.
+//!
+//! **Rebuild and queries.** A replica is `catching_up` from the moment a
+//! rebuild is asked (the API sets it before the consumer acts) until its
+//! consumer reaches the end of the partition (`healthy`). While rebuilding
+//! [`Node::shard`] returns `None` (the directory is being replaced) and
+//! afterwards the state it returns is not queryable. The state travels in
+//! the heartbeat's `ReplicaStatus::state` (`catching_up`, `healthy`,
+//! `failed: <reason>`; parse with `schemas::node_api::ReplicaState::parse`),
+//! so coordinators on other nodes pick only healthy owners. Adding an owner
+//! (a node added, a replication factor raised) is the same path: the meta
+//! watch starts a replica with an empty directory, which replays the
+//! partition from its beginning.
+//!
+//! **Digests at a common offset.** `sluice-ctl verify-shard` holds every
+//! owner where it is (`POST .../hold`), takes the largest of their applied
+//! offsets `N`, asks each for its digest at `N` (the replica applies up to
+//! `N` exactly and stops there) and releases the holds (which also lapse
+//! after a TTL, so a crashed tool cannot stop a replica for good).
+
+pub mod api;
+pub mod config;
+mod consumer;
+pub mod metrics;
+pub mod node;
+pub mod queries;
+pub mod replica;
+
+pub use config::{ConfigError, FileConfig, NodeConfig};
+pub use consumer::ConsumerConfig;
+pub use node::{shard_path, Extensions, Node, NodeError, NodeHandle, RouteHook};
+pub use queries::query_extensions;
+pub use replica::{Replica, ReplicaSpec, WaitError};
+pub use schemas::node_api::ReplicaState;
+
+/// Replays a partition into a shard without a node: the apply loop of a
+/// replica, for benchmarks and tools. Returns when the consumer has reached
+/// the end of the partition or failed.
+pub fn replay_partition(
+    spec: ReplicaSpec,
+    resources: storage::StorageResources,
+    config: ConsumerConfig,
+) -> Result<schemas::node_api::ShardStatus, String> {
+    let replica = std::sync::Arc::new(Replica::new(spec, 0));
+    let metrics = std::sync::Arc::new(metrics::Metrics::new(prometheus::Registry::new()));
+    let ctx = consumer::ConsumerCtx {
+        replica: std::sync::Arc::clone(&replica),
+        resources,
+        config,
+        metrics,
+    };
+    let watcher = std::sync::Arc::clone(&replica);
+    let thread = std::thread::spawn(move || consumer::run(ctx));
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let state = watcher.state();
+        if state != ReplicaState::CatchingUp {
+            let mut ctl = watcher.lock_control();
+            watcher.command(&mut ctl, replica::Command::Stop { remove: false });
+            drop(ctl);
+            let _ = thread.join();
+            let status = watcher.status();
+            return match state {
+                ReplicaState::Failed { reason } => Err(reason),
+                _ => Ok(status),
+            };
+        }
+    }
+}

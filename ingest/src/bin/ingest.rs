@@ -41,6 +41,10 @@ struct Args {
     /// Topic that records which cannot be written are copied to [default: none].
     #[arg(long, env = "SLUICE_DEAD_LETTER_TOPIC")]
     dead_letter_topic: Option<String>,
+    /// Partitions of the raw topics (`<prefix>.lp`, `<prefix>.lp.<db>` per
+    /// database) created when missing; 0 leaves them to the operator [default: 4].
+    #[arg(long, env = "SLUICE_RAW_TOPIC_PARTITIONS")]
+    raw_topic_partitions: Option<usize>,
     /// Address of the HTTP server (/metrics, /health) [default: 127.0.0.1:8087].
     #[arg(long, env = "SLUICE_INGEST_HTTP")]
     http_listen: Option<SocketAddr>,
@@ -84,6 +88,9 @@ fn config(args: Args) -> anyhow::Result<DaemonConfig> {
         raw.group_id = g;
     }
     raw.dead_letter_topic = args.dead_letter_topic.or(file.dead_letter_topic);
+    if let Some(n) = args.raw_topic_partitions.or(file.raw_topic_partitions) {
+        raw.create_topic_partitions = n;
+    }
     let mut api = ApiConfig::default();
     if let Some(a) = args.auth_enabled.or(file.auth_enabled) {
         api.auth_enabled = a;

@@ -192,43 +192,7 @@ pub fn expected_values(body: &str) -> BTreeSet<Value> {
     out
 }
 
-/// TSBS-shaped cpu lines: `hosts` hosts × `times` intervals of 10 s from `t0`.
-pub fn tsbs_lines(hosts: usize, times: usize, t0: i64) -> String {
-    let mut out = String::new();
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    for t in 0..times {
-        for h in 0..hosts {
-            out += &format!(
-                "cpu,hostname=host_{h},region=eu-west-1,datacenter=eu-west-1a,rack={},os=Ubuntu16.04LTS,arch=x64,team=NYC,service={},service_version=1,service_environment=production ",
-                h % 7,
-                h % 3
-            );
-            let fields: Vec<String> = [
-                "usage_user",
-                "usage_system",
-                "usage_idle",
-                "usage_nice",
-                "usage_iowait",
-                "usage_irq",
-                "usage_softirq",
-                "usage_steal",
-                "usage_guest",
-                "usage_guest_nice",
-            ]
-            .iter()
-            .map(|f| {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                format!("{f}={}i", rng % 100)
-            })
-            .collect();
-            out += &fields.join(",");
-            out += &format!(" {}\n", t0 + t as i64 * 10_000_000_000);
-        }
-    }
-    out
-}
+pub use testkit::tsbs::cpu_lines as tsbs_lines;
 
 /// Waits until `f` holds.
 pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {

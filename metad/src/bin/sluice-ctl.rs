@@ -1,5 +1,8 @@
 //! `sluice-ctl`: the operator CLI (an `influxd-ctl` equivalent).
 
+#[path = "ctl/replicas.rs"]
+mod replicas;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -106,6 +109,40 @@ enum Command {
     DropDatabase {
         /// Database name.
         name: String,
+    },
+    /// Compare the digests of every owner of a shard at a common offset
+    /// (holds the owners, digests each at the largest applied offset among
+    /// them, releases them); exits non-zero unless all agree.
+    VerifyShard {
+        /// Shard id.
+        shard: u64,
+        /// How long an owner may take to reach the common offset, seconds.
+        #[arg(long, default_value_t = 60)]
+        wait_s: u64,
+    },
+    /// Drop a node's replica of a shard and replay it from the partition's
+    /// earliest offset; shows progress until it has caught up.
+    RebuildShard {
+        /// Shard id.
+        shard: u64,
+        /// The data node whose replica is rebuilt.
+        #[arg(long)]
+        node: NodeId,
+        /// Return once the rebuild is started instead of following it.
+        #[arg(long, default_value_t = false)]
+        no_wait: bool,
+    },
+    /// Continue a failed replica at an offset, skipping the records before
+    /// it (e.g. past an undecodable record: its offset + 1).
+    ResumeShard {
+        /// Shard id.
+        shard: u64,
+        /// The data node whose replica is resumed.
+        #[arg(long)]
+        node: NodeId,
+        /// The first offset to apply.
+        #[arg(long)]
+        from_offset: i64,
     },
 }
 
@@ -437,6 +474,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print(cli.json, &serde_json::json!({ "version": version }), || {
                 format!("dropped database {name}\n")
             })
+        }
+        Command::VerifyShard { shard, wait_s } => {
+            let wait = Duration::from_secs(wait_s);
+            let api = replicas::NodeApi::new(
+                cli.shared_secret.clone().filter(|s| !s.is_empty()),
+                wait + Duration::from_secs(cli.timeout_s),
+            )?;
+            let v = replicas::verify(&client, &api, shard, wait).await?;
+            print(cli.json, &v, || replicas::verification_table(&v))?;
+            if !v.consistent {
+                bail!("shard {shard}: owners differ or could not be compared");
+            }
+            Ok(())
+        }
+        Command::RebuildShard {
+            shard,
+            node,
+            no_wait,
+        } => {
+            let api = replicas::NodeApi::new(
+                cli.shared_secret.clone().filter(|s| !s.is_empty()),
+                Duration::from_secs(cli.timeout_s),
+            )?;
+            let s = replicas::rebuild(&client, &api, shard, node, !no_wait, cli.json).await?;
+            print(cli.json, &s, || replicas::status_line(&s))
+        }
+        Command::ResumeShard {
+            shard,
+            node,
+            from_offset,
+        } => {
+            let api = replicas::NodeApi::new(
+                cli.shared_secret.clone().filter(|s| !s.is_empty()),
+                Duration::from_secs(cli.timeout_s),
+            )?;
+            let s = replicas::resume(&client, &api, shard, node, from_offset).await?;
+            print(cli.json, &s, || replicas::status_line(&s))
         }
     }
 }

@@ -1,0 +1,554 @@
+//! How the query engine reaches data: the [`Cluster`] a coordinating data
+//! node queries through.
+//!
+//! ```text
+//!   select()/show() ── plan ──▶ shard groups of (db, rp) overlapping the time range
+//!                                   │  (MetaData from the meta Follower's watch)
+//!                                   ▼
+//!                     per shard: Cluster::owners_for(shard)
+//!                       1. this node, if LocalShards::shard(id) is Some
+//!                       2. other owners: healthy before unknown before
+//!                          unhealthy, then least lag (ReplicaStatus from
+//!                          metad's /status, cached ~1 s)
+//!                                   │
+//!               local ──────────────┴───────────── remote
+//!      spawn_blocking(shard-local plan       POST http://<internal_addr>/internal/v1/shard/...
+//!        over Arc<storage::Shard>)           (shard_api; the peer runs the same
+//!                                             shard-local plan on its LocalShards)
+//!                                   │ on error/timeout: next owner
+//!                                   ▼
+//!                      partial results merged by the coordinator
+//! ```
+//!
+//! shardd builds one `Cluster` per process and shares it (in an `Arc`) between
+//! the public `/query` handler and whatever else runs queries; it also mounts
+//! [`crate::shard_api::routes`] on its internal port over the same
+//! [`LocalShards`].
+//!
+//! **What shardd implements**: [`LocalShards`] — the replicas this node holds
+//! that may answer queries (healthy and consuming; a rebuilding or unhealthy
+//! replica must return `None` so the coordinator goes to another owner), and
+//! how to wait until one has applied a partition offset (read-your-writes).
+//!
+//! **Read-your-writes**: when a query asks for it, the coordinator reads each
+//! involved partition's high watermark once at query start through
+//! [`Watermarks`] (a Kafka metadata call, [`KafkaWatermarks`]), and sends it
+//! with every shard request; the replica (local or remote) waits until it
+//! has applied every record below that offset before reading. The
+//! watermark is read by the coordinator, not by the replica, because the
+//! write that must be visible was acknowledged before the query started, so
+//! any watermark read after that point covers it, whereas a replica's last
+//! known watermark may predate it.
+//!
+//! Node-to-node calls carry the cluster's shared secret as
+//! `Authorization: Bearer <secret>`, like calls to metad.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use schemas::meta::{MetaData, NodeId, NodeState, ShardGroup, ShardId};
+use schemas::meta_api::ReplicaStatus;
+use tokio::sync::watch;
+
+/// A boxed future, for the object-safe traits of this module.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a replica did not reach an offset in time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// This node holds no queryable replica of the shard.
+    #[error("shard {0} is not held by this node")]
+    NotHeld(ShardId),
+    /// The replica is behind and did not catch up within the timeout.
+    #[error("shard {shard_id} did not apply up to offset {offset} in time (at {applied:?})")]
+    Timeout {
+        /// Shard.
+        shard_id: ShardId,
+        /// The offset waited for (exclusive: every record below it).
+        offset: i64,
+        /// The last applied offset when giving up.
+        applied: Option<i64>,
+    },
+}
+
+/// The shard replicas of this node, as the query engine sees them.
+/// Implemented by shardd.
+pub trait LocalShards: Send + Sync + 'static {
+    /// The replica of `shard_id` if this node holds one that may answer
+    /// queries: healthy and consuming its partition. `None` for replicas
+    /// being rebuilt or reported unhealthy, so queries go to another owner.
+    fn shard(&self, shard_id: ShardId) -> Option<Arc<storage::Shard>>;
+
+    /// Resolves once the replica of `shard_id` has applied every record of
+    /// its partition with an offset below `next_offset` (the partition's
+    /// high watermark read by the coordinator), or fails after `timeout`.
+    ///
+    /// The default polls [`storage::Shard::applied_offset`] every 2 ms. An
+    /// implementation that knows its consumer's position should override
+    /// it: Kafka offsets may skip (transaction markers), so a position past
+    /// `next_offset - 1` with a lower applied offset also counts as caught
+    /// up, and waking on apply avoids the polling delay.
+    fn wait_applied(
+        &self,
+        shard_id: ShardId,
+        next_offset: i64,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<(), WaitError>> {
+        Box::pin(async move {
+            let deadline = Instant::now() + timeout;
+            loop {
+                let shard = self.shard(shard_id).ok_or(WaitError::NotHeld(shard_id))?;
+                let applied = shard.applied_offset();
+                if next_offset <= 0 || applied.is_some_and(|a| a >= next_offset - 1) {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    return Err(WaitError::Timeout {
+                        shard_id,
+                        offset: next_offset,
+                        applied,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    }
+}
+
+/// A [`LocalShards`] over a fixed map, for tests, benches and tools that
+/// open shards themselves.
+#[derive(Default)]
+pub struct StaticShards {
+    shards: std::sync::RwLock<HashMap<ShardId, Arc<storage::Shard>>>,
+}
+
+impl StaticShards {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a replica.
+    pub fn insert(&self, shard_id: ShardId, shard: Arc<storage::Shard>) {
+        self.shards
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(shard_id, shard);
+    }
+
+    /// Removes a replica (it stops answering).
+    pub fn remove(&self, shard_id: ShardId) -> Option<Arc<storage::Shard>> {
+        self.shards
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&shard_id)
+    }
+}
+
+impl LocalShards for StaticShards {
+    fn shard(&self, shard_id: ShardId) -> Option<Arc<storage::Shard>> {
+        self.shards
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&shard_id)
+            .cloned()
+    }
+}
+
+/// Why a partition's high watermark could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot read the high watermark of {topic}[{partition}]: {message}")]
+pub struct WatermarkError {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Cause.
+    pub message: String,
+}
+
+/// Reads partitions' high watermarks (read-your-writes).
+pub trait Watermarks: Send + Sync + 'static {
+    /// The offset the next record of `topic[partition]` will get.
+    fn high_watermark(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> BoxFuture<'_, Result<i64, WatermarkError>>;
+}
+
+/// [`Watermarks`] from Kafka: one rdkafka `BaseConsumer` (no group, no
+/// subscriptions) used only for `fetch_watermarks`, called on the blocking
+/// pool because librdkafka's call is synchronous.
+pub struct KafkaWatermarks {
+    consumer: Arc<rdkafka::consumer::BaseConsumer>,
+    timeout: Duration,
+}
+
+impl KafkaWatermarks {
+    /// A client of the brokers `bootstrap` (`host:port,...`) with extra
+    /// librdkafka properties (security settings).
+    pub fn new(
+        bootstrap: &str,
+        extra: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<Self, rdkafka::error::KafkaError> {
+        let mut cfg = rdkafka::ClientConfig::new();
+        cfg.set("bootstrap.servers", bootstrap)
+            .set("group.id", "sluice-query-watermarks")
+            .set("enable.auto.commit", "false");
+        for (k, v) in extra {
+            cfg.set(k, v);
+        }
+        Ok(Self {
+            consumer: Arc::new(cfg.create()?),
+            timeout,
+        })
+    }
+}
+
+impl Watermarks for KafkaWatermarks {
+    fn high_watermark(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> BoxFuture<'_, Result<i64, WatermarkError>> {
+        let consumer = Arc::clone(&self.consumer);
+        let topic = topic.to_owned();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let t = topic.clone();
+            let res = tokio::task::spawn_blocking(move || {
+                use rdkafka::consumer::Consumer;
+                consumer.fetch_watermarks(&t, partition, timeout)
+            })
+            .await;
+            match res {
+                Ok(Ok((_low, high))) => Ok(high),
+                Ok(Err(e)) => Err(WatermarkError {
+                    topic,
+                    partition,
+                    message: e.to_string(),
+                }),
+                Err(e) => Err(WatermarkError {
+                    topic,
+                    partition,
+                    message: e.to_string(),
+                }),
+            }
+        })
+    }
+}
+
+/// Tunables of query distribution.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Timeout of one shard request to a peer (after which the next owner
+    /// is tried).
+    pub remote_timeout: Duration,
+    /// How long a replica may take to reach the read-your-writes offset.
+    pub read_your_writes_timeout: Duration,
+    /// How old the cached replica status may get before it is refreshed.
+    pub status_max_age: Duration,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            remote_timeout: Duration::from_secs(30),
+            read_your_writes_timeout: Duration::from_secs(10),
+            status_max_age: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The replica status metad collected from heartbeats, by (node, shard).
+type StatusMap = HashMap<(NodeId, ShardId), ReplicaStatus>;
+
+struct StatusCache {
+    fetched: Option<Instant>,
+    refreshing: bool,
+    map: Arc<StatusMap>,
+}
+
+/// The data node's view of the cluster for queries. See the module docs.
+pub struct Cluster {
+    node_id: NodeId,
+    meta: watch::Receiver<Arc<MetaData>>,
+    meta_client: Option<Arc<meta_client::MetaClient>>,
+    local: Arc<dyn LocalShards>,
+    watermarks: Option<Arc<dyn Watermarks>>,
+    http: reqwest::Client,
+    shared_secret: Option<String>,
+    options: ClusterOptions,
+    status: Arc<Mutex<StatusCache>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("node_id", &self.node_id)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One owner a shard request may go to, in the order they are tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// This node's replica.
+    Local,
+    /// A peer's replica, reached at its internal address.
+    Remote {
+        /// The peer.
+        node_id: NodeId,
+        /// Its internal API address (`host:port`).
+        internal_addr: String,
+    },
+}
+
+impl Cluster {
+    /// A cluster view.
+    ///
+    /// - `meta`: the meta data, normally `Follower::subscribe()`;
+    /// - `meta_client`: for replica status (lag, state) of remote owners;
+    ///   `None` tries remote owners in their listed order;
+    /// - `watermarks`: for read-your-writes; `None` rejects such queries.
+    pub fn new(
+        node_id: NodeId,
+        meta: watch::Receiver<Arc<MetaData>>,
+        meta_client: Option<Arc<meta_client::MetaClient>>,
+        local: Arc<dyn LocalShards>,
+        watermarks: Option<Arc<dyn Watermarks>>,
+        shared_secret: Option<String>,
+        options: ClusterOptions,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .build()
+            .expect("a default reqwest client builds");
+        Self {
+            node_id,
+            meta,
+            meta_client,
+            local,
+            watermarks,
+            http,
+            shared_secret,
+            options,
+            status: Arc::new(Mutex::new(StatusCache {
+                fetched: None,
+                refreshing: false,
+                map: Arc::new(HashMap::new()),
+            })),
+        }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The newest meta data.
+    pub fn meta(&self) -> Arc<MetaData> {
+        Arc::clone(&self.meta.borrow())
+    }
+
+    /// This node's replicas.
+    pub fn local(&self) -> &Arc<dyn LocalShards> {
+        &self.local
+    }
+
+    /// The watermark reader, if read-your-writes is possible.
+    pub fn watermarks(&self) -> Option<&Arc<dyn Watermarks>> {
+        self.watermarks.as_ref()
+    }
+
+    /// The HTTP client for peers.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The secret node-to-node calls carry.
+    pub fn shared_secret(&self) -> Option<&str> {
+        self.shared_secret.as_deref()
+    }
+
+    /// The distribution tunables.
+    pub fn options(&self) -> &ClusterOptions {
+        &self.options
+    }
+
+    /// The replica status, refreshed in the background when older than
+    /// `status_max_age` (queries never wait for metad).
+    fn replica_status(&self) -> Arc<StatusMap> {
+        let Some(client) = &self.meta_client else {
+            return Arc::new(HashMap::new());
+        };
+        let mut cache = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        let stale = cache
+            .fetched
+            .is_none_or(|t| t.elapsed() > self.options.status_max_age);
+        if stale && !cache.refreshing {
+            cache.refreshing = true;
+            let client = Arc::clone(client);
+            let status = Arc::clone(&self.status);
+            tokio::spawn(async move {
+                let fetched = client.status().await;
+                let mut cache = status.lock().unwrap_or_else(|e| e.into_inner());
+                cache.refreshing = false;
+                match fetched {
+                    Ok(s) => {
+                        let mut map = HashMap::new();
+                        for (node, dn) in s.data_nodes {
+                            for r in dn.replicas {
+                                map.insert((node, r.shard_id), r);
+                            }
+                        }
+                        cache.map = Arc::new(map);
+                        cache.fetched = Some(Instant::now());
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot refresh replica status; keeping the last one");
+                        cache.fetched = Some(Instant::now());
+                    }
+                }
+            });
+        }
+        Arc::clone(&cache.map)
+    }
+
+    /// The owners of `shard` to try, best first: this node if it holds a
+    /// queryable replica, then the other owners whose node is known, healthy
+    /// before unknown before unhealthy, least lag first.
+    pub fn owners_for(&self, md: &MetaData, shard: &schemas::meta::Shard) -> Vec<Owner> {
+        let mut out = Vec::new();
+        if self.local.shard(shard.id).is_some() {
+            out.push(Owner::Local);
+        }
+        let status = self.replica_status();
+        let mut remote: Vec<(u8, i64, usize, NodeId, String)> = Vec::new();
+        for (pos, &node) in shard.owners.iter().enumerate() {
+            if node == self.node_id {
+                continue;
+            }
+            let Some(dn) = md.data_nodes.get(&node) else {
+                continue;
+            };
+            let (rank, lag) = match status.get(&(node, shard.id)) {
+                Some(r) if r.state == "healthy" => {
+                    (0, (r.high_watermark - r.applied_offset).max(0))
+                }
+                None => (1, 0),
+                Some(_) => (2, 0),
+            };
+            // A node metad marked unreachable goes last, but is still tried:
+            // its heartbeat may only be late.
+            let rank = if dn.state == NodeState::Alive {
+                rank
+            } else {
+                rank + 3
+            };
+            remote.push((rank, lag, pos, node, dn.internal_addr.clone()));
+        }
+        remote.sort();
+        out.extend(
+            remote
+                .into_iter()
+                .map(|(_, _, _, node_id, internal_addr)| Owner::Remote {
+                    node_id,
+                    internal_addr,
+                }),
+        );
+        out
+    }
+
+    /// Reads the high watermark of each `(group, shard index)` partition.
+    pub async fn high_watermarks(
+        &self,
+        shards: &[(&ShardGroup, &schemas::meta::Shard)],
+    ) -> Result<HashMap<ShardId, i64>, WatermarkError> {
+        let Some(w) = &self.watermarks else {
+            return Err(WatermarkError {
+                topic: String::new(),
+                partition: 0,
+                message: "read-your-writes is not configured on this node (no Kafka brokers)"
+                    .into(),
+            });
+        };
+        let futs = shards.iter().map(|(g, s)| {
+            let w = Arc::clone(w);
+            let topic = g.topic.clone();
+            let partition = s.index as i32;
+            let id = s.id;
+            async move { w.high_watermark(&topic, partition).await.map(|h| (id, h)) }
+        });
+        futures::future::try_join_all(futs)
+            .await
+            .map(|v| v.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemas::meta::{DataNode, Shard as MetaShard};
+
+    fn md() -> MetaData {
+        let mut md = MetaData::default();
+        for id in 1..=3 {
+            md.data_nodes.insert(
+                id,
+                DataNode {
+                    id,
+                    http_addr: format!("h{id}:8086"),
+                    internal_addr: format!("h{id}:8088"),
+                    state: if id == 3 {
+                        NodeState::Unreachable
+                    } else {
+                        NodeState::Alive
+                    },
+                },
+            );
+        }
+        md
+    }
+
+    #[tokio::test]
+    async fn remote_owners_in_order_unreachable_last() {
+        let (_tx, rx) = watch::channel(Arc::new(md()));
+        let c = Cluster::new(
+            1,
+            rx,
+            None,
+            Arc::new(StaticShards::new()),
+            None,
+            None,
+            ClusterOptions::default(),
+        );
+        let shard = MetaShard {
+            id: 7,
+            index: 0,
+            owners: vec![3, 1, 2],
+        };
+        // Node 1 is us but holds no replica: not tried locally.
+        let owners = c.owners_for(&c.meta(), &shard);
+        assert_eq!(
+            owners,
+            vec![
+                Owner::Remote {
+                    node_id: 2,
+                    internal_addr: "h2:8088".into()
+                },
+                Owner::Remote {
+                    node_id: 3,
+                    internal_addr: "h3:8088".into()
+                },
+            ]
+        );
+    }
+}

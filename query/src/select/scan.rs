@@ -1,0 +1,635 @@
+//! Shard-local execution: the requests a coordinator sends for one shard
+//! (local or over [`crate::shard_api`]) and the code that answers them over
+//! a `storage::Shard`.
+//!
+//! ```text
+//!  ScanRequest ─ per measurement ─ series of the measurement (index)
+//!        │          └─ condition bound to the series' tags: false → skip,
+//!        │             true → no row filter, else a residual field filter
+//!        ├─ Raw: fields aligned by time → filtered rows per group, limited
+//!        └─ Agg: per (group, bucket, call) a Partial
+//!                fast path (no field filter, no aux values): decoded column
+//!                blocks cut at bucket edges and folded slice by slice
+//!                row path: aligned rows → filter → push points
+//! ```
+//!
+//! Everything here is synchronous (RocksDB is); callers run it in
+//! `spawn_blocking`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use schemas::record::NameMatcher;
+use schemas::series_key::parse_series_key;
+use schemas::FieldType;
+use serde::{Deserialize, Serialize};
+use storage::{Column, FieldInfo, Shard};
+
+use super::functions::{push_floats, push_ints, AggKind, Partial, Pt};
+use super::value::{truthy, Ex, Regexes, Row, Val};
+
+/// Which measurements a source names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SourceMatch {
+    Name(String),
+    Regex(String),
+}
+
+/// `schema` request: the fields and tags of the measurements the sources
+/// match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SchemaRequest {
+    pub shard_id: u64,
+    pub sources: Vec<SourceMatch>,
+}
+
+/// One measurement's schema in a shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasurementSchema {
+    pub name: String,
+    pub fields: Vec<(String, FieldType)>,
+    pub tags: Vec<String>,
+}
+
+/// Time buckets of `GROUP BY time(every, offset)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub every: i64,
+    pub offset: i64,
+}
+
+impl Window {
+    /// The start of the bucket holding `t`.
+    pub fn start(&self, t: i64) -> i64 {
+        let every = self.every.max(1);
+        t - (t - self.offset).rem_euclid(every)
+    }
+}
+
+/// What a measurement's scan reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MeasurementScan {
+    pub name: String,
+    /// Field columns read, by name; rows and conditions index into these.
+    pub cols: Vec<String>,
+    /// The WHERE condition without time (columns = `cols`).
+    pub cond: Option<Ex>,
+    /// Raw mode: a row exists when one of these columns has a value.
+    pub present: Vec<usize>,
+}
+
+/// An auxiliary value carried with a selected point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AuxRef {
+    Col(usize),
+    Tag(String),
+}
+
+/// One aggregate call of an aggregate scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallScan {
+    pub kind: AggKind,
+    /// The column aggregated.
+    pub col: usize,
+    pub aux: Vec<AuxRef>,
+}
+
+/// What the scan produces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ScanMode {
+    /// Rows; at most `limit` per group (in `desc` order) when set.
+    Raw { limit: Option<u64>, desc: bool },
+    /// Partial aggregates per group and bucket.
+    Agg { calls: Vec<CallScan> },
+}
+
+/// `scan` request for one shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanRequest {
+    pub shard_id: u64,
+    /// Read-your-writes: answer only once every record below this offset
+    /// of the shard's partition is applied.
+    pub wait_offset: Option<i64>,
+    /// Inclusive time bounds.
+    pub min_time: i64,
+    pub max_time: i64,
+    /// Tag keys of the GROUP BY.
+    pub group_by: Vec<String>,
+    pub window: Option<Window>,
+    pub measurements: Vec<MeasurementScan>,
+    pub mode: ScanMode,
+}
+
+/// One raw row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawRow {
+    pub time: i64,
+    /// Index into the group's `series`.
+    pub series: u32,
+    pub vals: Vec<Option<Val>>,
+}
+
+/// A group's data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum GroupBody {
+    /// Rows in time order (reversed when `desc`), ties in series-key order.
+    Raw {
+        series: Vec<String>,
+        rows: Vec<RawRow>,
+    },
+    /// Per bucket start (0 without a window) the partial of each call.
+    Agg(Vec<(i64, Vec<Partial>)>),
+}
+
+/// The data of one (measurement, group-by tag values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupData {
+    pub measurement: String,
+    pub key: Vec<String>,
+    pub body: GroupBody,
+}
+
+/// The answer to a [`ScanRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ScanResponse {
+    pub groups: Vec<GroupData>,
+}
+
+/// Why a shard-local step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+    #[error("invalid regular expression: {0}")]
+    Regex(#[from] regex::Error),
+}
+
+fn matcher(s: &SourceMatch) -> NameMatcher {
+    match s {
+        SourceMatch::Name(n) => NameMatcher {
+            regex: false,
+            pattern: n.clone(),
+        },
+        SourceMatch::Regex(r) => NameMatcher {
+            regex: true,
+            pattern: r.clone(),
+        },
+    }
+}
+
+/// Answers a [`SchemaRequest`].
+pub fn schema(shard: &Shard, sources: &[SourceMatch]) -> Result<Vec<MeasurementSchema>, ScanError> {
+    let mut names: Vec<String> = Vec::new();
+    for s in sources {
+        match s {
+            SourceMatch::Name(n) => {
+                if !shard.field_keys(n)?.is_empty() || !shard.tag_keys(n)?.is_empty() {
+                    names.push(n.clone());
+                }
+            }
+            SourceMatch::Regex(_) => names.extend(shard.measurements(Some(&matcher(s)))?),
+        }
+    }
+    names.sort();
+    names.dedup();
+    let mut out = Vec::new();
+    for name in names {
+        let fields = shard
+            .field_keys(&name)?
+            .into_iter()
+            .map(|f| (f.name, f.field_type))
+            .collect::<Vec<_>>();
+        let tags = shard.tag_keys(&name)?;
+        if fields.is_empty() {
+            continue;
+        }
+        out.push(MeasurementSchema { name, fields, tags });
+    }
+    Ok(out)
+}
+
+struct TagRow<'a> {
+    tags: &'a [(String, String)],
+    vals: &'a [Option<Val>],
+    time: i64,
+}
+
+impl Row for TagRow<'_> {
+    fn col(&self, i: usize) -> Option<&Val> {
+        self.vals.get(i).and_then(|v| v.as_ref())
+    }
+    fn tag(&self, key: &str) -> &str {
+        self.tags
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .map(|i| self.tags[i].1.as_str())
+            .unwrap_or("")
+    }
+    fn time(&self) -> i64 {
+        self.time
+    }
+}
+
+fn tag_of<'a>(tags: &'a [(String, String)], key: &str) -> &'a str {
+    tags.binary_search_by(|(k, _)| k.as_str().cmp(key))
+        .map(|i| tags[i].1.as_str())
+        .unwrap_or("")
+}
+
+/// A series' data as aligned rows, from storage or from a subquery's
+/// results.
+pub struct SeriesRows {
+    /// Canonical series key (for ordering ties).
+    pub key: String,
+    /// Tags, sorted by key.
+    pub tags: Vec<(String, String)>,
+    pub timestamps: Vec<i64>,
+    /// `columns[c][row]`.
+    pub columns: Vec<Vec<Option<Val>>>,
+}
+
+/// Per-scan state shared by the storage and in-memory paths.
+pub struct Accumulator<'r> {
+    req: &'r ScanRequest,
+    groups: BTreeMap<(String, Vec<String>), GroupAcc>,
+}
+
+enum GroupAcc {
+    Raw {
+        series: Vec<String>,
+        rows: Vec<RawRow>,
+    },
+    Agg(BTreeMap<i64, Vec<Partial>>),
+}
+
+impl<'r> Accumulator<'r> {
+    pub fn new(req: &'r ScanRequest) -> Self {
+        Self {
+            req,
+            groups: BTreeMap::new(),
+        }
+    }
+
+    fn group(&mut self, m: &str, key: Vec<String>) -> &mut GroupAcc {
+        let req = self.req;
+        self.groups
+            .entry((m.to_owned(), key))
+            .or_insert_with(|| match &req.mode {
+                ScanMode::Raw { .. } => GroupAcc::Raw {
+                    series: Vec::new(),
+                    rows: Vec::new(),
+                },
+                ScanMode::Agg { .. } => GroupAcc::Agg(BTreeMap::new()),
+            })
+    }
+
+    fn group_key(&self, tags: &[(String, String)]) -> Vec<String> {
+        self.req
+            .group_by
+            .iter()
+            .map(|k| tag_of(tags, k).to_owned())
+            .collect()
+    }
+
+    fn bucket(&self, t: i64) -> i64 {
+        match self.req.window {
+            Some(w) => w.start(t),
+            None => 0,
+        }
+    }
+
+    /// Adds one series' rows (already limited to the time range), filtered
+    /// by `cond` (bound to the series' tags).
+    pub fn add_rows(
+        &mut self,
+        m: &MeasurementScan,
+        cond: Option<&Ex>,
+        re: &Regexes,
+        s: SeriesRows,
+    ) {
+        let key = self.group_key(&s.tags);
+        let n = s.timestamps.len();
+        let ncols = s.columns.len();
+        let mut vals: Vec<Option<Val>> = vec![None; ncols];
+        let mode = self.req.mode.clone();
+        let bucket_of = |t: i64| self.bucket(t);
+        let buckets: Vec<i64> = s.timestamps.iter().map(|&t| bucket_of(t)).collect();
+        match mode {
+            ScanMode::Raw { .. } => {
+                let mut rows = Vec::new();
+                for r in 0..n {
+                    for c in 0..ncols {
+                        vals[c] = s.columns[c][r].clone();
+                    }
+                    if !m.present.iter().any(|&c| vals[c].is_some()) {
+                        continue;
+                    }
+                    if let Some(cond) = cond {
+                        let row = TagRow {
+                            tags: &s.tags,
+                            vals: &vals,
+                            time: s.timestamps[r],
+                        };
+                        if !truthy(cond.eval(&row, re)) {
+                            continue;
+                        }
+                    }
+                    rows.push((s.timestamps[r], vals.clone()));
+                }
+                if rows.is_empty() {
+                    return;
+                }
+                let GroupAcc::Raw { series, rows: out } = self.group(&m.name, key) else {
+                    return;
+                };
+                let idx = series.len() as u32;
+                series.push(s.key);
+                out.extend(rows.into_iter().map(|(time, vals)| RawRow {
+                    time,
+                    series: idx,
+                    vals,
+                }));
+            }
+            ScanMode::Agg { calls } => {
+                let mut pending: Vec<(i64, usize, Pt)> = Vec::new();
+                for r in 0..n {
+                    for c in 0..ncols {
+                        vals[c] = s.columns[c][r].clone();
+                    }
+                    if let Some(cond) = cond {
+                        let row = TagRow {
+                            tags: &s.tags,
+                            vals: &vals,
+                            time: s.timestamps[r],
+                        };
+                        if !truthy(cond.eval(&row, re)) {
+                            continue;
+                        }
+                    }
+                    for (ci, call) in calls.iter().enumerate() {
+                        let Some(v) = vals.get(call.col).cloned().flatten() else {
+                            continue;
+                        };
+                        let aux = call
+                            .aux
+                            .iter()
+                            .map(|a| match a {
+                                AuxRef::Col(c) => vals.get(*c).cloned().flatten(),
+                                AuxRef::Tag(k) => Some(Val::Str(tag_of(&s.tags, k).to_owned())),
+                            })
+                            .collect();
+                        pending.push((
+                            buckets[r],
+                            ci,
+                            Pt {
+                                time: s.timestamps[r],
+                                val: v,
+                                aux,
+                            },
+                        ));
+                    }
+                }
+                if pending.is_empty() {
+                    return;
+                }
+                let GroupAcc::Agg(map) = self.group(&m.name, key) else {
+                    return;
+                };
+                for (b, ci, p) in pending {
+                    let parts = map
+                        .entry(b)
+                        .or_insert_with(|| calls.iter().map(|c| Partial::new(c.kind)).collect());
+                    parts[ci].push(calls[ci].kind, p);
+                }
+            }
+        }
+    }
+
+    /// The fast aggregate path: one call's column of one series as decoded
+    /// blocks, folded slice by slice per bucket.
+    fn add_blocks(
+        &mut self,
+        m: &str,
+        tags: &[(String, String)],
+        call_idx: usize,
+        kind: AggKind,
+        ncalls: &[AggKind],
+        blocks: impl Iterator<Item = storage::Result<storage::Block>>,
+    ) -> Result<(), ScanError> {
+        let key = self.group_key(tags);
+        let window = self.req.window;
+        let GroupAcc::Agg(map) = self.group(m, key) else {
+            return Ok(());
+        };
+        for b in blocks {
+            let b = b?;
+            let ts = &b.timestamps;
+            let mut i = 0;
+            while i < ts.len() {
+                let (bucket, j) = match window {
+                    Some(w) => {
+                        let start = w.start(ts[i]);
+                        let end = start.saturating_add(w.every);
+                        (start, i + ts[i..].partition_point(|&t| t < end))
+                    }
+                    None => (0, ts.len()),
+                };
+                let parts = map
+                    .entry(bucket)
+                    .or_insert_with(|| ncalls.iter().map(|k| Partial::new(*k)).collect());
+                let part = &mut parts[call_idx];
+                match &b.values {
+                    Column::Float(v) => push_floats(part, kind, &ts[i..j], &v[i..j]),
+                    Column::Integer(v) => push_ints(part, kind, &ts[i..j], &v[i..j]),
+                    other => {
+                        for k in i..j {
+                            part.push(
+                                kind,
+                                Pt {
+                                    time: ts[k],
+                                    val: other.value(k).into(),
+                                    aux: Vec::new(),
+                                },
+                            );
+                        }
+                    }
+                }
+                i = j;
+            }
+        }
+        Ok(())
+    }
+
+    /// The collected groups, in (measurement, key) order.
+    pub fn finish(self) -> ScanResponse {
+        let (limit, desc) = match &self.req.mode {
+            ScanMode::Raw { limit, desc } => (*limit, *desc),
+            _ => (None, false),
+        };
+        let groups = self
+            .groups
+            .into_iter()
+            .map(|((measurement, key), acc)| {
+                let body = match acc {
+                    GroupAcc::Raw { series, mut rows } => {
+                        // Series were added in key order, so the index
+                        // breaks ties by series key.
+                        rows.sort_by_key(|r| (r.time, r.series));
+                        if desc {
+                            rows.reverse();
+                            // Ties stay in series-key order.
+                            rows.sort_by(|a, b| b.time.cmp(&a.time).then(a.series.cmp(&b.series)));
+                        }
+                        if let Some(l) = limit {
+                            rows.truncate(l as usize);
+                        }
+                        GroupBody::Raw { series, rows }
+                    }
+                    GroupAcc::Agg(map) => GroupBody::Agg(map.into_iter().collect()),
+                };
+                GroupData {
+                    measurement,
+                    key,
+                    body,
+                }
+            })
+            .collect();
+        ScanResponse { groups }
+    }
+}
+
+fn to_vals(col: &Column) -> Vec<Option<Val>> {
+    (0..col.len()).map(|i| Some(col.value(i).into())).collect()
+}
+
+/// Answers a [`ScanRequest`] over a shard.
+pub fn scan(shard: &Shard, req: &ScanRequest) -> Result<ScanResponse, ScanError> {
+    let mut acc = Accumulator::new(req);
+    for m in &req.measurements {
+        let infos: Vec<Option<FieldInfo>> = m
+            .cols
+            .iter()
+            .map(|c| shard.field(&m.name, c))
+            .collect::<Result<_, _>>()?;
+        if infos.iter().all(|i| i.is_none()) {
+            continue;
+        }
+        let re = match &m.cond {
+            Some(c) => Regexes::compile(c)?,
+            None => Regexes::default(),
+        };
+        let series = shard.series(
+            Some(&NameMatcher {
+                regex: false,
+                pattern: m.name.clone(),
+            }),
+            None,
+        )?;
+        for s in series {
+            let Some((_, tags)) = parse_series_key(&s.key) else {
+                continue;
+            };
+            let cond = m
+                .cond
+                .as_ref()
+                .map(|c| c.bind_tags(&|k| tag_of(&tags, k).to_owned(), &re));
+            let cond = match cond {
+                Some(Ex::Lit(v)) => {
+                    if !truthy(v) {
+                        continue;
+                    }
+                    None
+                }
+                other => other,
+            };
+            if let (ScanMode::Agg { calls }, None) = (&req.mode, &cond) {
+                if calls.iter().all(|c| c.aux.is_empty()) {
+                    let kinds: Vec<AggKind> = calls.iter().map(|c| c.kind).collect();
+                    for (ci, call) in calls.iter().enumerate() {
+                        let Some(info) = &infos[call.col] else {
+                            continue;
+                        };
+                        let blocks = shard.scan(s.id, info.id, req.min_time, req.max_time);
+                        acc.add_blocks(&m.name, &tags, ci, call.kind, &kinds, blocks)?;
+                    }
+                    continue;
+                }
+            }
+            let ids: Vec<storage::FieldId> = infos.iter().flatten().map(|i| i.id).collect();
+            let aligned = shard.read_aligned(s.id, &ids, req.min_time, req.max_time)?;
+            if aligned.timestamps.is_empty() {
+                continue;
+            }
+            let mut it = aligned.columns.into_iter();
+            let columns = infos
+                .iter()
+                .map(|i| match i {
+                    Some(_) => it
+                        .next()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|v| v.map(Val::from))
+                        .collect(),
+                    None => vec![None; aligned.timestamps.len()],
+                })
+                .collect();
+            acc.add_rows(
+                m,
+                cond.as_ref(),
+                &re,
+                SeriesRows {
+                    key: s.key,
+                    tags,
+                    timestamps: aligned.timestamps,
+                    columns,
+                },
+            );
+        }
+    }
+    let _ = to_vals;
+    Ok(acc.finish())
+}
+
+/// Tag keys and values for the index SHOW statements, answered per shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesRequest {
+    pub shard_id: u64,
+    pub sources: Vec<SourceMatch>,
+    /// Condition over tags only (fields are not indexed).
+    pub cond: Option<Ex>,
+}
+
+/// Series keys (with their measurement and tags) matching a request.
+pub fn series_keys(shard: &Shard, req: &SeriesRequest) -> Result<Vec<String>, ScanError> {
+    let re = match &req.cond {
+        Some(c) => Regexes::compile(c)?,
+        None => Regexes::default(),
+    };
+    let mut out = Vec::new();
+    let matchers: Vec<NameMatcher> = req.sources.iter().map(matcher).collect();
+    let all = if matchers.is_empty() {
+        shard.series(None, None)?
+    } else {
+        let mut v = Vec::new();
+        for mm in &matchers {
+            v.extend(shard.series(Some(mm), None)?);
+        }
+        v
+    };
+    for s in all {
+        if let Some(c) = &req.cond {
+            let Some((_, tags)) = parse_series_key(&s.key) else {
+                continue;
+            };
+            let b = c.bind_tags(&|k| tag_of(&tags, k).to_owned(), &re);
+            if !matches!(b, Ex::Lit(v) if truthy(v.clone())) {
+                continue;
+            }
+        }
+        out.push(s.key);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Groups a shard's answer by key for the merge.
+pub type Groups = HashMap<(String, Vec<String>), GroupBody>;

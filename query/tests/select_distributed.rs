@@ -1,0 +1,79 @@
+//! Distribution: the coordinator reads shards it does not hold through the
+//! real internal HTTP routes of a peer on a loopback port, and keeps
+//! answering when one of the two owners of every shard is down.
+
+mod select_support;
+
+use select_support::{dead_addr, load, run, serve, to_json};
+
+const LP: &str = "\
+cpu,host=a,region=eu usage=1.5,idle=10i 0
+cpu,host=a,region=eu usage=2.5,idle=20i 10000000000
+cpu,host=b,region=us usage=3.5,idle=30i 10000000000
+cpu,host=b,region=us usage=4.5,idle=40i 25000000000
+cpu,host=a,region=eu usage=0.5 40000000000
+cpu,host=c usage=9,idle=5i 70000000000
+";
+
+const DAY: u64 = 86_400_000_000_000;
+
+async fn answers(cluster: &query::cluster::Cluster) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for q in [
+        "SELECT * FROM cpu",
+        "SELECT mean(usage), max(idle), count(usage) FROM cpu GROUP BY region",
+        "SELECT max(usage) FROM cpu WHERE time >= 0 AND time < 80s GROUP BY time(20s)",
+        "SELECT median(usage), sum(idle) FROM cpu",
+    ] {
+        let s = run(cluster, "db", q)
+            .await
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        out.push(to_json(&s));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_owner_through_internal_routes() {
+    // Reference: node 1 holds every shard locally.
+    let local = load(LP, "db", DAY, 3, |_| vec![1]);
+    let want = answers(&local.cluster(1)).await;
+    assert_eq!(
+        want[1]["results"][0]["series"][1]["values"][0][1],
+        serde_json::json!(1.5),
+        "{}",
+        want[1]
+    );
+
+    // Node 2 owns every shard; node 1 coordinates with none of its own.
+    let remote = load(LP, "db", DAY, 3, |_| vec![2]);
+    let addr = serve(remote.nodes[&2].clone()).await;
+    let remote = remote.with_nodes(&[(1, dead_addr()), (2, addr)]);
+    let got = answers(&remote.cluster(1)).await;
+    assert_eq!(got, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeps_answering_with_one_of_two_owners_down() {
+    let reference = load(LP, "db", DAY, 2, |_| vec![1]);
+    let want = answers(&reference.cluster(1)).await;
+
+    // Every shard is owned by nodes 2 and 3; node 2 is down (nothing
+    // listens at its address), node 3 serves. Node 1 coordinates.
+    let loaded = load(LP, "db", DAY, 2, |_| vec![2, 3]);
+    let addr3 = serve(loaded.nodes[&3].clone()).await;
+    let loaded = loaded.with_nodes(&[(1, dead_addr()), (2, dead_addr()), (3, addr3)]);
+    let got = answers(&loaded.cluster(1)).await;
+    assert_eq!(got, want);
+
+    // With both owners down the query fails with the shard named.
+    let both_down = load(LP, "db", DAY, 2, |_| vec![2, 3]).with_nodes(&[
+        (1, dead_addr()),
+        (2, dead_addr()),
+        (3, dead_addr()),
+    ]);
+    let err = run(&both_down.cluster(1), "db", "SELECT * FROM cpu")
+        .await
+        .unwrap_err();
+    assert!(err.contains("unavailable"), "{err}");
+}

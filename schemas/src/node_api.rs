@@ -1,0 +1,188 @@
+//! The data node's (shardd's) internal API: replica states and the
+//! request and response types of the operator endpoints, shared by shardd,
+//! `sluice-ctl` and query coordinators on other nodes.
+//!
+//! All paths are under the node's internal address and need
+//! `Authorization: Bearer <shared secret>` when the cluster has one.
+//!
+//! | method + path                              | body              | answer             |
+//! |--------------------------------------------|-------------------|--------------------|
+//! | `GET /internal/shards`                     | —                 | `Vec<ShardStatus>` |
+//! | `GET /internal/shards/{id}`                | —                 | [`ShardStatus`]    |
+//! | `GET /internal/shards/{id}/digest?offset=N&timeout_ms=T` | — | [`DigestReport`]  |
+//! | `POST /internal/shards/{id}/hold`          | [`HoldRequest`]   | [`ShardStatus`]    |
+//! | `POST /internal/shards/{id}/release`       | —                 | [`ShardStatus`]    |
+//! | `POST /internal/shards/{id}/rebuild`       | —                 | [`ShardStatus`]    |
+//! | `POST /internal/shards/{id}/resume`        | [`ResumeRequest`] | [`ShardStatus`]    |
+//!
+//! Errors are `4xx`/`5xx` with an [`ErrorBody`](crate::meta_api::ErrorBody).
+
+use serde::{Deserialize, Serialize};
+
+use crate::meta::{NodeId, ShardGroupId, ShardId};
+
+/// Where a replica stands. Only a `Healthy` replica answers queries; a
+/// coordinator reads other nodes' states from their heartbeats
+/// ([`ReplicaStatus::state`](crate::meta_api::ReplicaStatus::state), the
+/// [`Display`](std::fmt::Display) form, parsed back with [`ReplicaState::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ReplicaState {
+    /// Opening, replaying (new owner, rebuild) or resumed: behind the log by
+    /// more than what a healthy replica lags; not queried.
+    CatchingUp,
+    /// Has reached the end of its partition at least once since it was
+    /// (re)started and applies as records arrive.
+    Healthy,
+    /// Stopped at a record it will not skip by itself (undecodable, a gap,
+    /// an offset out of range, a refused apply); waits for an operator.
+    Failed {
+        /// What happened, with the offset.
+        reason: String,
+    },
+}
+
+impl ReplicaState {
+    /// Whether queries may read this replica.
+    pub fn is_queryable(&self) -> bool {
+        matches!(self, ReplicaState::Healthy)
+    }
+
+    /// Parses the [`Display`](std::fmt::Display) form (`catching_up`,
+    /// `healthy`, `failed: <reason>`); anything else is treated as failed
+    /// so an unknown state is never queried.
+    pub fn parse(text: &str) -> ReplicaState {
+        match text {
+            "catching_up" => ReplicaState::CatchingUp,
+            "healthy" => ReplicaState::Healthy,
+            other => ReplicaState::Failed {
+                reason: other.strip_prefix("failed: ").unwrap_or(other).to_owned(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ReplicaState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplicaState::CatchingUp => f.write_str("catching_up"),
+            ReplicaState::Healthy => f.write_str("healthy"),
+            ReplicaState::Failed { reason } => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
+/// One replica as its data node sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardStatus {
+    /// Shard id.
+    pub shard_id: ShardId,
+    /// The data node holding the replica.
+    pub node_id: NodeId,
+    /// Database.
+    pub database: String,
+    /// Retention policy.
+    pub retention_policy: String,
+    /// Shard group.
+    pub shard_group_id: ShardGroupId,
+    /// The group's topic.
+    pub topic: String,
+    /// The shard's partition (its index in the group).
+    pub partition: i32,
+    /// State.
+    #[serde(flatten)]
+    pub state: ReplicaState,
+    /// Offset of the last applied record; `None` before the first.
+    pub applied_offset: Option<i64>,
+    /// Every record at or below this offset is applied (the applied offset,
+    /// or further when the partition's tail holds no data records).
+    pub caught_up_through: Option<i64>,
+    /// The partition's high watermark (next offset to be written), when known.
+    pub high_watermark: Option<i64>,
+    /// The partition's first offset, when known.
+    pub low_watermark: Option<i64>,
+    /// Records behind the high watermark.
+    pub lag_records: Option<i64>,
+    /// Seconds between now and the producer timestamp of the last applied
+    /// record while behind; 0 when caught up.
+    pub lag_seconds: Option<f64>,
+    /// Bytes of the shard directory on disk.
+    pub bytes_on_disk: u64,
+    /// Records applied since the replica was opened or rebuilt.
+    pub records_applied: u64,
+    /// Field values applied since the replica was opened or rebuilt.
+    pub values_applied: u64,
+    /// Failures since the node started.
+    pub failures: u64,
+    /// Offsets the broker skipped that held no data records (transaction
+    /// control records); counted, not failures.
+    pub offset_skips: u64,
+    /// The consumer applies nothing after this offset (a verification hold).
+    pub hold: Option<i64>,
+    /// How many times the replica was rebuilt since the node started.
+    pub rebuilds: u64,
+}
+
+/// A replica's digest at an offset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestReport {
+    /// Shard id.
+    pub shard_id: ShardId,
+    /// The data node.
+    pub node_id: NodeId,
+    /// Offset of the last applied record in the digested snapshot.
+    pub applied_offset: Option<i64>,
+    /// Every record at or below this offset is in the snapshot.
+    pub through_offset: Option<i64>,
+    /// SHA-256 of the logical contents, lowercase hex.
+    pub digest: String,
+}
+
+/// `POST /internal/shards/{id}/hold`: stop applying after an offset, so
+/// that several replicas can be digested at the same point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HoldRequest {
+    /// Apply nothing after this offset; `None`: after what is applied now.
+    /// Must not be below the applied offset.
+    #[serde(default)]
+    pub offset: Option<i64>,
+    /// The hold lapses after this long (so a crashed tool cannot stop a
+    /// replica for good); default 60 s.
+    #[serde(default)]
+    pub ttl_ms: Option<u64>,
+}
+
+/// `POST /internal/shards/{id}/resume`: continue a failed replica at an
+/// offset, skipping the records before it (an operator's decision).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeRequest {
+    /// The first offset to apply; must be after the applied offset and not
+    /// beyond the high watermark.
+    pub from_offset: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_round_trip_through_their_heartbeat_form() {
+        for s in [
+            ReplicaState::CatchingUp,
+            ReplicaState::Healthy,
+            ReplicaState::Failed {
+                reason: "undecodable record at offset 7: boom".into(),
+            },
+        ] {
+            assert_eq!(ReplicaState::parse(&s.to_string()), s);
+        }
+        assert!(!ReplicaState::parse("rebuilding").is_queryable());
+        assert!(ReplicaState::parse("healthy").is_queryable());
+    }
+
+    #[test]
+    fn status_json_flattens_the_state() {
+        let json = serde_json::to_value(ReplicaState::Failed { reason: "x".into() }).unwrap();
+        assert_eq!(json, serde_json::json!({"state": "failed", "reason": "x"}));
+    }
+}

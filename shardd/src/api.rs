@@ -1,0 +1,326 @@
+//! The node's two HTTP APIs.
+//!
+//! - **internal** (default `127.0.0.1:8088`, InfluxDB's RPC port), behind
+//!   the cluster's shared secret: replica status, digests at a common
+//!   offset, hold/release, rebuild, resume (see `schemas::node_api` for the
+//!   table); the query engine's shard-read routes are merged here.
+//! - **public** (default `127.0.0.1:8086`): ingest's `/write`,
+//!   `/api/v2/write` and `/ping`, plus `/health` and `/metrics`; the query
+//!   engine's `/query` is merged here.
+//!
+//! Every error goes through [`ApiError`], whose `IntoResponse` is the one
+//! place statuses are chosen; bodies are `ErrorBody` JSON as metad's.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ingest::http::WriteApi;
+use meta_client::auth::has_shared_secret;
+use schemas::meta::ShardId;
+use schemas::meta_api::ErrorBody;
+use schemas::node_api::{DigestReport, HoldRequest, ReplicaState, ResumeRequest, ShardStatus};
+use serde::Deserialize;
+use tracing::{debug, info, info_span, Instrument};
+
+use crate::node::Node;
+use crate::replica::{Command, Hold, Replica, WaitError};
+
+/// How long a hold lasts when the request names no TTL.
+const DEFAULT_HOLD_TTL: Duration = Duration::from_secs(60);
+/// How long a digest waits for its offset when the request names no timeout.
+const DEFAULT_DIGEST_WAIT: Duration = Duration::from_secs(30);
+
+/// Every way an internal API call can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing or wrong shared secret.
+    #[error("unauthorized: missing or wrong shared secret")]
+    Unauthorized,
+    /// This node holds no replica of the shard.
+    #[error("no replica of shard {0} on this node")]
+    NoReplica(ShardId),
+    /// The replica is open or rebuilding: no shard to read.
+    #[error("shard {0} is not open on this node (opening or rebuilding)")]
+    NotOpen(ShardId),
+    /// The request does not fit the replica's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Waiting for an offset failed.
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+    /// The storage engine failed.
+    #[error("storage: {0}")]
+    Storage(#[from] storage::Error),
+    /// A blocking task was cancelled (shutdown).
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NoReplica(_) => StatusCode::NOT_FOUND,
+            ApiError::NotOpen(_) | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Wait(WaitError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Wait(WaitError::NoReplica(_)) => StatusCode::NOT_FOUND,
+            ApiError::Wait(_) => StatusCode::CONFLICT,
+            ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let body = ErrorBody {
+            error: self.to_string(),
+            command_error: None,
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+/// The internal routes (not yet behind the shared secret; see [`guard_internal`]).
+pub(crate) fn internal_routes(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/internal/ping", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/internal/shards", get(list))
+        .route("/internal/shards/{id}", get(status))
+        .route("/internal/shards/{id}/digest", get(digest))
+        .route("/internal/shards/{id}/hold", post(hold))
+        .route("/internal/shards/{id}/release", post(release))
+        .route("/internal/shards/{id}/rebuild", post(rebuild))
+        .route("/internal/shards/{id}/resume", post(resume))
+        .with_state(node)
+}
+
+/// Puts every internal route (ours and the extensions') behind the shared
+/// secret and a request span.
+pub(crate) fn guard_internal(router: Router, node: &Arc<Node>) -> Router {
+    router
+        .layer(middleware::from_fn_with_state(
+            node.config().metad.shared_secret.clone(),
+            authenticate,
+        ))
+        .layer(middleware::from_fn(trace))
+}
+
+/// `/write`, `/api/v2/write`, `/ping`, `/health`, `/metrics`.
+pub(crate) fn public_routes(node: &Arc<Node>) -> Router {
+    let write = ingest::http::routes(Arc::new(WriteApi {
+        service: Arc::clone(node.write_service()),
+        config: node.api_config().clone(),
+        auth: Arc::clone(node.authenticator()),
+    }));
+    Router::new()
+        .route("/health", get(ingest::daemon::health))
+        .route("/metrics", get(metrics))
+        .with_state(Arc::clone(node))
+        .merge(write)
+        .layer(middleware::from_fn(trace))
+}
+
+async fn trace(req: Request, next: Next) -> Response {
+    let span = info_span!("http", method = %req.method(), path = %req.uri().path());
+    async move {
+        let response = next.run(req).await;
+        debug!(status = response.status().as_u16(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn authenticate(State(secret): State<Option<String>>, req: Request, next: Next) -> Response {
+    if !has_shared_secret(req.headers(), secret.as_deref()) {
+        return ApiError::Unauthorized.into_response();
+    }
+    next.run(req).await
+}
+
+async fn metrics(State(node): State<Arc<Node>>) -> String {
+    let replicas = node.replicas();
+    node.metrics().render(replicas.iter().map(|r| r.as_ref()))
+}
+
+fn replica(node: &Node, id: ShardId) -> Result<Arc<Replica>, ApiError> {
+    node.replica(id).ok_or(ApiError::NoReplica(id))
+}
+
+/// Runs `f` off the runtime: the control lock waits for an apply to end.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::ShuttingDown)?
+}
+
+async fn list(State(node): State<Arc<Node>>) -> Json<Vec<ShardStatus>> {
+    Json(node.replicas().iter().map(|r| r.status()).collect())
+}
+
+async fn status(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<ShardId>,
+) -> Result<Json<ShardStatus>, ApiError> {
+    Ok(Json(replica(&node, id)?.status()))
+}
+
+#[derive(Debug, Deserialize)]
+struct DigestQuery {
+    offset: Option<i64>,
+    timeout_ms: Option<u64>,
+}
+
+/// Sets a hold at `offset` (`None`: the applied offset) unless the replica
+/// is already past it. Under the control lock, so no batch slips past
+/// between reading the applied offset and holding.
+fn hold_at(r: &Replica, offset: Option<i64>, ttl: Duration) -> Result<(), ApiError> {
+    let mut ctl = r.lock_control();
+    let offset = offset.unwrap_or_else(|| r.lock_status().applied.unwrap_or(-1));
+    let applied = r.lock_status().applied;
+    if let Some(a) = applied.filter(|a| *a > offset) {
+        return Err(ApiError::Conflict(format!(
+            "applied offset {a} is past {offset}; hold the replicas first (POST .../hold)"
+        )));
+    }
+    ctl.hold = Some(Hold {
+        offset,
+        until: Instant::now() + ttl,
+    });
+    r.lock_status().hold = Some(offset);
+    r.wake.notify_all();
+    Ok(())
+}
+
+/// The digest now, or with `offset`: holds the replica at it, waits until
+/// every record up to it is applied and digests that (the hold stays until
+/// released or its TTL passes, so other replicas can be digested at the same
+/// point).
+async fn digest(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<ShardId>,
+    Query(q): Query<DigestQuery>,
+) -> Result<Json<DigestReport>, ApiError> {
+    let r = replica(&node, id)?;
+    let wait = q
+        .timeout_ms
+        .map_or(DEFAULT_DIGEST_WAIT, Duration::from_millis);
+    if let Some(offset) = q.offset {
+        let r2 = Arc::clone(&r);
+        let ttl = (wait * 2).max(DEFAULT_HOLD_TTL);
+        blocking(move || hold_at(&r2, Some(offset), ttl)).await?;
+        r.wait_for(offset, wait).await?;
+    }
+    let shard = r.shard().ok_or(ApiError::NotOpen(id))?;
+    let through = r.progress();
+    let d = blocking(move || shard.digest().map_err(ApiError::from)).await?;
+    Ok(Json(DigestReport {
+        shard_id: id,
+        node_id: node.id(),
+        applied_offset: d.applied_offset,
+        through_offset: through,
+        digest: d.hex(),
+    }))
+}
+
+async fn hold(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<ShardId>,
+    body: Option<Json<HoldRequest>>,
+) -> Result<Json<ShardStatus>, ApiError> {
+    let r = replica(&node, id)?;
+    let req = body.map(|Json(b)| b).unwrap_or_default();
+    let ttl = req.ttl_ms.map_or(DEFAULT_HOLD_TTL, Duration::from_millis);
+    let r2 = Arc::clone(&r);
+    blocking(move || hold_at(&r2, req.offset, ttl)).await?;
+    Ok(Json(r.status()))
+}
+
+async fn release(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<ShardId>,
+) -> Result<Json<ShardStatus>, ApiError> {
+    let r = replica(&node, id)?;
+    let r2 = Arc::clone(&r);
+    blocking(move || {
+        let mut ctl = r2.lock_control();
+        ctl.hold = None;
+        r2.lock_status().hold = None;
+        r2.wake.notify_all();
+        Ok(())
+    })
+    .await?;
+    Ok(Json(r.status()))
+}
+
+async fn rebuild(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<ShardId>,
+) -> Result<(StatusCode, Json<ShardStatus>), ApiError> {
+    let r = replica(&node, id)?;
+    let r2 = Arc::clone(&r);
+    blocking(move || {
+        let mut ctl = r2.lock_control();
+        ctl.hold = None;
+        {
+            // Visible at once, so a caller polling the status never sees the
+            // old copy's `healthy` after asking for a rebuild.
+            let mut st = r2.lock_status();
+            st.state = ReplicaState::CatchingUp;
+            st.hold = None;
+            st.rebuilds += 1;
+        }
+        r2.command(&mut ctl, Command::Rebuild);
+        Ok(())
+    })
+    .await?;
+    info!(shard_id = id, "rebuild requested");
+    Ok((StatusCode::ACCEPTED, Json(r.status())))
+}
+
+async fn resume(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<ShardId>,
+    Json(req): Json<ResumeRequest>,
+) -> Result<(StatusCode, Json<ShardStatus>), ApiError> {
+    let r = replica(&node, id)?;
+    let r2 = Arc::clone(&r);
+    blocking(move || {
+        let mut ctl = r2.lock_control();
+        let st = r2.lock_status().clone();
+        if !matches!(st.state, ReplicaState::Failed { .. }) {
+            return Err(ApiError::Conflict(format!(
+                "shard {id} is {}: only a failed replica is resumed",
+                st.state
+            )));
+        }
+        if let Some(a) = st.applied.filter(|a| req.from_offset <= *a) {
+            return Err(ApiError::Conflict(format!(
+                "offset {} is already applied (applied offset {a})",
+                req.from_offset
+            )));
+        }
+        if req.from_offset < 0 {
+            return Err(ApiError::BadRequest("offsets are not negative".into()));
+        }
+        if let Some(h) = st.high_watermark.filter(|h| req.from_offset > *h) {
+            return Err(ApiError::BadRequest(format!(
+                "offset {} is beyond the high watermark {h}",
+                req.from_offset
+            )));
+        }
+        r2.command(&mut ctl, Command::Resume(req.from_offset));
+        Ok(())
+    })
+    .await?;
+    info!(shard_id = id, from = req.from_offset, "resume requested");
+    Ok((StatusCode::ACCEPTED, Json(r.status())))
+}

@@ -1,0 +1,200 @@
+//! A data node's settings, and the TOML file that may hold them.
+//!
+//! Precedence, highest first: command-line flag, environment variable
+//! (`SLUICE_*`), TOML file (`--config`), built-in default. The binary does
+//! the layering; this module holds the types and the defaults.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ingest::http::ApiConfig;
+use ingest::produce::KafkaConfig;
+use serde::Deserialize;
+use storage::NodeBudget;
+
+use crate::consumer::ConsumerConfig;
+
+/// Everything a running data node needs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Root of the shard directories (`<data-dir>/<db>/<rp>/<shard-id>`).
+    pub data_dir: PathBuf,
+    /// Where the public InfluxDB API listens (`/write`, `/query`, `/ping`,
+    /// `/health`, `/metrics`); port 0 picks a free one.
+    pub http_listen: SocketAddr,
+    /// The public address other parts are told (default: the bound address).
+    pub http_advertise: Option<String>,
+    /// Where the internal API listens (operators, peers).
+    pub internal_listen: SocketAddr,
+    /// The internal address registered in metad, which identifies the node
+    /// (default: the bound address).
+    pub internal_advertise: Option<String>,
+    /// metad; its `shared_secret` also guards this node's internal API.
+    pub metad: meta_client::Config,
+    /// Kafka (brokers and extra properties shared by producer and consumers).
+    pub kafka: KafkaConfig,
+    /// Replica consumers (`brokers` and `extra` are taken from `kafka`).
+    pub consumer: ConsumerConfig,
+    /// The node's shared block cache and write-buffer budget.
+    pub budget: NodeBudget,
+    /// How often the node heartbeats to metad.
+    pub heartbeat_interval: Duration,
+    /// How often partition watermarks (and sizes on disk) are refreshed.
+    pub watermark_interval: Duration,
+    /// Public API settings (auth, body size).
+    pub api: ApiConfig,
+}
+
+impl NodeConfig {
+    /// Defaults with data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        NodeConfig {
+            data_dir: data_dir.into(),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8086)),
+            http_advertise: None,
+            internal_listen: SocketAddr::from(([127, 0, 0, 1], 8088)),
+            internal_advertise: None,
+            metad: meta_client::Config::new(["127.0.0.1:8091"]),
+            kafka: KafkaConfig::default(),
+            consumer: ConsumerConfig::default(),
+            budget: NodeBudget::default(),
+            heartbeat_interval: Duration::from_secs(1),
+            watermark_interval: Duration::from_secs(2),
+            api: ApiConfig::default(),
+        }
+    }
+}
+
+/// The TOML file: every key optional, unknown keys refused so that a typo
+/// does not silently fall back to a default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// See [`NodeConfig::data_dir`].
+    pub data_dir: Option<PathBuf>,
+    /// See [`NodeConfig::http_listen`].
+    pub http_listen: Option<SocketAddr>,
+    /// See [`NodeConfig::http_advertise`].
+    pub http_advertise: Option<String>,
+    /// See [`NodeConfig::internal_listen`].
+    pub internal_listen: Option<SocketAddr>,
+    /// See [`NodeConfig::internal_advertise`].
+    pub internal_advertise: Option<String>,
+    /// metad addresses.
+    pub metad: Option<Vec<String>>,
+    /// Shared secret of the cluster.
+    pub shared_secret: Option<String>,
+    /// Kafka bootstrap servers.
+    pub kafka_brokers: Option<String>,
+    /// Extra librdkafka properties, e.g. `security.protocol`.
+    pub kafka_properties: Option<BTreeMap<String, String>>,
+    /// Most records per apply batch.
+    pub batch_max_records: Option<usize>,
+    /// Most record bytes per apply batch.
+    pub batch_max_bytes: Option<usize>,
+    /// Block cache of all shards, bytes.
+    pub block_cache_bytes: Option<usize>,
+    /// Memtables of all shards, bytes.
+    pub write_buffer_bytes: Option<usize>,
+    /// Heartbeat interval, ms.
+    pub heartbeat_interval_ms: Option<u64>,
+    /// Watermark refresh interval, ms.
+    pub watermark_interval_ms: Option<u64>,
+    /// Require credentials on the public API.
+    pub auth_enabled: Option<bool>,
+    /// Largest write body in bytes.
+    pub max_body_size: Option<usize>,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("invalid config {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: toml::de::Error,
+    },
+    /// A setting is out of range.
+    #[error("invalid setting {key}: {why}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// Why.
+        why: &'static str,
+    },
+}
+
+impl FileConfig {
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+impl NodeConfig {
+    /// Refuses settings that cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.consumer.batch_max_records == 0 {
+            return Err(ConfigError::Invalid {
+                key: "batch_max_records",
+                why: "must be at least 1",
+            });
+        }
+        if self.heartbeat_interval.is_zero() || self.watermark_interval.is_zero() {
+            return Err(ConfigError::Invalid {
+                key: "heartbeat_interval_ms / watermark_interval_ms",
+                why: "must be positive",
+            });
+        }
+        if self.budget.block_cache_bytes == 0 || self.budget.write_buffer_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "block_cache_bytes / write_buffer_bytes",
+                why: "must be positive",
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_typos_are_refused() {
+        let example: FileConfig = toml::from_str(include_str!("../shardd.example.toml")).unwrap();
+        assert_eq!(
+            example.internal_listen,
+            Some("127.0.0.1:8088".parse().unwrap())
+        );
+        assert!(toml::from_str::<FileConfig>("data_directory = \"x\"").is_err());
+    }
+
+    #[test]
+    fn zero_batches_are_refused() {
+        let mut c = NodeConfig::new("/tmp/x");
+        assert!(c.validate().is_ok());
+        c.consumer.batch_max_records = 0;
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,721 @@
+//! A running data node: registration, the meta watch that decides which
+//! replicas run, heartbeats, watermarks, and the two HTTP servers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use ingest::http::ApiConfig;
+use ingest::produce::{ProduceError, Producer};
+use ingest::write::WriteService;
+use meta_client::auth::Authenticator;
+use meta_client::{Follower, MetaClient};
+use prometheus::Registry;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use schemas::meta::{MetaData, NodeId, ShardId};
+use schemas::meta_api::ReplicaStatus;
+use schemas::node_api::ReplicaState;
+use storage::{Shard, StorageResources};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, info_span, warn, Instrument};
+
+use crate::config::{ConfigError, NodeConfig};
+use crate::consumer::{self, ConsumerCtx};
+use crate::metrics::Metrics;
+use crate::replica::{Command, Replica, ReplicaSpec, WaitError};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// metad could not be reached or refused the registration.
+    #[error("meta service: {0}")]
+    Meta(#[from] meta_client::Error),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The Kafka producer of the write API could not be created.
+    #[error(transparent)]
+    Produce(#[from] ProduceError),
+    /// A Kafka client could not be created.
+    #[error("kafka client: {0}")]
+    Kafka(#[from] KafkaError),
+    /// The data directory is unusable.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Builds extra routes once the node exists: the seam where the `query`
+/// crate's `/query` (public) and shard-read (internal) routes are merged.
+pub type RouteHook = Box<dyn FnOnce(&Arc<Node>) -> Router + Send>;
+
+/// Routes other crates add to the node's two routers.
+#[derive(Default)]
+pub struct Extensions {
+    /// Merged into the public router (after `/write`, `/ping`, `/health`,
+    /// `/metrics`), under the same version headers.
+    pub public_routes: Option<RouteHook>,
+    /// Merged into the internal router, behind the shared-secret check.
+    pub internal_routes: Option<RouteHook>,
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extensions")
+            .field("public_routes", &self.public_routes.is_some())
+            .field("internal_routes", &self.internal_routes.is_some())
+            .finish()
+    }
+}
+
+/// A data node. Shared (`Arc`) by its tasks, its HTTP handlers and whatever
+/// the extensions need (the query engine reads shards through it).
+pub struct Node {
+    id: NodeId,
+    config: NodeConfig,
+    http_addr: SocketAddr,
+    internal_addr: SocketAddr,
+    client: Arc<MetaClient>,
+    follower: Arc<Follower>,
+    resources: StorageResources,
+    registry: Registry,
+    metrics: Arc<Metrics>,
+    write: Arc<WriteService>,
+    auth: Arc<Authenticator>,
+    replicas: RwLock<BTreeMap<ShardId, Arc<Replica>>>,
+    threads: Mutex<HashMap<ShardId, std::thread::JoinHandle<()>>>,
+    /// Watermark queries for read-your-writes and the status poller.
+    watermarks: BaseConsumer,
+    stopping: AtomicBool,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .field("http_addr", &self.http_addr)
+            .field("internal_addr", &self.internal_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A started node: its addresses and a way to wait for it to stop.
+#[derive(Debug)]
+pub struct NodeHandle {
+    /// The node.
+    pub node: Arc<Node>,
+    /// The bound public address.
+    pub http_addr: SocketAddr,
+    /// The bound internal address.
+    pub internal_addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl NodeHandle {
+    /// Waits until the node has stopped (after the shutdown signal): HTTP
+    /// servers drained, every replica closed, the producer flushed.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Percent-encodes what a path component must not contain, so a database
+/// named `a/b` or `..` cannot leave the data directory.
+pub(crate) fn path_component(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, c) in name.chars().enumerate() {
+        let hostile = c == '/' || c == '\\' || c == '%' || c == '\0' || (i == 0 && c == '.');
+        if hostile {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    if out.is_empty() {
+        out.push_str("%00");
+    }
+    out
+}
+
+/// The directory of a shard replica.
+pub fn shard_path(data_dir: &Path, database: &str, rp: &str, shard_id: ShardId) -> PathBuf {
+    data_dir
+        .join(path_component(database))
+        .join(path_component(rp))
+        .join(shard_id.to_string())
+}
+
+impl Node {
+    /// Starts a node: binds both listeners, registers with metad, starts
+    /// following the meta data and runs until `shutdown` turns true.
+    pub async fn start(
+        config: NodeConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<NodeHandle, NodeError> {
+        Self::start_with(config, shutdown, Extensions::default()).await
+    }
+
+    /// [`Node::start`] with extra routes (the query engine's).
+    pub async fn start_with(
+        mut config: NodeConfig,
+        shutdown: watch::Receiver<bool>,
+        extensions: Extensions,
+    ) -> Result<NodeHandle, NodeError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        config.consumer.brokers = config.kafka.brokers.clone();
+        config.consumer.extra = config.kafka.extra.clone();
+
+        let bind = |addr: SocketAddr| async move {
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| NodeError::Bind { addr, source })
+        };
+        let http_listener = bind(config.http_listen).await?;
+        let internal_listener = bind(config.internal_listen).await?;
+        let local = |l: &tokio::net::TcpListener, addr| {
+            l.local_addr()
+                .map_err(|source| NodeError::Bind { addr, source })
+        };
+        let http_addr = local(&http_listener, config.http_listen)?;
+        let internal_addr = local(&internal_listener, config.internal_listen)?;
+
+        let client = Arc::new(MetaClient::new(config.metad.clone())?);
+        let http_adv = config
+            .http_advertise
+            .clone()
+            .unwrap_or_else(|| http_addr.to_string());
+        let internal_adv = config
+            .internal_advertise
+            .clone()
+            .unwrap_or_else(|| internal_addr.to_string());
+        let registered = client.register_data_node(&http_adv, &internal_adv).await?;
+        info!(node_id = registered.id, http = %http_adv, internal = %internal_adv, "registered with metad");
+        let follower = Arc::new(Follower::start(Arc::clone(&client)).await?);
+
+        let registry = Registry::new();
+        let metrics = Arc::new(Metrics::new(registry.clone()));
+        let producer = Arc::new(Producer::new(config.kafka.clone())?);
+        let write = Arc::new(WriteService::new(
+            Arc::clone(&client),
+            Arc::clone(&follower),
+            producer,
+            Arc::new(ingest::metrics::Metrics::new(registry.clone())),
+        ));
+        let watermarks: BaseConsumer = config.consumer.client_config().create()?;
+        let node = Arc::new(Node {
+            id: registered.id,
+            resources: StorageResources::new(config.budget),
+            config,
+            http_addr,
+            internal_addr,
+            client,
+            follower,
+            registry,
+            metrics,
+            write,
+            auth: Arc::new(Authenticator::default()),
+            replicas: RwLock::default(),
+            threads: Mutex::default(),
+            watermarks,
+            stopping: AtomicBool::new(false),
+        });
+
+        let mut internal = crate::api::internal_routes(Arc::clone(&node));
+        if let Some(hook) = extensions.internal_routes {
+            internal = internal.merge(hook(&node));
+        }
+        let internal = crate::api::guard_internal(internal, &node);
+        let mut public = crate::api::public_routes(&node);
+        if let Some(hook) = extensions.public_routes {
+            public = public.merge(hook(&node));
+        }
+        let public = public.layer(axum::middleware::map_response(
+            ingest::http::version_headers,
+        ));
+
+        let task = tokio::spawn(
+            Arc::clone(&node)
+                .run(http_listener, public, internal_listener, internal, shutdown)
+                .instrument(info_span!("shardd", node_id = registered.id)),
+        );
+        Ok(NodeHandle {
+            node,
+            http_addr,
+            internal_addr,
+            task,
+        })
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        http_listener: tokio::net::TcpListener,
+        public: Router,
+        internal_listener: tokio::net::TcpListener,
+        internal: Router,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        info!(http = %self.http_addr, internal = %self.internal_addr, "data node listening");
+        let serve =
+            |listener: tokio::net::TcpListener, router: Router, mut stop: watch::Receiver<bool>| {
+                tokio::spawn(async move {
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .await
+                })
+            };
+        let public_server = serve(http_listener, public, shutdown.clone());
+        let internal_server = serve(internal_listener, internal, shutdown.clone());
+        let manager = tokio::spawn(
+            Arc::clone(&self)
+                .manage(shutdown.clone())
+                .instrument(info_span!("replica_manager")),
+        );
+        let heartbeat = tokio::spawn(
+            Arc::clone(&self)
+                .heartbeat(shutdown.clone())
+                .instrument(info_span!("heartbeat")),
+        );
+        let poller = {
+            let node = Arc::clone(&self);
+            std::thread::Builder::new()
+                .name("watermarks".into())
+                .spawn(move || node.poll_watermarks())
+                .expect("spawn watermark thread")
+        };
+
+        let mut stop = shutdown;
+        let _ = stop.wait_for(|s| *s).await;
+        info!("shutting down");
+        self.stopping.store(true, Ordering::Release);
+        let _ = manager.await;
+        heartbeat.abort();
+        for server in [public_server, internal_server] {
+            if let Ok(Err(e)) = server.await {
+                error!(error = %e, "http server");
+            }
+        }
+        let node = Arc::clone(&self);
+        let _ = tokio::task::spawn_blocking(move || {
+            node.stop_all();
+            let _ = poller.join();
+            node.write.flush(Duration::from_secs(10));
+        })
+        .await;
+        info!("data node stopped");
+    }
+
+    /// This node's id, from metad.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The node's settings.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The bound public address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The bound internal address.
+    pub fn internal_addr(&self) -> SocketAddr {
+        self.internal_addr
+    }
+
+    /// The meta client.
+    pub fn meta_client(&self) -> &Arc<MetaClient> {
+        &self.client
+    }
+
+    /// The followed meta data.
+    pub fn follower(&self) -> &Arc<Follower> {
+        &self.follower
+    }
+
+    /// The write path (`/write` uses it; so may `SELECT ... INTO`).
+    pub fn write_service(&self) -> &Arc<WriteService> {
+        &self.write
+    }
+
+    /// Credentials checks, shared by the write and query routes.
+    pub fn authenticator(&self) -> &Arc<Authenticator> {
+        &self.auth
+    }
+
+    /// Public API settings.
+    pub fn api_config(&self) -> &ApiConfig {
+        &self.config.api
+    }
+
+    /// The node's metrics registry (`/metrics` renders it).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The apply path's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// A replica of this node.
+    pub fn replica(&self, shard_id: ShardId) -> Option<Arc<Replica>> {
+        self.replicas
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&shard_id)
+            .cloned()
+    }
+
+    /// Every replica of this node, by shard id.
+    pub fn replicas(&self) -> Vec<Arc<Replica>> {
+        self.replicas
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The open shard of a replica with its state. Read it only when the
+    /// state [`is_queryable`](ReplicaState::is_queryable) (or after
+    /// [`Node::wait_for_offset`] for read-your-writes). `None` while the
+    /// replica is opening, rebuilding or closing.
+    pub fn shard(&self, shard_id: ShardId) -> Option<(Arc<Shard>, ReplicaState)> {
+        let r = self.replica(shard_id)?;
+        let shard = r.shard()?;
+        Some((shard, r.state()))
+    }
+
+    /// Waits until the replica has applied every record at or below
+    /// `offset` (read-your-writes: pass the high watermark read at query
+    /// start minus one).
+    pub async fn wait_for_offset(
+        &self,
+        shard_id: ShardId,
+        offset: i64,
+        timeout: Duration,
+    ) -> Result<(), WaitError> {
+        let r = self
+            .replica(shard_id)
+            .ok_or(WaitError::NoReplica(shard_id))?;
+        r.wait_for(offset, timeout).await
+    }
+
+    /// A partition's `(low, high)` watermarks from the broker (the high
+    /// watermark is the next offset to be written).
+    pub async fn fetch_watermarks(
+        self: &Arc<Self>,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(i64, i64), KafkaError> {
+        let node = Arc::clone(self);
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            node.watermarks
+                .fetch_watermarks(&topic, partition, Duration::from_secs(5))
+        })
+        .await
+        .unwrap_or(Err(KafkaError::Canceled))
+    }
+
+    // ---- replica management ---------------------------------------------
+
+    async fn manage(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut rx = self.follower.subscribe();
+        let mut first = true;
+        loop {
+            let md = rx.borrow_and_update().clone();
+            self.reconcile(&md);
+            if first {
+                first = false;
+                let node = Arc::clone(&self);
+                let md = Arc::clone(&md);
+                let _ = tokio::task::spawn_blocking(move || node.remove_orphans(&md)).await;
+            }
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    fn desired(&self, md: &MetaData) -> BTreeMap<ShardId, ReplicaSpec> {
+        md.shards_owned_by(self.id)
+            .map(|(g, s)| {
+                (
+                    s.id,
+                    ReplicaSpec {
+                        shard_id: s.id,
+                        database: g.database.clone(),
+                        retention_policy: g.retention_policy.clone(),
+                        shard_group_id: g.id,
+                        topic: g.topic.clone(),
+                        partition: i32::try_from(s.index).unwrap_or(i32::MAX),
+                        path: shard_path(
+                            &self.config.data_dir,
+                            &g.database,
+                            &g.retention_policy,
+                            s.id,
+                        ),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Starts replicas of newly owned shards; stops and removes those no
+    /// longer owned (owner list changed, group deleted or expired).
+    fn reconcile(self: &Arc<Self>, md: &MetaData) {
+        if self.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let desired = self.desired(md);
+        let mut replicas = self.replicas.write().unwrap_or_else(|e| e.into_inner());
+        let gone: Vec<ShardId> = replicas
+            .iter()
+            .filter(|(id, r)| desired.get(id) != Some(&r.spec))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(r) = replicas.remove(&id) {
+                info!(
+                    shard_id = id,
+                    "shard no longer owned here; removing replica"
+                );
+                let mut ctl = r.lock_control();
+                r.command(&mut ctl, Command::Stop { remove: true });
+                self.metrics.forget(id);
+            }
+        }
+        for (id, spec) in desired {
+            if replicas.contains_key(&id) {
+                continue;
+            }
+            info!(shard_id = id, topic = %spec.topic, partition = spec.partition, "starting replica");
+            let replica = Arc::new(Replica::new(spec, self.id));
+            replicas.insert(id, Arc::clone(&replica));
+            self.spawn_consumer(replica);
+        }
+    }
+
+    fn spawn_consumer(self: &Arc<Self>, replica: Arc<Replica>) {
+        let id = replica.spec.shard_id;
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        // A replica of the same shard may still be closing (removed and
+        // owned again): it must be gone before the directory is reopened.
+        let previous = threads.remove(&id);
+        let ctx = ConsumerCtx {
+            replica,
+            resources: self.resources.clone(),
+            config: self.config.consumer.clone(),
+            metrics: Arc::clone(&self.metrics),
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("shard-{id}"))
+            .spawn(move || {
+                if let Some(p) = previous {
+                    let _ = p.join();
+                }
+                consumer::run(ctx);
+            })
+            .expect("spawn consumer thread");
+        threads.insert(id, handle);
+    }
+
+    /// Removes shard directories this node does not own, left by a crash
+    /// between losing ownership and deleting them. Only ids the meta data
+    /// has handed out are touched: a directory from another cluster (or a
+    /// wrong metad address) is left alone, with a warning.
+    fn remove_orphans(&self, md: &MetaData) {
+        let owned: std::collections::HashSet<ShardId> =
+            md.shards_owned_by(self.id).map(|(_, s)| s.id).collect();
+        let dirs = |p: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(p)
+                .map(|rd| {
+                    rd.filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for db in dirs(&self.config.data_dir) {
+            for rp in dirs(&db) {
+                for shard in dirs(&rp) {
+                    let Some(id) = shard
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(|n| n.parse::<ShardId>().ok())
+                    else {
+                        continue;
+                    };
+                    if owned.contains(&id) {
+                        continue;
+                    }
+                    if id > md.max_shard_id {
+                        warn!(path = %shard.display(), "shard directory unknown to metad; left alone");
+                        continue;
+                    }
+                    match Shard::destroy(&shard) {
+                        Ok(()) => {
+                            info!(path = %shard.display(), "removed directory of a shard not owned here")
+                        }
+                        Err(e) => {
+                            error!(path = %shard.display(), error = %e, "cannot remove orphan shard")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops every replica (keeping their data) and waits for the threads.
+    fn stop_all(&self) {
+        for r in self.replicas() {
+            let mut ctl = r.lock_control();
+            r.command(&mut ctl, Command::Stop { remove: false });
+        }
+        let threads: Vec<_> = self
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        for (_, t) in threads {
+            let _ = t.join();
+        }
+    }
+
+    // ---- heartbeat and watermarks ---------------------------------------
+
+    /// The replicas as the heartbeat reports them.
+    pub fn replica_statuses(&self) -> Vec<ReplicaStatus> {
+        self.replicas()
+            .iter()
+            .map(|r| {
+                let st = r.lock_status().clone();
+                ReplicaStatus {
+                    shard_id: r.spec.shard_id,
+                    applied_offset: st.caught_up_through.max(st.applied).map_or(0, |o| o + 1),
+                    high_watermark: st.high_watermark.unwrap_or(0),
+                    state: st.state.to_string(),
+                    bytes: st.bytes_on_disk,
+                }
+            })
+            .collect()
+    }
+
+    async fn heartbeat(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.config.heartbeat_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            match self
+                .client
+                .heartbeat(self.id, self.replica_statuses())
+                .await
+            {
+                Ok(_) if failing => {
+                    info!("heartbeats reach metad again");
+                    failing = false;
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    warn!(error = %e, "heartbeat failed");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Refreshes every replica's watermarks, and now and then its size on
+    /// disk, from a thread of its own: both are blocking calls.
+    fn poll_watermarks(&self) {
+        let interval = self.config.watermark_interval;
+        let mut round: u64 = 0;
+        while !self.stopping.load(Ordering::Acquire) {
+            for r in self.replicas() {
+                if self.stopping.load(Ordering::Acquire) {
+                    return;
+                }
+                if let Ok((low, high)) = self.watermarks.fetch_watermarks(
+                    &r.spec.topic,
+                    r.spec.partition,
+                    Duration::from_secs(1),
+                ) {
+                    let mut st = r.lock_status();
+                    st.low_watermark = Some(low);
+                    st.high_watermark = Some(high);
+                }
+                if round.is_multiple_of(5) {
+                    if let Ok(bytes) = storage::dir_size(&r.spec.path) {
+                        r.lock_status().bytes_on_disk = bytes;
+                    }
+                }
+            }
+            round += 1;
+            // Sleep in small steps so shutdown is not delayed.
+            let mut slept = Duration::ZERO;
+            while slept < interval && !self.stopping.load(Ordering::Acquire) {
+                let step = Duration::from_millis(100).min(interval - slept);
+                std::thread::sleep(step);
+                slept += step;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_components_cannot_escape() {
+        assert_eq!(path_component("telegraf"), "telegraf");
+        assert_eq!(path_component("a/b"), "a%2Fb");
+        assert_eq!(path_component(".."), "%2E.");
+        assert_eq!(path_component(""), "%00");
+        assert_eq!(
+            shard_path(Path::new("/d"), "db", "autogen", 7),
+            PathBuf::from("/d/db/autogen/7")
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! InfluxQL on a data node: the `query` crate's `/query` on the public port
+//! and its shard-read routes on the internal port, reading this node's
+//! replicas through [`Node`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use query::cluster::{Cluster, ClusterOptions, LocalShards, WaitError, WatermarkError, Watermarks};
+use query::http::QueryApi;
+use query::statements::{Engine, Executor};
+use query::tombstone::TombstoneWriter;
+
+use crate::node::{Extensions, Node};
+
+/// This node's replicas as the query engine sees them: only queryable
+/// (healthy) ones answer, and read-your-writes waits on the consumer.
+struct NodeShards(Arc<Node>);
+
+impl LocalShards for NodeShards {
+    fn shard(&self, shard_id: u64) -> Option<Arc<storage::Shard>> {
+        self.0
+            .shard(shard_id)
+            .filter(|(_, state)| state.is_queryable())
+            .map(|(s, _)| s)
+    }
+
+    fn wait_applied(
+        &self,
+        shard_id: u64,
+        next_offset: i64,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<(), WaitError>> {
+        Box::pin(async move {
+            if next_offset <= 0 {
+                return Ok(());
+            }
+            self.0
+                .wait_for_offset(shard_id, next_offset - 1, timeout)
+                .await
+                .map_err(|_| WaitError::Timeout {
+                    shard_id,
+                    offset: next_offset,
+                    applied: self.0.shard(shard_id).and_then(|(s, _)| s.applied_offset()),
+                })
+        })
+    }
+}
+
+/// High watermarks through the node's own watermark client.
+struct NodeWatermarks(Arc<Node>);
+
+impl Watermarks for NodeWatermarks {
+    fn high_watermark(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> BoxFuture<'_, Result<i64, WatermarkError>> {
+        let topic = topic.to_owned();
+        Box::pin(async move {
+            self.0
+                .fetch_watermarks(&topic, partition)
+                .await
+                .map(|(_, high)| high)
+                .map_err(|e| WatermarkError {
+                    topic,
+                    partition,
+                    message: e.to_string(),
+                })
+        })
+    }
+}
+
+/// The query engine's routes for [`Node::start_with`].
+pub fn query_extensions() -> Extensions {
+    Extensions {
+        public_routes: Some(Box::new(|node: &Arc<Node>| {
+            let cluster = Arc::new(Cluster::new(
+                node.id(),
+                node.follower().subscribe(),
+                Some(Arc::clone(node.meta_client())),
+                Arc::new(NodeShards(Arc::clone(node))),
+                Some(Arc::new(NodeWatermarks(Arc::clone(node)))),
+                node.config().metad.shared_secret.clone(),
+                ClusterOptions::default(),
+            ));
+            let tombstones = TombstoneWriter::new(Arc::clone(node.write_service().producer()));
+            let executor = Arc::new(Executor::new(
+                Arc::clone(&cluster),
+                Arc::clone(node.meta_client()),
+                Arc::new(Engine::new(cluster)),
+                Some(Arc::new(tombstones)),
+            ));
+            query::http::routes(Arc::new(QueryApi {
+                executor,
+                config: node.api_config().clone(),
+                auth: Arc::clone(node.authenticator()),
+            }))
+        })),
+        // Behind the node's shared-secret check already.
+        internal_routes: Some(Box::new(|node: &Arc<Node>| {
+            query::shard_api::routes(Arc::new(NodeShards(Arc::clone(node))), None)
+        })),
+    }
+}

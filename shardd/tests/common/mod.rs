@@ -1,0 +1,300 @@
+//! Test context: a real tansu broker, a real metad in-process, and helpers
+//! to write TSBS-shaped line protocol and to talk to data nodes' internal
+//! API over real HTTP.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use meta_client::{Config, MetaClient};
+use metad::config::NodeConfig as MetaConfig;
+use schemas::meta::{MetaData, ShardGroup};
+use schemas::meta_api::RetentionPolicySpec;
+use schemas::node_api::{DigestReport, HoldRequest, ReplicaState, ResumeRequest, ShardStatus};
+
+pub struct Cluster {
+    pub broker: testkit::Broker,
+    pub metad_addr: String,
+    pub meta: Arc<MetaClient>,
+    pub prefix: String,
+    _meta_dir: tempfile::TempDir,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Cluster {
+    /// A broker and a one-node metad.
+    pub async fn start() -> Self {
+        let broker = testkit::Broker::start().expect("start tansu");
+        let meta_dir = tempfile::tempdir().unwrap();
+        let port = testkit::free_port();
+        let listen: SocketAddr = ([127, 0, 0, 1], port).into();
+        let prefix = format!("t{port}");
+        let mut config = MetaConfig::new(1, listen, meta_dir.path().to_owned());
+        config.bootstrap = true;
+        config.topic_prefix = prefix.clone();
+        config.election_timeout = Duration::from_millis(300);
+        config.heartbeat_interval = Duration::from_millis(50);
+        let task = tokio::spawn(async move {
+            metad::node::MetaNode::run(config, std::future::pending())
+                .await
+                .expect("metad runs");
+        });
+        let metad_addr = listen.to_string();
+        let meta = Arc::new(MetaClient::new(Config::new([metad_addr.clone()])).unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while meta.status().await.map_or(true, |s| s.leader.is_none()) {
+            assert!(Instant::now() < deadline, "metad did not elect itself");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Cluster {
+            broker,
+            metad_addr,
+            meta,
+            prefix,
+            _meta_dir: meta_dir,
+            _task: task,
+        }
+    }
+
+    /// Creates `db` with one shard per group and `rf` owners per shard.
+    pub async fn create_database(&self, db: &str, rf: u32) {
+        self.meta
+            .create_database(
+                db,
+                Some(RetentionPolicySpec {
+                    name: "autogen".into(),
+                    duration_ns: 0,
+                    shard_group_duration_ns: None,
+                    replication_factor: rf,
+                    shard_count: Some(1),
+                }),
+            )
+            .await
+            .expect("create database");
+    }
+
+    pub async fn snapshot(&self) -> MetaData {
+        self.meta.snapshot_linearizable().await.unwrap()
+    }
+
+    /// Waits until `n` data nodes are registered and alive.
+    pub async fn wait_for_data_nodes(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.snapshot().await.alive_data_nodes().count() >= n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{n} data nodes did not register");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The only shard group of `db`.
+    pub async fn group(&self, db: &str) -> ShardGroup {
+        let md = self.snapshot().await;
+        let groups: Vec<_> = md.shard_groups().filter(|g| g.database == db).collect();
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        groups[0].clone()
+    }
+}
+
+/// TSBS `cpu` lines: `hosts` hosts × `points` timestamps from `first`
+/// (10 s apart), 10 integer fields each, precision s.
+pub fn tsbs_lines(hosts: usize, first: usize, points: usize) -> String {
+    const FIELDS: [&str; 10] = [
+        "usage_user",
+        "usage_system",
+        "usage_idle",
+        "usage_nice",
+        "usage_iowait",
+        "usage_irq",
+        "usage_softirq",
+        "usage_steal",
+        "usage_guest",
+        "usage_guest_nice",
+    ];
+    let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+    let mut out = String::new();
+    for i in first..first + points {
+        for h in 0..hosts {
+            let region = regions[h % regions.len()];
+            out.push_str(&format!(
+                "cpu,hostname=host_{h},region={region},datacenter={region}a,rack={},os=Ubuntu16.04LTS,\
+                 arch=x64,team=SF,service={},service_version=0,service_environment=production ",
+                h % 100,
+                h % 20
+            ));
+            for (f, name) in FIELDS.iter().enumerate() {
+                if f > 0 {
+                    out.push(',');
+                }
+                let v = (h * 7 + f * 13 + i * 3) % 101;
+                out.push_str(&format!("{name}={v}i"));
+            }
+            out.push_str(&format!(" {}\n", 1_767_225_600 + i as i64 * 10));
+        }
+    }
+    out
+}
+
+/// POSTs line protocol to a node's `/write`.
+pub async fn write(http: &reqwest::Client, addr: &str, db: &str, body: String) {
+    let resp = http
+        .post(format!("http://{addr}/write?db={db}&precision=s"))
+        .body(body)
+        .send()
+        .await
+        .expect("write request");
+    let status = resp.status();
+    assert_eq!(
+        status,
+        204,
+        "write: {}",
+        resp.text().await.unwrap_or_default()
+    );
+}
+
+/// The internal API of one data node.
+pub struct Internal {
+    pub http: reqwest::Client,
+    pub addr: String,
+}
+
+impl Internal {
+    pub fn new(addr: impl Into<String>) -> Self {
+        Internal {
+            http: reqwest::Client::new(),
+            addr: addr.into(),
+        }
+    }
+
+    pub async fn status(&self, shard: u64) -> Option<ShardStatus> {
+        let resp = self
+            .http
+            .get(format!("http://{}/internal/shards/{shard}", self.addr))
+            .send()
+            .await
+            .ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        resp.json().await.ok()
+    }
+
+    pub async fn post<B: serde::Serialize>(&self, path: &str, body: &B) -> reqwest::Response {
+        self.http
+            .post(format!("http://{}{path}", self.addr))
+            .json(body)
+            .send()
+            .await
+            .expect("internal api")
+    }
+
+    pub async fn hold(&self, shard: u64) -> ShardStatus {
+        let r = self
+            .post(
+                &format!("/internal/shards/{shard}/hold"),
+                &HoldRequest::default(),
+            )
+            .await;
+        assert!(r.status().is_success(), "hold: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    pub async fn release(&self, shard: u64) {
+        let r = self
+            .post(&format!("/internal/shards/{shard}/release"), &())
+            .await;
+        assert!(r.status().is_success(), "release: {}", r.status());
+    }
+
+    pub async fn digest_at(&self, shard: u64, offset: i64) -> DigestReport {
+        let r = self
+            .http
+            .get(format!(
+                "http://{}/internal/shards/{shard}/digest?offset={offset}&timeout_ms=20000",
+                self.addr
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "digest: {}",
+            r.text().await.unwrap()
+        );
+        r.json().await.unwrap()
+    }
+
+    pub async fn resume(&self, shard: u64, from_offset: i64) -> reqwest::Response {
+        self.post(
+            &format!("/internal/shards/{shard}/resume"),
+            &ResumeRequest { from_offset },
+        )
+        .await
+    }
+
+    /// Waits until the replica is in `state` and, with `through`, has
+    /// applied everything up to that offset.
+    pub async fn wait_until(
+        &self,
+        shard: u64,
+        what: &str,
+        ok: impl Fn(&ShardStatus) -> bool,
+    ) -> ShardStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = None;
+        loop {
+            if let Some(s) = self.status(shard).await {
+                if ok(&s) {
+                    return s;
+                }
+                last = Some(s);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never {what}; last status {last:?}",
+                self.addr
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Healthy and through `offset`.
+    pub async fn wait_caught_up(&self, shard: u64, offset: i64) -> ShardStatus {
+        self.wait_until(shard, &format!("caught up to {offset}"), |s| {
+            s.state == ReplicaState::Healthy && s.caught_up_through.is_some_and(|c| c >= offset)
+        })
+        .await
+    }
+}
+
+/// The partition's high watermark, from the broker.
+pub fn high_watermark(brokers: &str, topic: &str, partition: i32) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    c.fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .unwrap()
+        .1
+}
+
+/// Holds every replica, digests all at the largest applied offset, releases.
+pub async fn digests_at_common_offset(nodes: &[&Internal], shard: u64) -> (i64, Vec<DigestReport>) {
+    let mut offset = -1;
+    for n in nodes {
+        offset = offset.max(n.hold(shard).await.applied_offset.unwrap_or(-1));
+    }
+    let mut out = Vec::new();
+    for n in nodes {
+        out.push(n.digest_at(shard, offset).await);
+    }
+    for n in nodes {
+        n.release(shard).await;
+    }
+    (offset, out)
+}

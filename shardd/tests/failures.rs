@@ -1,0 +1,170 @@
+//! A replica never skips silently: an undecodable record produced raw into
+//! the partition fails the replica with the offset in its reason, counts in
+//! `/metrics`, and only an operator's resume past it lets the replica go on.
+//! Runs an in-process node (`Node::start`) against real tansu and metad.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{high_watermark, tsbs_lines, write, Cluster, Internal};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use schemas::node_api::ReplicaState;
+use shardd::{Node, NodeConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
+    let cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(dir.path());
+    config.http_listen = "127.0.0.1:0".parse().unwrap();
+    config.internal_listen = "127.0.0.1:0".parse().unwrap();
+    config.metad = meta_client::Config::new([cluster.metad_addr.clone()]);
+    config.kafka.brokers = cluster.broker.bootstrap();
+    config.heartbeat_interval = Duration::from_millis(200);
+    config.watermark_interval = Duration::from_millis(200);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let handle = Node::start(config, stop_rx).await.expect("start node");
+    let node = handle.node.clone();
+    let http_addr = handle.http_addr.to_string();
+    cluster.wait_for_data_nodes(1).await;
+    cluster.create_database("db", 1).await;
+    let http = reqwest::Client::new();
+    let internal = Internal::new(handle.internal_addr.to_string());
+
+    write(&http, &http_addr, "db", tsbs_lines(10, 0, 10)).await;
+    let group = cluster.group("db").await;
+    let shard_id = group.shards[0].id;
+    let brokers = cluster.broker.bootstrap();
+    let hwm = high_watermark(&brokers, &group.topic, 0);
+    // Read-your-writes: the node waits for the offset the broker reported.
+    node.wait_for_offset(shard_id, hwm - 1, Duration::from_secs(30))
+        .await
+        .expect("applied");
+    // Healthy once the consumer has seen the end of the partition.
+    internal.wait_caught_up(shard_id, hwm - 1).await;
+    let (shard, state) = node.shard(shard_id).expect("open");
+    assert!(state.is_queryable(), "{state:?}");
+    assert_eq!(shard.applied_offset(), Some(hwm - 1));
+    drop(shard);
+
+    // Garbage straight into the shard's partition, then a good write.
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let bad_offset = producer
+        .send(
+            FutureRecord::to(&group.topic)
+                .partition(0)
+                .key(&shard_id.to_string())
+                .payload(&b"not an avro record"[..]),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produce garbage")
+        .offset;
+    write(&http, &http_addr, "db", tsbs_lines(10, 10, 10)).await;
+
+    let failed = internal
+        .wait_until(shard_id, "failed", |s| {
+            matches!(s.state, ReplicaState::Failed { .. })
+        })
+        .await;
+    let ReplicaState::Failed { reason } = &failed.state else {
+        unreachable!()
+    };
+    assert!(
+        reason.contains(&format!("undecodable record at offset {bad_offset}")),
+        "{reason}"
+    );
+    assert_eq!(
+        failed.applied_offset,
+        Some(bad_offset - 1),
+        "nothing after it applied"
+    );
+    assert!(!node.shard(shard_id).unwrap().1.is_queryable());
+    // Stays failed: it does not skip by itself.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let still = internal.status(shard_id).await.unwrap();
+    assert_eq!(still.applied_offset, Some(bad_offset - 1));
+    let metrics = http
+        .get(format!("http://{http_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "sluice_shard_failures_total{{kind=\"undecodable\",shard=\"{shard_id}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!(
+        "sluice_shard_state{{shard=\"{shard_id}\",state=\"failed\"}} 1"
+    )));
+    // The heartbeat carries the state to metad, for coordinators elsewhere.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = cluster.meta.status().await.unwrap();
+        let r = st
+            .data_nodes
+            .values()
+            .flat_map(|n| n.replicas.iter())
+            .find(|r| r.shard_id == shard_id)
+            .cloned();
+        if r.as_ref().is_some_and(|r| r.state.starts_with("failed: ")) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Refused: resuming at an applied offset.
+    let r = internal.resume(shard_id, bad_offset - 1).await;
+    assert_eq!(r.status(), 409);
+    // Resume past the bad record.
+    let r = internal.resume(shard_id, bad_offset + 1).await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    let hwm = high_watermark(&brokers, &group.topic, 0);
+    let s = internal.wait_caught_up(shard_id, hwm - 1).await;
+    assert_eq!(s.applied_offset, Some(hwm - 1));
+    let (shard, _) = node.shard(shard_id).unwrap();
+    // Both good writes are in: 10 hosts × 20 timestamps × 10 fields.
+    let series = shard
+        .series_id(&schemas::series_key(
+            "cpu",
+            &[
+                ("arch", "x64"),
+                ("datacenter", "us-east-1a"),
+                ("hostname", "host_0"),
+                ("os", "Ubuntu16.04LTS"),
+                ("rack", "0"),
+                ("region", "us-east-1"),
+                ("service", "0"),
+                ("service_environment", "production"),
+                ("service_version", "0"),
+                ("team", "SF"),
+            ],
+        ))
+        .unwrap()
+        .expect("series exists");
+    let field = shard.field("cpu", "usage_user").unwrap().expect("field");
+    let block = shard
+        .read(series, field.id, i64::MIN, i64::MAX)
+        .unwrap()
+        .expect("values");
+    assert_eq!(block.timestamps.len(), 20);
+    // Readers hold the shard open; closing waits for them.
+    drop(shard);
+    // A healthy replica is not resumed.
+    let r = internal.resume(shard_id, hwm).await;
+    assert_eq!(r.status(), 409);
+
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), handle.wait())
+        .await
+        .expect("node stops");
+}
