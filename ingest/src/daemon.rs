@@ -56,6 +56,8 @@ pub struct FileConfig {
     pub topic_prefix: Option<String>,
     /// Consumer group of the raw-topic consumers.
     pub group_id: Option<String>,
+    /// Static group membership name of this daemon.
+    pub instance_id: Option<String>,
     /// Dead-letter topic.
     pub dead_letter_topic: Option<String>,
     /// Partitions of the raw topics the daemon creates (0: none).

@@ -39,6 +39,11 @@ pub struct RawConfig {
     pub topic_prefix: String,
     /// Consumer group shared by all ingest daemons.
     pub group_id: String,
+    /// Kafka static membership (`group.instance.id`): a stable name per
+    /// daemon, so that one restarted in place (crash, SIGKILL, upgrade)
+    /// takes its partitions straight back instead of waiting for the
+    /// broker to expire its previous incarnation. Unique per daemon.
+    pub instance_id: Option<String>,
     /// Where records that cannot be written are copied, if anywhere.
     pub dead_letter_topic: Option<String>,
     /// Most records routed together.
@@ -58,6 +63,7 @@ impl Default for RawConfig {
         Self {
             topic_prefix: topics::DEFAULT_PREFIX.into(),
             group_id: "sluice-ingest".into(),
+            instance_id: None,
             dead_letter_topic: None,
             max_batch_records: 1000,
             max_batch_wait: Duration::from_millis(10),
@@ -189,9 +195,12 @@ pub async fn run(
     config: RawConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), RawError> {
+    let mut client = kafka.client_config();
+    if let Some(id) = &config.instance_id {
+        client.set("group.instance.id", id);
+    }
     let consumer: Arc<StreamConsumer> = Arc::new(
-        kafka
-            .client_config()
+        client
             .set("group.id", &config.group_id)
             // Offsets are stored by hand once a record is acknowledged and
             // committed in the background: at-least-once.

@@ -293,6 +293,9 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         metad: meta_config,
         raw: ingest::raw::RawConfig {
             topic_prefix: s.topic_prefix.clone(),
+            // The one router of this cluster: a restart after a crash takes
+            // its raw partitions straight back.
+            instance_id: Some("standalone".into()),
             ..Default::default()
         },
         http_listen: s.ingest_bind,

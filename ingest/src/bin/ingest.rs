@@ -38,6 +38,11 @@ struct Args {
     /// Kafka consumer group shared by the ingest daemons [default: sluice-ingest].
     #[arg(long, env = "SLUICE_INGEST_GROUP")]
     group_id: Option<String>,
+    /// A name unique to this daemon and stable across its restarts (Kafka
+    /// static membership, `group.instance.id`): a daemon restarted in place
+    /// gets its raw partitions back at once [default: none, dynamic member].
+    #[arg(long, env = "SLUICE_INGEST_INSTANCE_ID")]
+    instance_id: Option<String>,
     /// Topic that records which cannot be written are copied to [default: none].
     #[arg(long, env = "SLUICE_DEAD_LETTER_TOPIC")]
     dead_letter_topic: Option<String>,
@@ -87,6 +92,7 @@ fn config(args: Args) -> anyhow::Result<DaemonConfig> {
     if let Some(g) = args.group_id.or(file.group_id) {
         raw.group_id = g;
     }
+    raw.instance_id = args.instance_id.or(file.instance_id);
     raw.dead_letter_topic = args.dead_letter_topic.or(file.dead_letter_topic);
     if let Some(n) = args.raw_topic_partitions.or(file.raw_topic_partitions) {
         raw.create_topic_partitions = n;
