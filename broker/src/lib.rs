@@ -3,8 +3,9 @@
 //! [`Tansu`] starts the `tansu` binary with durable `sqlite://` storage in a
 //! directory of ours, waits until it answers Kafka metadata requests, and
 //! stops it with SIGTERM (or SIGKILL, as a crash would). The child gets
-//! SIGTERM from the kernel when our process dies, even by SIGKILL, so a
-//! killed all-in-one never leaves a broker holding its port.
+//! SIGKILL from the kernel when our process dies without stopping it (even
+//! by SIGKILL), so a killed all-in-one never leaves a broker holding its
+//! port and its sqlite file.
 //!
 //! tansu is a separate binary rather than a library dependency: it takes
 //! ~12 minutes to build and pulls its own async runtime and storage stack;
@@ -27,6 +28,8 @@ use rdkafka::producer::{BaseProducer, Producer};
 
 /// How long a broker may take to answer after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a previous broker may take to release our address.
+const ADDR_FREE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a broker could not be run.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,12 @@ pub enum Error {
         timeout: Duration,
         /// The tail of its log.
         log: String,
+    },
+    /// Something else listens on the broker's address.
+    #[error("{addr} is in use (another broker, or a previous one still exiting): pick another address")]
+    AddrInUse {
+        /// The address.
+        addr: SocketAddr,
     },
     /// The broker refused an admin request.
     #[error("kafka: {0}")]
@@ -118,6 +127,7 @@ impl Tansu {
     }
 
     fn spawn(&mut self) -> Result<(), Error> {
+        self.wait_addr_free()?;
         let log = File::options()
             .create(true)
             .append(true)
@@ -137,10 +147,14 @@ impl Tansu {
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(io("clone log handle"))?)
             .stderr(log);
+        // SIGKILL, not SIGTERM: tansu's graceful shutdown can take seconds,
+        // and a restarted parent must find the port and the sqlite file
+        // free. Every acknowledged record is already committed to sqlite,
+        // so a kill loses nothing a producer was told was written.
         // SAFETY: prctl is async-signal-safe and touches no memory of ours.
         unsafe {
             cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -148,6 +162,19 @@ impl Tansu {
         }
         self.child = Some(cmd.spawn().map_err(io("spawn tansu"))?);
         self.wait_ready()
+    }
+
+    /// Waits (a few seconds at most) until our address can be bound: the
+    /// broker of a parent that just died may still be exiting.
+    fn wait_addr_free(&self) -> Result<(), Error> {
+        let deadline = Instant::now() + ADDR_FREE_TIMEOUT;
+        while std::net::TcpListener::bind(self.listen).is_err() {
+            if Instant::now() > deadline {
+                return Err(Error::AddrInUse { addr: self.listen });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
     }
 
     fn wait_ready(&mut self) -> Result<(), Error> {

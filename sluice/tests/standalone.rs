@@ -217,7 +217,6 @@ async fn write_query_stop_restart_same_answers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails at its first start-up: tansu reports 'address in use' / 'database is locked' as if started twice; diagnosis pending, see the all-in-one issue's notes"]
 async fn sigkill_during_sustained_write_keeps_every_acknowledged_point() {
     let dir = tempfile::tempdir().unwrap();
     let p = Ports::new();
