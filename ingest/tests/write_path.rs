@@ -1,5 +1,6 @@
 //! The write path end to end against a real tansu broker and a real metad:
-//! HTTP `/write` and raw line-protocol topics into shard-group topics, each
+//! HTTP `/write` and raw line-protocol topics (written with `kcat -P`) into
+//! shard-group topics, each
 //! point on partition `fnv1a_64(series key) % shard_count` of its group's
 //! topic, nothing missing; and InfluxDB's answers to bad input.
 
@@ -88,44 +89,38 @@ async fn http_and_raw_topic_points_land_on_their_partitions() {
     let catch_all = schemas::topics::raw_topic(&cluster.prefix);
     cluster.broker.create_topic(&raw_topic, 2).await.unwrap();
     cluster.broker.create_topic(&catch_all, 1).await.unwrap();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", cluster.broker.bootstrap())
-        .set("acks", "all")
-        .create()
-        .unwrap();
+    // With kcat, one record per line, as the README tells users to.
     let raw_body = tsbs_lines(30, 20, T0 + 1_000_000_000_000);
     expected.extend(expected_values(&raw_body));
     let raw_lines: Vec<&str> = raw_body.lines().collect();
-    for (i, chunk) in raw_lines.chunks(25).enumerate() {
-        let payload = chunk.join("\n");
-        producer
-            .send(
-                FutureRecord::<(), _>::to(&raw_topic)
-                    .partition((i % 2) as i32)
-                    .payload(&payload),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
-    }
-    // Seconds precision, and a point without timestamp taking the record's.
+    let (first, second) = raw_lines.split_at(raw_lines.len() / 2);
+    let brokers = cluster.broker.bootstrap();
+    testkit::kcat_produce(&brokers, &raw_topic, Some(0), &[], &first.join("\n"));
+    testkit::kcat_produce(&brokers, &raw_topic, Some(1), &[], &second.join("\n"));
+    // Headers name the database and the precision.
+    testkit::kcat_produce(
+        &brokers,
+        &catch_all,
+        None,
+        &[("db", "bench"), ("precision", "s")],
+        "disk,host=a used=1.5 1500000000",
+    );
+    // A point without timestamp takes the record's (kcat cannot set one).
     let record_ms = 1_500_000_000_000i64;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("acks", "all")
+        .create()
+        .unwrap();
     producer
         .send(
             FutureRecord::<(), _>::to(&catch_all)
-                .payload("disk,host=a used=1.5 1500000000\ndisk,host=b used=2.5")
+                .payload("disk,host=b used=2.5")
                 .timestamp(record_ms)
-                .headers(
-                    OwnedHeaders::new()
-                        .insert(Header {
-                            key: "db",
-                            value: Some("bench"),
-                        })
-                        .insert(Header {
-                            key: "precision",
-                            value: Some("s"),
-                        }),
-                ),
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: "db",
+                    value: Some("bench"),
+                })),
             Duration::from_secs(10),
         )
         .await
@@ -144,7 +139,6 @@ async fn http_and_raw_topic_points_land_on_their_partitions() {
     ));
 
     let mut got = Default::default();
-    let brokers = cluster.broker.bootstrap();
     for _ in 0..60 {
         let md = cluster.snapshot().await;
         got = drain_shard_topics(&brokers, &md);

@@ -118,25 +118,6 @@ fn sigterm(child: &mut Child) {
     }
 }
 
-/// Produces `payload` (one message per line) to `topic` with kcat, as the
-/// README tells users to.
-fn produce_raw(brokers: &str, topic: &str, payload: &str) {
-    use std::io::Write;
-    let kcat = std::env::var("KCAT_BIN").unwrap_or_else(|_| "kcat".into());
-    let mut child = Command::new(&kcat)
-        .args(["-P", "-b", brokers, "-t", topic])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("run {kcat} (scripts/setup.sh installs it): {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(payload.as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "kcat -P failed");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_query_stop_restart_same_answers() {
     let dir = tempfile::tempdir().unwrap();
@@ -165,9 +146,11 @@ async fn write_query_stop_restart_same_answers() {
     let raw: Vec<String> = (0..20)
         .map(|i| format!("kafka,src=kcat v={i}i {}", 1_600_000_000_000_000_000i64 + i))
         .collect();
-    produce_raw(
+    testkit::kcat_produce(
         &format!("127.0.0.1:{}", p.kafka),
         "sluice.lp.demo",
+        None,
+        &[],
         &raw.join("\n"),
     );
 

@@ -123,3 +123,40 @@ impl Broker {
         self.tansu.listen().port()
     }
 }
+
+/// Produces `payload` to `topic` with kcat (`kcat -P`), one record per line
+/// as a user following the README would, to `partition` if given and with
+/// `headers` on every record. Panics if kcat is missing or fails: tests that
+/// call it need it (`$KCAT_BIN`, else `kcat` on `$PATH`; `scripts/setup.sh`
+/// installs one that talks to tansu).
+pub fn kcat_produce(
+    brokers: &str,
+    topic: &str,
+    partition: Option<i32>,
+    headers: &[(&str, &str)],
+    payload: &str,
+) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let kcat = std::env::var("KCAT_BIN").unwrap_or_else(|_| "kcat".into());
+    let mut cmd = Command::new(&kcat);
+    cmd.args(["-P", "-b", brokers, "-t", topic]);
+    if let Some(p) = partition {
+        cmd.args(["-p", &p.to_string()]);
+    }
+    for (k, v) in headers {
+        cmd.args(["-H", &format!("{k}={v}")]);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {kcat} (scripts/setup.sh installs it): {e}"));
+    child
+        .stdin
+        .take()
+        .expect("kcat stdin")
+        .write_all(payload.as_bytes())
+        .expect("write to kcat");
+    let status = child.wait().expect("wait for kcat");
+    assert!(status.success(), "kcat -P -t {topic} failed: {status}");
+}
