@@ -67,7 +67,9 @@ pub enum Error {
         log: String,
     },
     /// Something else listens on the broker's address.
-    #[error("{addr} is in use (another broker, or a previous one still exiting): pick another address")]
+    #[error(
+        "{addr} is in use (another broker, or a previous one still exiting): pick another address"
+    )]
     AddrInUse {
         /// The address.
         addr: SocketAddr,

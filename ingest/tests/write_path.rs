@@ -1,8 +1,8 @@
 //! The write path end to end against a real tansu broker and a real metad:
 //! HTTP `/write` and raw line-protocol topics (written with `kcat -P`) into
-//! shard-group topics, each
-//! point on partition `fnv1a_64(series key) % shard_count` of its group's
-//! topic, nothing missing; and InfluxDB's answers to bad input.
+//! shard-group topics, each point on partition `fnv1a_64(series key) %
+//! shard_count` of its group's topic, nothing missing; and InfluxDB's
+//! answers to bad input.
 
 mod common;
 
