@@ -82,6 +82,16 @@ pub trait LocalShards: Send + Sync + 'static {
     /// being rebuilt or reported unhealthy, so queries go to another owner.
     fn shard(&self, shard_id: ShardId) -> Option<Arc<storage::Shard>>;
 
+    /// The replica of `shard_id` for a read-your-writes query, which first
+    /// waits until the replica has applied through the partition's high
+    /// watermark: then a replica still catching up (new, restarted or being
+    /// rebuilt) answers completely too, so only failed ones are left out.
+    /// Without it, a query right after the first write into a new shard
+    /// group would find no replica at all. Defaults to [`Self::shard`].
+    fn shard_for_wait(&self, shard_id: ShardId) -> Option<Arc<storage::Shard>> {
+        self.shard(shard_id)
+    }
+
     /// Resolves once the replica of `shard_id` has applied every record of
     /// its partition with an offset below `next_offset` (the partition's
     /// high watermark read by the coordinator), or fails after `timeout`.
@@ -100,7 +110,9 @@ pub trait LocalShards: Send + Sync + 'static {
         Box::pin(async move {
             let deadline = Instant::now() + timeout;
             loop {
-                let shard = self.shard(shard_id).ok_or(WaitError::NotHeld(shard_id))?;
+                let shard = self
+                    .shard_for_wait(shard_id)
+                    .ok_or(WaitError::NotHeld(shard_id))?;
                 let applied = shard.applied_offset();
                 if next_offset <= 0 || applied.is_some_and(|a| a >= next_offset - 1) {
                     return Ok(());
@@ -423,11 +435,23 @@ impl Cluster {
     }
 
     /// The owners of `shard` to try, best first: this node if it holds a
-    /// queryable replica, then the other owners whose node is known, healthy
-    /// before unknown before unhealthy, least lag first.
-    pub fn owners_for(&self, md: &MetaData, shard: &schemas::meta::Shard) -> Vec<Owner> {
+    /// queryable replica (for a read-your-writes query, any replica that is
+    /// not failed: see [`LocalShards::shard_for_wait`]), then the other
+    /// owners whose node is known, healthy before unknown before unhealthy,
+    /// least lag first.
+    pub fn owners_for(
+        &self,
+        md: &MetaData,
+        shard: &schemas::meta::Shard,
+        read_your_writes: bool,
+    ) -> Vec<Owner> {
         let mut out = Vec::new();
-        if self.local.shard(shard.id).is_some() {
+        let local = if read_your_writes {
+            self.local.shard_for_wait(shard.id)
+        } else {
+            self.local.shard(shard.id)
+        };
+        if local.is_some() {
             out.push(Owner::Local);
         }
         let status = self.replica_status();
@@ -536,7 +560,7 @@ mod tests {
             owners: vec![3, 1, 2],
         };
         // Node 1 is us but holds no replica: not tried locally.
-        let owners = c.owners_for(&c.meta(), &shard);
+        let owners = c.owners_for(&c.meta(), &shard, false);
         assert_eq!(
             owners,
             vec![

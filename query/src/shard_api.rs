@@ -118,14 +118,16 @@ pub async fn run_local(
     call: ShardCall,
 ) -> Result<ShardOut, ShardCallError> {
     let shard_id = call.op.shard_id();
-    if let Some(off) = call.wait_offset {
-        local
-            .wait_applied(shard_id, off, Duration::from_millis(call.wait_timeout_ms))
-            .await?;
+    let shard = match call.wait_offset {
+        Some(off) => {
+            local
+                .wait_applied(shard_id, off, Duration::from_millis(call.wait_timeout_ms))
+                .await?;
+            local.shard_for_wait(shard_id)
+        }
+        None => local.shard(shard_id),
     }
-    let shard = local
-        .shard(shard_id)
-        .ok_or(ShardCallError::NotHeld(shard_id))?;
+    .ok_or(ShardCallError::NotHeld(shard_id))?;
     let span = tracing::debug_span!("shard_call", shard_id);
     tokio::task::spawn_blocking(move || {
         let _g = span.enter();

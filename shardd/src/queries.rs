@@ -10,11 +10,13 @@ use query::cluster::{Cluster, ClusterOptions, LocalShards, WaitError, WatermarkE
 use query::http::QueryApi;
 use query::statements::{Engine, Executor};
 use query::tombstone::TombstoneWriter;
+use schemas::node_api::ReplicaState;
 
 use crate::node::{Extensions, Node};
 
-/// This node's replicas as the query engine sees them: only queryable
-/// (healthy) ones answer, and read-your-writes waits on the consumer.
+/// This node's replicas as the query engine sees them: healthy ones answer;
+/// a read-your-writes query, which waits on the consumer first, may also
+/// read one still catching up.
 struct NodeShards(Arc<Node>);
 
 impl LocalShards for NodeShards {
@@ -22,6 +24,13 @@ impl LocalShards for NodeShards {
         self.0
             .shard(shard_id)
             .filter(|(_, state)| state.is_queryable())
+            .map(|(s, _)| s)
+    }
+
+    fn shard_for_wait(&self, shard_id: u64) -> Option<Arc<storage::Shard>> {
+        self.0
+            .shard(shard_id)
+            .filter(|(_, state)| !matches!(state, ReplicaState::Failed { .. }))
             .map(|(s, _)| s)
     }
 

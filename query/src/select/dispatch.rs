@@ -62,7 +62,7 @@ pub(crate) async fn call_all(
     wait: &HashMap<ShardId, i64>,
 ) -> Result<Vec<ShardOut>, QueryError> {
     let futs = calls.into_iter().map(|(shard, op)| {
-        let owners = cluster.owners_for(md, &shard);
+        let owners = cluster.owners_for(md, &shard, wait.contains_key(&shard.id));
         let call = ShardCall {
             wait_offset: wait.get(&shard.id).copied(),
             wait_timeout_ms: cluster.options().read_your_writes_timeout.as_millis() as u64,

@@ -11,50 +11,8 @@ use std::time::{Duration, Instant};
 
 use meta_client::{Config, MetaClient};
 use metad::config::NodeConfig as MetaConfig;
-use query::cluster::{BoxFuture, Cluster, ClusterOptions, KafkaWatermarks, LocalShards, WaitError};
-use query::http::QueryApi;
-use query::statements::{Engine, Executor};
-use query::tombstone::TombstoneWriter;
-use schemas::node_api::ReplicaState;
-use shardd::node::{Extensions, Node, NodeHandle};
+use shardd::node::{Node, NodeHandle};
 use tokio::sync::watch;
-
-/// The replicas of a shardd node, as the query engine sees them. A replica
-/// still catching up answers too (failed ones do not): a fresh replica of a
-/// group created by the write just before is catching up for a moment, and
-/// read-your-writes queries wait in `wait_applied` until it has applied
-/// what they must see.
-struct NodeShards(Arc<Node>);
-
-impl LocalShards for NodeShards {
-    fn shard(&self, shard_id: u64) -> Option<Arc<storage::Shard>> {
-        self.0
-            .shard(shard_id)
-            .filter(|(_, state)| !matches!(state, ReplicaState::Failed { .. }))
-            .map(|(s, _)| s)
-    }
-
-    fn wait_applied(
-        &self,
-        shard_id: u64,
-        next_offset: i64,
-        timeout: Duration,
-    ) -> BoxFuture<'_, Result<(), WaitError>> {
-        Box::pin(async move {
-            if next_offset <= 0 {
-                return Ok(());
-            }
-            self.0
-                .wait_for_offset(shard_id, next_offset - 1, timeout)
-                .await
-                .map_err(|_| WaitError::Timeout {
-                    shard_id,
-                    offset: next_offset,
-                    applied: self.0.shard(shard_id).and_then(|(s, _)| s.applied_offset()),
-                })
-        })
-    }
-}
 
 /// A one-node Sluice cluster.
 pub struct Sluice {
@@ -102,39 +60,7 @@ impl Sluice {
         nc.metad = Config::new([metad_addr.clone()]);
         nc.kafka.brokers = broker.bootstrap();
         nc.api.auth_enabled = auth;
-        let bootstrap = broker.bootstrap();
-        let kafka = nc.kafka.clone();
-        let meta_for_routes = Arc::clone(&meta);
-        let ext = Extensions {
-            public_routes: Some(Box::new(move |node: &Arc<Node>| {
-                let watermarks = KafkaWatermarks::new(&bootstrap, &[], Duration::from_secs(5))
-                    .expect("watermark client");
-                let cluster = Arc::new(Cluster::new(
-                    node.id(),
-                    node.follower().subscribe(),
-                    Some(Arc::clone(&meta_for_routes)),
-                    Arc::new(NodeShards(Arc::clone(node))),
-                    Some(Arc::new(watermarks)),
-                    None,
-                    ClusterOptions::default(),
-                ));
-                let producer = Arc::new(
-                    ingest::produce::Producer::new(kafka).expect("producer for tombstones"),
-                );
-                let executor = Arc::new(Executor::new(
-                    Arc::clone(&cluster),
-                    Arc::clone(&meta_for_routes),
-                    Arc::new(Engine::new(Arc::clone(&cluster))),
-                    Some(Arc::new(TombstoneWriter::new(producer))),
-                ));
-                query::http::routes(Arc::new(QueryApi {
-                    executor,
-                    config: node.api_config().clone(),
-                    auth: Arc::clone(node.authenticator()),
-                }))
-            })),
-            internal_routes: None,
-        };
+        let ext = shardd::query_extensions();
         let (shutdown, rx) = watch::channel(false);
         let node = Node::start_with(nc, rx, ext)
             .await
