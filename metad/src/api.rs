@@ -29,7 +29,7 @@ use schemas::meta_api::{
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use tracing::{debug, info_span, Instrument};
+use tracing::debug;
 
 use crate::node::{MetaNode, ProposeError};
 use crate::{MetaNodeId, TypeConfig};
@@ -151,19 +151,8 @@ pub fn router(node: Arc<MetaNode>) -> Router {
         // Snapshot chunks are up to openraft's 3 MiB default plus JSON overhead.
         .layer(DefaultBodyLimit::max(64 << 20))
         .layer(middleware::from_fn_with_state(node.clone(), authenticate))
-        .layer(middleware::from_fn(trace))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(node)
-}
-
-async fn trace(req: Request, next: Next) -> Response {
-    let span = info_span!("http", method = %req.method(), path = %req.uri().path());
-    async move {
-        let response = next.run(req).await;
-        debug!(status = response.status().as_u16(), "answered");
-        response
-    }
-    .instrument(span)
-    .await
 }
 
 async fn authenticate(State(node): State<Arc<MetaNode>>, req: Request, next: Next) -> Response {

@@ -26,7 +26,7 @@ use schemas::meta::ShardId;
 use schemas::meta_api::ErrorBody;
 use schemas::node_api::{DigestReport, HoldRequest, ReplicaState, ResumeRequest, ShardStatus};
 use serde::Deserialize;
-use tracing::{debug, info, info_span, Instrument};
+use tracing::info;
 
 use crate::node::Node;
 use crate::replica::{Command, Hold, Replica, WaitError};
@@ -108,7 +108,7 @@ pub(crate) fn guard_internal(router: Router, node: &Arc<Node>) -> Router {
             node.config().metad.shared_secret.clone(),
             authenticate,
         ))
-        .layer(middleware::from_fn(trace))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 /// `/write`, `/api/v2/write`, `/ping`, `/health`, `/metrics`.
@@ -123,18 +123,7 @@ pub(crate) fn public_routes(node: &Arc<Node>) -> Router {
         .route("/metrics", get(metrics))
         .with_state(Arc::clone(node))
         .merge(write)
-        .layer(middleware::from_fn(trace))
-}
-
-async fn trace(req: Request, next: Next) -> Response {
-    let span = info_span!("http", method = %req.method(), path = %req.uri().path());
-    async move {
-        let response = next.run(req).await;
-        debug!(status = response.status().as_u16(), "answered");
-        response
-    }
-    .instrument(span)
-    .await
+        .layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 async fn authenticate(State(secret): State<Option<String>>, req: Request, next: Next) -> Response {
