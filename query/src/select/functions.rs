@@ -339,6 +339,10 @@ pub struct FnArgs {
     /// `top(x, tag1, tag2, N)`: aux slots of the tags whose distinct values
     /// compete.
     pub tag_slots: Vec<usize>,
+    /// The rows come in ORDER BY time DESC: derivatives negate the elapsed
+    /// time, as InfluxDB's reducers do.
+    #[serde(default)]
+    pub descending: bool,
 }
 
 /// Finishes an aggregate: the final values of one bucket. Multi-row
@@ -676,7 +680,11 @@ pub fn transform(
             let unit = args.unit.unwrap_or(1_000_000_000) as f64;
             for w in pts.windows(2) {
                 let (a, b) = (w[0], w[1]);
-                let dt = (b.0 - a.0) as f64;
+                let dt = if args.descending {
+                    (a.0 - b.0) as f64
+                } else {
+                    (b.0 - a.0) as f64
+                };
                 if dt == 0.0 {
                     continue;
                 }
@@ -805,6 +813,21 @@ mod tests {
         assert_eq!(
             transform("moving_average", &ma, &rows),
             vec![(20, Some(Val::Float(2.5))), (30, Some(Val::Float(3.0)))]
+        );
+    }
+
+    #[test]
+    fn descending_derivative_negates_the_elapsed_time() {
+        let rows = vec![(3, Some(Val::Float(1.0))), (1, Some(Val::Float(2.0)))];
+        let mut args = FnArgs {
+            unit: Some(1),
+            ..FnArgs::default()
+        };
+        // Ascending reading of the same pair would be (1 - 2) / (3 - 1).
+        args.descending = true;
+        assert_eq!(
+            transform("derivative", &args, &rows),
+            vec![(1, Some(Val::Float(0.5)))]
         );
     }
 }

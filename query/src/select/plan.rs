@@ -1026,13 +1026,55 @@ impl Plan {
                 partial: false,
             });
         }
+        // SLIMIT/SOFFSET pick series in ascending order (InfluxDB applies
+        // them to the index's sorted tag sets); ORDER BY time DESC then
+        // reverses the series too (its merge heap compares names and tags
+        // descending).
         let skip = self.soffset as usize;
-        let series: Vec<Series> = series.into_iter().skip(skip).collect();
-        Ok(if self.slimit > 0 {
-            series.into_iter().take(self.slimit as usize).collect()
+        let series = series.into_iter().skip(skip);
+        let mut series: Vec<Series> = if self.slimit > 0 {
+            series.take(self.slimit as usize).collect()
         } else {
-            series
-        })
+            series.collect()
+        };
+        if self.desc {
+            series.reverse();
+        }
+        Ok(series)
+    }
+
+    /// The variables of the output columns, sorted by name as InfluxDB
+    /// sorts a raw query's auxiliary fields.
+    fn aux_refs(&self) -> Vec<AuxVar> {
+        fn walk(e: &Ex, cols: &[String], out: &mut Vec<(String, AuxVar)>) {
+            match e {
+                Ex::Col(i, _) => {
+                    if let Some(n) = cols.get(*i) {
+                        out.push((n.clone(), AuxVar::Col(*i)));
+                    }
+                }
+                Ex::Tag(t) => out.push((t.clone(), AuxVar::Tag(t.clone()))),
+                Ex::Bin(_, a, b) => {
+                    walk(a, cols, out);
+                    walk(b, cols, out);
+                }
+                Ex::Math(_, args) => args.iter().for_each(|a| walk(a, cols, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for o in &self.outs {
+            let mut o = o;
+            while let OutExpr::Transform { inner, .. } = o {
+                o = inner;
+            }
+            if let OutExpr::Row(e) = o {
+                walk(e, &self.cols, &mut out);
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.dedup_by(|a, b| a.0 == b.0);
+        out.into_iter().map(|(_, v)| v).collect()
     }
 
     fn limit_rows(&self, rows: Vec<Vec<Cell>>) -> Vec<Vec<Cell>> {
@@ -1048,22 +1090,33 @@ impl Plan {
         &self,
         mut rows: Vec<(i64, String, Vec<Option<Val>>)>,
     ) -> Result<Vec<Vec<Cell>>, QueryError> {
-        if self.desc {
-            rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        } else {
-            rows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        }
-        let re = self.regexes()?;
         let mut tag_cache: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for (_, key, _) in &rows {
+            if !tag_cache.contains_key(key) {
+                let tags = parse_series_key(key).map(|(_, t)| t).unwrap_or_default();
+                tag_cache.insert(key.clone(), tags);
+            }
+        }
+        let aux = self.aux_refs();
+        rows.sort_by(|a, b| {
+            let by_time = a.0.cmp(&b.0);
+            let ord = by_time
+                .then_with(|| tie_by_aux(&aux, (&a.2, &tag_cache[&a.1]), (&b.2, &tag_cache[&b.1])))
+                .then_with(|| a.1.cmp(&b.1));
+            if self.desc {
+                ord.reverse()
+            } else {
+                ord
+            }
+        });
+        let re = self.regexes()?;
         let has_transform = self
             .outs
             .iter()
             .any(|o| matches!(o, OutExpr::Transform { .. }));
         let mut table: Vec<(i64, Vec<Option<Val>>)> = Vec::with_capacity(rows.len());
         for (time, key, vals) in &rows {
-            let tags = tag_cache
-                .entry(key.clone())
-                .or_insert_with(|| parse_series_key(key).map(|(_, t)| t).unwrap_or_default());
+            let tags = &tag_cache[key];
             let row = OutRow {
                 time: *time,
                 slots: vals,
@@ -1082,15 +1135,10 @@ impl Plan {
                 .collect();
             table.push((*time, cells));
         }
+        // Transformations run over the rows in the query's order, as
+        // InfluxDB's do (descending derivatives included).
         let table = if has_transform {
-            if self.desc {
-                table.reverse();
-                let mut t = self.apply_transforms(table);
-                t.reverse();
-                t
-            } else {
-                self.apply_transforms(table)
-            }
+            self.apply_transforms(table)
         } else {
             table
         };
@@ -1124,6 +1172,7 @@ impl Plan {
                     // Over aggregates, derivative's unit defaults to the
                     // GROUP BY interval (InfluxDB 1.x).
                     let mut args = args.clone();
+                    args.descending = self.desc;
                     if args.unit.is_none() && self.calls.is_some() && name.contains("derivative") {
                         args.unit = self.window.map(|w| w.every);
                     }
@@ -1216,8 +1265,9 @@ impl Plan {
             }
         };
         let nslots = calls.len() + self.aux.len();
-        // (time, cells, empty)
+        // (time, cells, empty), and each row's bucket in `row_bucket`.
         let mut table: Vec<(i64, Vec<Option<Val>>, bool)> = Vec::new();
+        let mut row_bucket: Vec<i64> = Vec::new();
         let mut map = map;
         for b in buckets {
             let parts = map.remove(&b);
@@ -1281,6 +1331,7 @@ impl Plan {
                     })
                     .collect();
                 table.push((time, cells, empty));
+                row_bucket.push(b);
             }
         }
         if self.window.is_none() && table.iter().all(|r| r.2) {
@@ -1288,7 +1339,12 @@ impl Plan {
         }
         // Fill empty buckets.
         match self.fill {
-            Fill::None => table.retain(|r| !r.2),
+            Fill::None => {
+                let keep: Vec<bool> = table.iter().map(|r| !r.2).collect();
+                let mut k = keep.iter();
+                row_bucket.retain(|_| *k.next().expect("one per row"));
+                table.retain(|r| !r.2);
+            }
             Fill::Null => {}
             Fill::Integer(n) => {
                 for r in table.iter_mut().filter(|r| r.2) {
@@ -1352,15 +1408,15 @@ impl Plan {
         }
         let mut table: Vec<(i64, Vec<Option<Val>>)> =
             table.into_iter().map(|(t, c, _)| (t, c)).collect();
+        if self.desc {
+            table = buckets_descending(table, &row_bucket);
+        }
         if self
             .outs
             .iter()
             .any(|o| matches!(o, OutExpr::Transform { .. }))
         {
             table = self.apply_transforms(table);
-        }
-        if self.desc {
-            table.reverse();
         }
         let out = table
             .into_iter()
@@ -1383,6 +1439,64 @@ impl Plan {
         };
         matches!(&self.outs[out], OutExpr::Row(Ex::Col(i, _)) if *i < calls.len() && calls[*i].name == "count")
     }
+}
+
+/// ORDER BY time DESC over aggregate rows: the buckets come last first,
+/// the rows of one bucket (top, bottom, distinct, sample) keep their order.
+fn buckets_descending<T>(table: Vec<T>, row_bucket: &[i64]) -> Vec<T> {
+    let mut groups: Vec<Vec<T>> = Vec::new();
+    let mut last = None;
+    for (row, b) in table.into_iter().zip(row_bucket) {
+        if last != Some(*b) {
+            groups.push(Vec::new());
+            last = Some(*b);
+        }
+        groups.last_mut().expect("pushed").push(row);
+    }
+    groups.into_iter().rev().flatten().collect()
+}
+
+/// A variable a raw query reads: a field column or a tag.
+#[derive(Debug, Clone)]
+enum AuxVar {
+    Col(usize),
+    Tag(String),
+}
+
+/// InfluxDB's order of two raw rows with the same time (its sorted merge
+/// heap): the auxiliary values, in the order of their variable names,
+/// compared while both are strings; the first non-string pair (or a null)
+/// makes the rows equal.
+fn tie_by_aux(
+    aux: &[AuxVar],
+    a: (&[Option<Val>], &[(String, String)]),
+    b: (&[Option<Val>], &[(String, String)]),
+) -> std::cmp::Ordering {
+    fn text<'v>(
+        v: &AuxVar,
+        vals: &'v [Option<Val>],
+        tags: &'v [(String, String)],
+    ) -> Option<&'v str> {
+        match v {
+            AuxVar::Col(i) => match vals.get(*i) {
+                Some(Some(Val::Str(s))) => Some(s),
+                _ => None,
+            },
+            AuxVar::Tag(k) => Some(
+                tags.iter()
+                    .find(|(t, _)| t == k)
+                    .map_or("", |(_, v)| v.as_str()),
+            ),
+        }
+    }
+    for v in aux {
+        match (text(v, a.0, a.1), text(v, b.0, b.1)) {
+            (Some(x), Some(y)) if x == y => continue,
+            (Some(x), Some(y)) => return x.cmp(y),
+            _ => return std::cmp::Ordering::Equal,
+        }
+    }
+    std::cmp::Ordering::Equal
 }
 
 fn merge_regexes(a: Regexes, b: Regexes) -> Regexes {
@@ -1416,4 +1530,50 @@ fn finish_call(c: &CallPlan, p: Partial) -> Vec<AggOut> {
     // field (`max(x::integer)`) is rare and kept as read.
     let _ = cast;
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Ordering;
+
+    fn s(v: &str) -> Option<Val> {
+        Some(Val::Str(v.into()))
+    }
+
+    #[test]
+    fn raw_ties_compare_string_aux_values_in_name_order() {
+        // Columns: 0 = "level description" (string), 1 = "water_level".
+        let aux = [AuxVar::Col(0), AuxVar::Tag("location".into())];
+        let coyote = vec![("location".to_owned(), "coyote_creek".to_owned())];
+        let santa = vec![("location".to_owned(), "santa_monica".to_owned())];
+        let a = vec![s("below 3 feet"), Some(Val::Float(2.0))];
+        let b = vec![s("between 3 and 6 feet"), Some(Val::Float(5.0))];
+        // The first differing string decides, whatever the tags say.
+        assert_eq!(
+            tie_by_aux(&aux, (&a, &santa), (&b, &coyote)),
+            Ordering::Less
+        );
+        // Equal strings fall through to the next variable.
+        assert_eq!(
+            tie_by_aux(&aux, (&a, &coyote), (&a, &santa)),
+            Ordering::Less
+        );
+        // A non-string value stops the comparison: the rows tie.
+        let aux = [AuxVar::Col(1), AuxVar::Col(0)];
+        assert_eq!(
+            tie_by_aux(&aux, (&a, &santa), (&b, &coyote)),
+            Ordering::Equal
+        );
+    }
+
+    #[test]
+    fn descending_buckets_keep_their_rows_in_order() {
+        let rows = vec!["a1", "a2", "b1", "c1", "c2"];
+        let buckets = [0, 0, 10, 20, 20];
+        assert_eq!(
+            buckets_descending(rows, &buckets),
+            vec!["c1", "c2", "b1", "a1", "a2"]
+        );
+    }
 }
