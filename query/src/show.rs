@@ -159,14 +159,21 @@ pub async fn show(
             if let Some(m) = &s.with_measurement {
                 sources.push(Source::Measurement(m.clone()));
             }
-            let keys = series_keys(
+            let keys = match series_keys(
                 cluster,
                 ctx,
                 s.database.as_ref(),
                 &sources,
                 s.condition.as_ref(),
             )
-            .await?;
+            .await
+            {
+                Ok(k) => k,
+                // InfluxDB 1.6 lists no measurements of a database it does
+                // not have, where the other SHOWs report it missing.
+                Err(QueryError::DatabaseNotFound(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
             let names: BTreeSet<String> = keys
                 .iter()
                 .filter_map(|k| parse_series_key(k).map(|(m, _)| m))

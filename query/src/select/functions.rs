@@ -374,6 +374,41 @@ pub fn finish(name: &str, args: &FnArgs, part: Partial) -> Vec<AggOut> {
     }
 }
 
+/// The most frequent value; among equally frequent ones the one seen
+/// first (InfluxDB 1.6's answers), then the smallest.
+fn mode(pts: &[Pt]) -> Option<Val> {
+    // (value, count, first time)
+    let mut runs: Vec<(&Val, usize, i64)> = Vec::new();
+    let mut vals: Vec<&Pt> = pts.iter().collect();
+    vals.sort_by(|a, b| a.val.cmp_total(&b.val).then(a.time.cmp(&b.time)));
+    for p in vals {
+        match runs.last_mut() {
+            Some(r) if r.0.cmp_total(&p.val) == Ordering::Equal => r.1 += 1,
+            _ => runs.push((&p.val, 1, p.time)),
+        }
+    }
+    runs.iter()
+        .min_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)))
+        .map(|r| r.0.clone())
+}
+
+/// Distinct values ordered as InfluxDB emits them: by the time each was
+/// first seen, equal times by value.
+fn distinct(pts: Vec<Pt>) -> Vec<Val> {
+    let mut seen: Vec<(i64, Val)> = Vec::new();
+    for p in pts {
+        match seen
+            .iter_mut()
+            .find(|(_, s)| s.cmp_total(&p.val) == Ordering::Equal && same_type(s, &p.val))
+        {
+            Some(s) => s.0 = s.0.min(p.time),
+            None => seen.push((p.time, p.val)),
+        }
+    }
+    seen.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp_total(&b.1)));
+    seen.into_iter().map(|(_, v)| v).collect()
+}
+
 fn exact(name: &str, args: &FnArgs, pts: Vec<Pt>) -> Vec<AggOut> {
     if pts.is_empty() {
         return vec![AggOut::val(None)];
@@ -393,27 +428,7 @@ fn exact(name: &str, args: &FnArgs, pts: Vec<Pt>) -> Vec<AggOut> {
             };
             vec![AggOut::val(Some(Val::Float(m)))]
         }
-        "mode" => {
-            // Most frequent value; among equally frequent ones the first seen
-            // in time order (InfluxDB sorts by value then takes the first
-            // maximal run, which for stable input is the smallest value).
-            let mut vals: Vec<&Val> = pts.iter().map(|p| &p.val).collect();
-            vals.sort_by(|a, b| a.cmp_total(b));
-            let (mut best, mut best_n) = (vals[0], 0usize);
-            let mut i = 0;
-            while i < vals.len() {
-                let mut j = i;
-                while j < vals.len() && vals[j].cmp_total(vals[i]) == Ordering::Equal {
-                    j += 1;
-                }
-                if j - i > best_n {
-                    best_n = j - i;
-                    best = vals[i];
-                }
-                i = j;
-            }
-            vec![AggOut::val(Some(best.clone()))]
-        }
+        "mode" => vec![AggOut::val(mode(&pts))],
         "stddev" => {
             let v: Vec<f64> = pts.iter().filter_map(|p| p.val.as_f64()).collect();
             if v.len() < 2 {
@@ -423,18 +438,10 @@ fn exact(name: &str, args: &FnArgs, pts: Vec<Pt>) -> Vec<AggOut> {
             let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (v.len() - 1) as f64;
             vec![AggOut::val(Some(Val::Float(var.sqrt())))]
         }
-        "distinct" => {
-            let mut seen: Vec<Val> = Vec::new();
-            for p in pts {
-                if !seen
-                    .iter()
-                    .any(|s| s.cmp_total(&p.val) == Ordering::Equal && same_type(s, &p.val))
-                {
-                    seen.push(p.val);
-                }
-            }
-            seen.into_iter().map(|v| AggOut::val(Some(v))).collect()
-        }
+        "distinct" => distinct(pts)
+            .into_iter()
+            .map(|v| AggOut::val(Some(v)))
+            .collect(),
         "percentile" => {
             let p = args.n.unwrap_or(50.0);
             let mut sorted = pts;
@@ -828,6 +835,24 @@ mod tests {
         assert_eq!(
             transform("derivative", &args, &rows),
             vec![(1, Some(Val::Float(0.5)))]
+        );
+    }
+
+    #[test]
+    fn mode_ties_go_to_the_value_seen_first() {
+        // 5.0 and 4.0 both twice; 5.0 appears first.
+        let p = pts(&[(1, 5.0), (2, 4.0), (3, 4.0), (4, 5.0), (5, 1.0)]);
+        assert_eq!(mode(&p), Some(Val::Float(5.0)));
+        let p = pts(&[(1, 5.0), (2, 4.0), (3, 4.0)]);
+        assert_eq!(mode(&p), Some(Val::Float(4.0)));
+    }
+
+    #[test]
+    fn distinct_orders_by_first_time_then_value() {
+        let p = pts(&[(2, 9.0), (1, 7.0), (1, 3.0), (3, 7.0)]);
+        assert_eq!(
+            distinct(p),
+            vec![Val::Float(3.0), Val::Float(7.0), Val::Float(9.0)]
         );
     }
 }

@@ -200,6 +200,7 @@ pub async fn plan(
         calls: Vec::new(),
         aux: Vec::new(),
         agg: has_aggregate(stmt),
+        windowed: window.is_some(),
     };
     if measurements.is_empty() {
         return Ok(Plan::empty());
@@ -213,6 +214,9 @@ pub async fn plan(
         return Err(invalid(
             "statement must have at least one field in select clause",
         ));
+    }
+    if window.is_some() && !c.agg {
+        return Err(invalid("GROUP BY requires at least one aggregate function"));
     }
     dedup_names(&mut columns);
     let cond = match &split.condition {
@@ -406,6 +410,8 @@ struct Compiler<'a> {
     calls: Vec<CallPlan>,
     aux: Vec<AuxRef>,
     agg: bool,
+    /// The statement has GROUP BY time.
+    windowed: bool,
 }
 
 fn numeric(t: FieldType) -> bool {
@@ -664,6 +670,14 @@ impl Compiler<'_> {
                     }
                     _ => {}
                 }
+                // Over raw values a GROUP BY time has nothing to
+                // aggregate: InfluxDB asks for an aggregate inside.
+                if self.windowed && !matches!(inner.unparen(), Expr::Call(_)) {
+                    return Err(invalid(format!(
+                        "aggregate function required inside the call to {}",
+                        c.name
+                    )));
+                }
                 let inner = self.out(inner)?;
                 return Ok(OutExpr::Transform {
                     name: c.name.clone(),
@@ -753,12 +767,6 @@ impl Compiler<'_> {
                     _ => return Err(invalid("expected field argument in distinct()")),
                 }
             }
-            Expr::Call(inner) => {
-                return Err(invalid(format!(
-                    "expected field argument in {}(), got {}()",
-                    c.name, inner.name
-                )))
-            }
             _ => return Err(invalid(format!("expected field argument in {}()", c.name))),
         };
         let mut args = FnArgs::default();
@@ -777,6 +785,11 @@ impl Compiler<'_> {
             "top" | "bottom" => {
                 match c.args.last() {
                     Some(Expr::Literal(Literal::Integer(n))) if c.args.len() >= 2 => {
+                        if *n < 1 {
+                            return Err(invalid(format!(
+                                "limit ({n}) in {name} function must be at least 1"
+                            )));
+                        }
                         args.n = Some(*n as f64)
                     }
                     _ => {
@@ -1077,6 +1090,32 @@ impl Plan {
         out.into_iter().map(|(_, v)| v).collect()
     }
 
+    /// The field references (with their casts) of the output columns.
+    fn field_refs(&self) -> Vec<Ex> {
+        fn walk(e: &Ex, out: &mut Vec<Ex>) {
+            match e {
+                Ex::Col(..) => out.push(e.clone()),
+                Ex::Bin(_, a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Ex::Math(_, args) => args.iter().for_each(|a| walk(a, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for o in &self.outs {
+            let mut o = o;
+            while let OutExpr::Transform { inner, .. } = o {
+                o = inner;
+            }
+            if let OutExpr::Row(e) = o {
+                walk(e, &mut out);
+            }
+        }
+        out
+    }
+
     fn limit_rows(&self, rows: Vec<Vec<Cell>>) -> Vec<Vec<Cell>> {
         let it = rows.into_iter().skip(self.offset as usize);
         if self.limit > 0 {
@@ -1115,6 +1154,7 @@ impl Plan {
             .iter()
             .any(|o| matches!(o, OutExpr::Transform { .. }));
         let mut table: Vec<(i64, Vec<Option<Val>>)> = Vec::with_capacity(rows.len());
+        let field_refs = self.field_refs();
         for (time, key, vals) in &rows {
             let tags = &tag_cache[key];
             let row = OutRow {
@@ -1122,6 +1162,11 @@ impl Plan {
                 slots: vals,
                 tags,
             };
+            // A row exists where a selected field has a value of the asked
+            // type: InfluxDB reads no points for `float_field::string`.
+            if !field_refs.is_empty() && field_refs.iter().all(|e| e.eval(&row, &re).is_none()) {
+                continue;
+            }
             let cells: Vec<Option<Val>> = self
                 .outs
                 .iter()
@@ -1281,6 +1326,13 @@ impl Plan {
                 .zip(calls)
                 .map(|(p, c)| finish_call(c, p))
                 .collect();
+            // A bucket whose reducers all emit nothing (percentile out of
+            // range, mean of no numbers) is missing, as in InfluxDB: no row
+            // without GROUP BY time, fill's row with it.
+            let empty = empty
+                || finished
+                    .iter()
+                    .all(|o| o.iter().all(|a| a.val.is_none() && a.aux.is_empty()));
             let nrows = match self.primary {
                 Some(p)
                     if matches!(
