@@ -102,6 +102,20 @@ pub fn write_rfc3339(out: &mut String, ns: i64) {
     out.push('Z');
 }
 
+/// Appends `ns` as Go's RFC3339Nano in a zone `offset_s` seconds east of
+/// UTC: local wall time and `±hh:mm` (`Z` for a zero offset, as Go writes).
+pub fn write_rfc3339_offset(out: &mut String, ns: i64, offset_s: i32) {
+    if offset_s == 0 {
+        write_rfc3339(out, ns);
+        return;
+    }
+    write_rfc3339(out, ns + i64::from(offset_s) * 1_000_000_000);
+    out.pop(); // the `Z`
+    let sign = if offset_s < 0 { '-' } else { '+' };
+    let a = offset_s.unsigned_abs();
+    let _ = write!(out, "{sign}{:02}:{:02}", a / 3600, (a / 60) % 60);
+}
+
 /// `ns` as an RFC3339Nano string.
 pub fn rfc3339(ns: i64) -> String {
     let mut s = String::with_capacity(30);
@@ -277,6 +291,16 @@ fn write_cell(j: &mut Json<'_>, cell: &Cell, epoch: Option<Epoch>) {
             None => {
                 out.push('"');
                 write_rfc3339(out, *ns);
+                out.push('"');
+            }
+        },
+        Cell::ZonedTime { ns, offset_s } => match epoch {
+            Some(e) => {
+                let _ = write!(out, "{}", e.convert(*ns));
+            }
+            None => {
+                out.push('"');
+                write_rfc3339_offset(out, *ns, *offset_s);
                 out.push('"');
             }
         },
@@ -500,7 +524,7 @@ impl CsvWriter {
                             }
                             Cell::String(x) => f.push_str(x),
                             Cell::Boolean(x) => f.push_str(if *x { "true" } else { "false" }),
-                            Cell::Time(ns) => {
+                            Cell::Time(ns) | Cell::ZonedTime { ns, .. } => {
                                 let _ = write!(f, "{}", epoch.map_or(*ns, |e| e.convert(*ns)));
                             }
                         }
@@ -803,5 +827,19 @@ mod tests {
         let whole = chunk_results(sample(), 10);
         assert_eq!(whole.len(), 2);
         assert!(!whole[0].partial);
+    }
+
+    #[test]
+    fn zoned_times_show_local_wall_time_and_offset() {
+        let t = 1_439_856_000_000_000_000; // 2015-08-18T00:00:00Z
+        let mut out = String::new();
+        write_rfc3339_offset(&mut out, t, -5 * 3600);
+        assert_eq!(out, "2015-08-17T19:00:00-05:00");
+        out.clear();
+        write_rfc3339_offset(&mut out, t, 5 * 3600 + 1800);
+        assert_eq!(out, "2015-08-18T05:30:00+05:30");
+        out.clear();
+        write_rfc3339_offset(&mut out, t, 0);
+        assert_eq!(out, "2015-08-18T00:00:00Z");
     }
 }

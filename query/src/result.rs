@@ -18,6 +18,12 @@ pub enum Cell {
     Boolean(bool),
     /// A timestamp in ns: only in the `time` column.
     Time(i64),
+    /// A timestamp of a `tz('...')` query: RFC3339 answers show it in the
+    /// zone, with the zone's offset at that instant (seconds east of UTC).
+    ZonedTime {
+        ns: i64,
+        offset_s: i32,
+    },
 }
 
 /// One series of a statement's result: InfluxDB's `name`, `tags`, `columns`,

@@ -7,6 +7,7 @@
 //! equal timestamps.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -531,6 +532,55 @@ fn exact(name: &str, args: &FnArgs, pts: Vec<Pt>) -> Vec<AggOut> {
     }
 }
 
+/// `integral()` under GROUP BY time, as InfluxDB 1.6 streams it over the
+/// series' points (ascending): a window's area runs up to its end, with
+/// the value there interpolated between the points around it, and the next
+/// window starts from that interpolated point. A window ending on its last
+/// point's start has no area and no value. `window(t)` is the `[start,
+/// end)` of the window holding `t`. Returns window start → area.
+pub fn integral_windows(
+    pts: &[Pt],
+    unit: i64,
+    window: impl Fn(i64) -> (i64, i64),
+) -> BTreeMap<i64, f64> {
+    let unit = unit.max(1) as f64;
+    let mut out = BTreeMap::new();
+    let mut prev: Option<(i64, f64)> = None;
+    let (mut start, mut end) = (0, 0);
+    let mut sum = 0.0;
+    for p in pts {
+        let Some(v) = p.val.as_f64() else { continue };
+        let Some((pt, pv)) = prev else {
+            prev = Some((p.time, v));
+            (start, end) = window(p.time);
+            continue;
+        };
+        if pt == p.time {
+            prev = Some((p.time, v));
+            continue;
+        }
+        let (mut pt, mut pv) = (pt, pv);
+        if p.time >= end {
+            if pt != end {
+                let at_end = pv + (v - pv) / (p.time - pt) as f64 * (end - pt) as f64;
+                sum += 0.5 * (at_end + pv) * (end - pt) as f64 / unit;
+                (pt, pv) = (end, at_end);
+            }
+            out.insert(start, sum);
+            (start, end) = window(p.time);
+            sum = 0.0;
+        }
+        sum += 0.5 * (v + pv) * (p.time - pt) as f64 / unit;
+        prev = Some((p.time, v));
+    }
+    if let Some((pt, _)) = prev {
+        if pt != start {
+            out.insert(start, sum);
+        }
+    }
+    out
+}
+
 fn same_type(a: &Val, b: &Val) -> bool {
     std::mem::discriminant(a) == std::mem::discriminant(b)
 }
@@ -854,5 +904,19 @@ mod tests {
             distinct(p),
             vec![Val::Float(3.0), Val::Float(7.0), Val::Float(9.0)]
         );
+    }
+
+    #[test]
+    fn windowed_integral_interpolates_at_window_edges() {
+        // Windows of 10; points at 0, 5, 15, 20: the segment 5..15 is split
+        // at 10 (value 3 interpolated between 2 and 4).
+        let p = pts(&[(0, 0.0), (5, 2.0), (15, 4.0), (20, 4.0)]);
+        let w = integral_windows(&p, 1, |t| (t - t % 10, t - t % 10 + 10));
+        // [0,10): 0..5 area 5, 5..10 area 12.5.
+        assert_eq!(w.get(&0), Some(&17.5));
+        // [10,20): 10..15 area 17.5, then 15..20 lands on 20 = next start.
+        assert_eq!(w.get(&10), Some(&37.5));
+        // The last point starts window 20: no area there.
+        assert_eq!(w.get(&20), None);
     }
 }

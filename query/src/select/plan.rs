@@ -62,6 +62,8 @@ pub struct Plan {
     max: i64,
     has_lower: bool,
     window: Option<Window>,
+    /// `tz('...')`: times are written with this zone's offset.
+    tz: Option<chrono_tz::Tz>,
     group_by: Vec<String>,
     fill: Fill,
     desc: bool,
@@ -257,6 +259,7 @@ pub async fn plan(
         max,
         has_lower,
         window,
+        tz: zone_of(stmt),
         group_by,
         fill: stmt.fill,
         desc: !stmt.time_ascending(),
@@ -302,6 +305,7 @@ impl Plan {
             max: 0,
             has_lower: false,
             window: None,
+            tz: None,
             group_by: Vec::new(),
             fill: Fill::Null,
             desc: false,
@@ -343,7 +347,20 @@ fn window_of(stmt: &SelectStatement, interval: Option<i64>) -> Result<Option<Win
             }
         }
     }
-    Ok(Some(Window { every, offset }))
+    Ok(Some(Window {
+        every,
+        offset,
+        tz: zone_of(stmt),
+    }))
+}
+
+/// The statement's `tz('...')` zone; `UTC`, `Local` (this server runs on
+/// UTC) and unknown names (rejected by the parser) are no zone.
+fn zone_of(stmt: &SelectStatement) -> Option<chrono_tz::Tz> {
+    stmt.timezone
+        .as_deref()
+        .and_then(|n| n.parse::<chrono_tz::Tz>().ok())
+        .filter(|tz| *tz != chrono_tz::Tz::UTC)
 }
 
 fn dedup_names(columns: &mut [String]) {
@@ -1116,6 +1133,17 @@ impl Plan {
         out
     }
 
+    /// A time cell: in the statement's zone when it has `tz('...')`.
+    fn time_cell(&self, t: i64) -> Cell {
+        match self.tz {
+            Some(tz) => Cell::ZonedTime {
+                ns: t,
+                offset_s: super::scan::zone_offset_s(tz, t) as i32,
+            },
+            None => Cell::Time(t),
+        }
+    }
+
     fn limit_rows(&self, rows: Vec<Vec<Cell>>) -> Vec<Vec<Cell>> {
         let it = rows.into_iter().skip(self.offset as usize);
         if self.limit > 0 {
@@ -1190,7 +1218,7 @@ impl Plan {
         let out = table
             .into_iter()
             .map(|(t, cells)| {
-                std::iter::once(Cell::Time(t))
+                std::iter::once(self.time_cell(t))
                     .chain(
                         cells
                             .into_iter()
@@ -1287,7 +1315,18 @@ impl Plan {
                         "too many buckets in GROUP BY time: {n} (at most {MAX_BUCKETS})"
                     )));
                 }
-                (0..n).map(|i| start + i * w.every).collect()
+                if w.tz.is_some() {
+                    // Local days are not all `every` long: walk the bounds.
+                    let mut v = Vec::new();
+                    let mut b = start;
+                    while b <= end {
+                        v.push(b);
+                        b = w.bounds(b).1;
+                    }
+                    v
+                } else {
+                    (0..n).map(|i| start + i * w.every).collect()
+                }
             }
             None => {
                 if map.is_empty() {
@@ -1313,6 +1352,27 @@ impl Plan {
         // (time, cells, empty), and each row's bucket in `row_bucket`.
         let mut table: Vec<(i64, Vec<Option<Val>>, bool)> = Vec::new();
         let mut row_bucket: Vec<i64> = Vec::new();
+        // Integrals under GROUP BY time stream over the whole series (their
+        // windows share the interpolated edge points), so they are computed
+        // here, before the buckets are taken apart.
+        let integrals: Vec<Option<BTreeMap<i64, f64>>> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let w = self.window.filter(|_| c.name == "integral")?;
+                let mut pts: Vec<functions::Pt> = map
+                    .values()
+                    .filter_map(|parts| match parts.get(i) {
+                        Some(Partial::Points(p)) => Some(p.iter().cloned()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect();
+                pts.sort_by_key(|p| p.time);
+                let unit = c.args.unit.unwrap_or(1_000_000_000);
+                Some(functions::integral_windows(&pts, unit, |t| w.bounds(t)))
+            })
+            .collect();
         let mut map = map;
         for b in buckets {
             let parts = map.remove(&b);
@@ -1324,7 +1384,15 @@ impl Plan {
             let finished: Vec<Vec<AggOut>> = parts
                 .into_iter()
                 .zip(calls)
-                .map(|(p, c)| finish_call(c, p))
+                .enumerate()
+                .map(|(i, (p, c))| match &integrals[i] {
+                    Some(by_window) => vec![AggOut {
+                        time: None,
+                        val: by_window.get(&b).map(|v| Val::Float(*v)),
+                        aux: Vec::new(),
+                    }],
+                    None => finish_call(c, p),
+                })
                 .collect();
             // A bucket whose reducers all emit nothing (percentile out of
             // range, mean of no numbers) is missing, as in InfluxDB: no row
@@ -1389,8 +1457,10 @@ impl Plan {
         if self.window.is_none() && table.iter().all(|r| r.2) {
             return Ok(Vec::new());
         }
-        // Fill empty buckets.
-        match self.fill {
+        // Fill empty buckets. InfluxDB fills no window of an integral-only
+        // query: a window without area is left out.
+        let fill = if integral_only { Fill::None } else { self.fill };
+        match fill {
             Fill::None => {
                 let keep: Vec<bool> = table.iter().map(|r| !r.2).collect();
                 let mut k = keep.iter();
@@ -1473,7 +1543,7 @@ impl Plan {
         let out = table
             .into_iter()
             .map(|(t, cells)| {
-                std::iter::once(Cell::Time(t))
+                std::iter::once(self.time_cell(t))
                     .chain(
                         cells
                             .into_iter()

@@ -50,18 +50,82 @@ pub struct MeasurementSchema {
     pub tags: Vec<String>,
 }
 
-/// Time buckets of `GROUP BY time(every, offset)`.
+/// Time buckets of `GROUP BY time(every, offset)`, in the query's
+/// `tz('...')` zone when it has one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     pub every: i64,
     pub offset: i64,
+    /// Buckets align to local time of this zone (midnight for `1d`).
+    #[serde(default, with = "zone_name")]
+    pub tz: Option<chrono_tz::Tz>,
 }
 
 impl Window {
     /// The start of the bucket holding `t`.
     pub fn start(&self, t: i64) -> i64 {
+        self.bounds(t).0
+    }
+
+    /// The `[start, end)` of the bucket holding `t`: InfluxDB 1.6's
+    /// `IteratorOptions.Window`. In a zone the bucket is truncated in local
+    /// time; when the zone's offset at the start differs (a DST change
+    /// inside the bucket) by less than the interval, the start moves by the
+    /// difference, and the end likewise.
+    pub fn bounds(&self, t: i64) -> (i64, i64) {
         let every = self.every.max(1);
-        t - (t - self.offset).rem_euclid(every)
+        let t = t - self.offset;
+        let zone = self.zone_ns(t);
+        let dt = (t + zone).rem_euclid(every);
+        let mut start = t - dt;
+        if self.tz.is_some() {
+            let o = zone - self.zone_ns(start);
+            if o != 0 && o.abs() < every {
+                start += o;
+            }
+        }
+        let mut end = t.saturating_add(every - dt);
+        if self.tz.is_some() {
+            let o = zone - self.zone_ns(end);
+            if o != 0 && o.abs() < every {
+                end += o;
+            }
+        }
+        (start + self.offset, end.saturating_add(self.offset))
+    }
+
+    /// The zone's offset from UTC at `t`, ns (0 without a zone).
+    fn zone_ns(&self, t: i64) -> i64 {
+        self.tz.map_or(0, |tz| zone_offset_s(tz, t) * 1_000_000_000)
+    }
+}
+
+/// The offset from UTC (seconds) of `tz` at the instant `ns`.
+pub fn zone_offset_s(tz: chrono_tz::Tz, ns: i64) -> i64 {
+    use chrono::{Offset, TimeZone};
+    let utc = chrono::DateTime::from_timestamp(ns.div_euclid(1_000_000_000), 0)
+        .unwrap_or_default()
+        .naive_utc();
+    i64::from(tz.offset_from_utc_datetime(&utc).fix().local_minus_utc())
+}
+
+/// A zone travels by its IANA name.
+mod zone_name {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        tz: &Option<chrono_tz::Tz>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        tz.map(|z| z.name()).serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<chrono_tz::Tz>, D::Error> {
+        let name: Option<String> = Option::deserialize(d)?;
+        name.map(|n| n.parse().map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -426,8 +490,7 @@ impl<'r> Accumulator<'r> {
             while i < ts.len() {
                 let (bucket, j) = match window {
                     Some(w) => {
-                        let start = w.start(ts[i]);
-                        let end = start.saturating_add(w.every);
+                        let (start, end) = w.bounds(ts[i]);
                         (start, i + ts[i..].partition_point(|&t| t < end))
                     }
                     None => (0, ts.len()),
@@ -633,3 +696,60 @@ pub fn series_keys(shard: &Shard, req: &SeriesRequest) -> Result<Vec<String>, Sc
 
 /// Groups a shard's answer by key for the merge.
 pub type Groups = HashMap<(String, Vec<String>), GroupBody>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000_000_000;
+
+    fn ns(rfc3339: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(rfc3339)
+            .expect("valid time")
+            .timestamp_nanos_opt()
+            .expect("in range")
+    }
+
+    fn window(every: i64, tz: &str) -> Window {
+        Window {
+            every,
+            offset: 0,
+            tz: Some(tz.parse().expect("known zone")),
+        }
+    }
+
+    #[test]
+    fn zoned_days_start_at_local_midnight() {
+        let w = window(24 * H, "America/Chicago");
+        let (start, end) = w.bounds(ns("2015-08-18T00:00:00Z"));
+        assert_eq!(start, ns("2015-08-17T00:00:00-05:00"));
+        assert_eq!(end, ns("2015-08-18T00:00:00-05:00"));
+    }
+
+    #[test]
+    fn half_hour_zones_shift_hour_buckets() {
+        let w = window(6 * H, "Asia/Kolkata");
+        assert_eq!(
+            w.start(ns("2015-08-18T00:10:00Z")),
+            ns("2015-08-18T00:00:00+05:30")
+        );
+    }
+
+    #[test]
+    fn a_dst_day_is_23_hours_long() {
+        // Chicago springs forward on 2015-03-08: that local day has 23h.
+        let w = window(24 * H, "America/Chicago");
+        let (start, end) = w.bounds(ns("2015-03-08T12:00:00-05:00"));
+        assert_eq!(start, ns("2015-03-08T00:00:00-06:00"));
+        assert_eq!(end, ns("2015-03-09T00:00:00-05:00"));
+        assert_eq!(end - start, 23 * H);
+    }
+
+    #[test]
+    fn zones_travel_by_name() {
+        let w = window(H, "Europe/London");
+        let json = serde_json::to_string(&w).expect("serialize");
+        assert!(json.contains("Europe/London"), "{json}");
+        assert_eq!(serde_json::from_str::<Window>(&json).expect("parse"), w);
+    }
+}
