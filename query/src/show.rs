@@ -6,7 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use influxql::ast::{Expr, MeasurementName, Source, Statement, TagKeyPredicate};
+use influxql::ast::{
+    CardinalityKind, Expr, MeasurementName, ShowCardinalityStatement, Source, Statement,
+    TagKeyPredicate,
+};
 use schemas::meta::Shard as MetaShard;
 use schemas::series_key::parse_series_key;
 
@@ -96,6 +99,21 @@ async fn series_keys(
     sources: &[Source],
     cond: Option<&Expr>,
 ) -> Result<BTreeSet<String>, QueryError> {
+    Ok(series_keys_per_shard(cluster, ctx, database, sources, cond)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// The matching series keys of every shard, one list per shard.
+async fn series_keys_per_shard(
+    cluster: &Cluster,
+    ctx: &QueryContext,
+    database: Option<&String>,
+    sources: &[Source],
+    cond: Option<&Expr>,
+) -> Result<Vec<Vec<String>>, QueryError> {
     let sources = sources_of(sources);
     let cond = cond.map(tag_cond).transpose()?;
     let outs = fan_out(cluster, ctx, database, |shard_id| {
@@ -106,13 +124,13 @@ async fn series_keys(
         })
     })
     .await?;
-    let mut keys = BTreeSet::new();
-    for o in outs {
-        if let ShardOut::Series(k) = o {
-            keys.extend(k);
-        }
-    }
-    Ok(keys)
+    Ok(outs
+        .into_iter()
+        .filter_map(|o| match o {
+            ShardOut::Series(k) => Some(k.into_iter().collect()),
+            _ => None,
+        })
+        .collect())
 }
 
 fn page<T>(v: Vec<T>, limit: u64, offset: u64) -> Vec<T> {
@@ -289,6 +307,149 @@ pub async fn show(
                 .collect();
             Ok(one("", &["key"], values))
         }
+        Statement::ShowCardinality(s) => cardinality(cluster, ctx, s).await,
         _ => Err(QueryError::Invalid("not an index SHOW statement".into())),
+    }
+}
+
+/// `SHOW ... [EXACT] CARDINALITY`, counted exactly over every shard
+/// (distinct across shards). As InfluxDB 1.6 answers: series and
+/// measurement cardinality without FROM or WHERE and without EXACT is one
+/// `cardinality estimation` (exact here: the sets are counted, not
+/// sketched); measurement counts are one `count`; the others one `count`
+/// series per measurement, measurements counting nothing left out.
+async fn cardinality(
+    cluster: &Cluster,
+    ctx: &QueryContext,
+    s: &ShowCardinalityStatement,
+) -> Result<Vec<Series>, QueryError> {
+    let estimate = !s.exact && s.sources.is_empty() && s.condition.is_none();
+    let single = |column: &str, n: usize| {
+        vec![Series {
+            name: String::new(),
+            tags: Default::default(),
+            columns: vec![column.to_owned()],
+            values: vec![vec![Cell::Integer(n as i64)]],
+            partial: false,
+        }]
+    };
+    let per_measurement = |counts: BTreeMap<String, usize>| -> Vec<Series> {
+        counts
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .flat_map(|(m, n)| one(&m, &["count"], vec![vec![Cell::Integer(n as i64)]]))
+            .collect()
+    };
+    if let CardinalityKind::FieldKey = s.kind {
+        let mut sources = sources_of(&s.sources);
+        if sources.is_empty() {
+            sources.push(SourceMatch::Regex(String::new()));
+        }
+        let outs = fan_out(cluster, ctx, s.database.as_ref(), |shard_id| {
+            ShardOp::Schema(SchemaRequest {
+                shard_id,
+                sources: sources.clone(),
+            })
+        })
+        .await?;
+        let mut by_m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for o in outs {
+            if let ShardOut::Schema(ms) = o {
+                for m in ms {
+                    by_m.entry(m.name)
+                        .or_default()
+                        .extend(m.fields.into_iter().map(|(f, _)| f));
+                }
+            }
+        }
+        return Ok(per_measurement(
+            by_m.into_iter().map(|(m, f)| (m, f.len())).collect(),
+        ));
+    }
+    let per_shard = match series_keys_per_shard(
+        cluster,
+        ctx,
+        s.database.as_ref(),
+        &s.sources,
+        s.condition.as_ref(),
+    )
+    .await
+    {
+        Ok(k) => k,
+        // An estimate over a database InfluxDB does not have is 0.
+        Err(QueryError::DatabaseNotFound(_)) if estimate => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    if let CardinalityKind::Series = s.kind {
+        if !estimate {
+            return Ok(per_measurement(series_counts(&per_shard)));
+        }
+    }
+    let keys: BTreeSet<String> = per_shard.into_iter().flatten().collect();
+    let parsed: Vec<(String, Vec<(String, String)>)> =
+        keys.iter().filter_map(|k| parse_series_key(k)).collect();
+    Ok(match &s.kind {
+        CardinalityKind::Series => single("cardinality estimation", parsed.len()),
+        CardinalityKind::Measurement => {
+            let names: BTreeSet<&String> = parsed.iter().map(|(m, _)| m).collect();
+            let column = if estimate {
+                "cardinality estimation"
+            } else {
+                "count"
+            };
+            single(column, names.len())
+        }
+        CardinalityKind::TagKey => {
+            let mut by_m: BTreeMap<String, BTreeSet<&String>> = BTreeMap::new();
+            for (m, tags) in &parsed {
+                by_m.entry(m.clone())
+                    .or_default()
+                    .extend(tags.iter().map(|(k, _)| k));
+            }
+            per_measurement(by_m.into_iter().map(|(m, k)| (m, k.len())).collect())
+        }
+        CardinalityKind::TagValues(pred) => {
+            let mut by_m: BTreeMap<String, BTreeSet<(&String, &String)>> = BTreeMap::new();
+            for (m, tags) in &parsed {
+                let e = by_m.entry(m.clone()).or_default();
+                for (k, v) in tags {
+                    if key_matches(pred, k) {
+                        e.insert((k, v));
+                    }
+                }
+            }
+            per_measurement(by_m.into_iter().map(|(m, kv)| (m, kv.len())).collect())
+        }
+        CardinalityKind::FieldKey => unreachable!("answered above"),
+    })
+}
+
+/// Series per measurement as `SHOW SERIES EXACT CARDINALITY` counts them in
+/// InfluxDB 1.6: in each shard, added up (a series in three shards counts
+/// three).
+fn series_counts(per_shard: &[Vec<String>]) -> BTreeMap<String, usize> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for key in per_shard.iter().flatten() {
+        if let Some((m, _)) = parse_series_key(key) {
+            *counts.entry(m).or_default() += 1;
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_series_cardinality_adds_shards_up() {
+        let shard = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let per_shard = vec![
+            shard(&["cpu,host=a", "cpu,host=b", "mem,host=a"]),
+            shard(&["cpu,host=a"]),
+        ];
+        let counts = series_counts(&per_shard);
+        assert_eq!(counts.get("cpu"), Some(&3));
+        assert_eq!(counts.get("mem"), Some(&1));
     }
 }

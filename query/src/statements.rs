@@ -105,9 +105,12 @@ impl DataEngine for Engine {
                 | Statement::ShowTagKeys(_)
                 | Statement::ShowTagValues(_)
                 | Statement::ShowFieldKeys(_)
-                | Statement::ShowSeries(_) => crate::show::show(&self.cluster, &qctx, statement)
-                    .await
-                    .map_err(|e| e.to_string()),
+                | Statement::ShowSeries(_)
+                | Statement::ShowCardinality(_) => {
+                    crate::show::show(&self.cluster, &qctx, statement)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
                 other => Err(format!(
                     "statement not supported by Sluice yet: {}",
                     statement_kind(other)
