@@ -82,6 +82,8 @@ pub struct Plan {
     /// The call whose points carry the aux values (and, for top, bottom,
     /// distinct and sample, give the rows).
     primary: Option<usize>,
+    /// The answer of the subquery the statement reads from, if any.
+    inner: Option<Vec<Series>>,
 }
 
 fn invalid(s: impl Into<String>) -> QueryError {
@@ -100,7 +102,14 @@ pub async fn plan(
     let mut db: Option<String> = None;
     let mut rp: Option<String> = None;
     let mut sources = Vec::new();
-    for s in &stmt.sources {
+    // `FROM (SELECT ...)`: the inner query runs through this engine and the
+    // outer one reads its series as if they were stored (see `scan_inner`).
+    let mut inner: Option<Vec<Series>> = None;
+    if let [Source::Subquery(q)] = stmt.sources.as_slice() {
+        let series = Box::pin(super::select(cluster, ctx, q)).await?;
+        inner = Some(series);
+    }
+    for s in stmt.sources.iter().filter(|_| inner.is_none()) {
         match s {
             Source::Measurement(m) => {
                 if let Some(d) = &m.database {
@@ -117,7 +126,9 @@ pub async fn plan(
                 });
             }
             Source::Subquery(_) => {
-                return Err(invalid("subqueries are not supported by this node"));
+                return Err(invalid(
+                    "a subquery must be the only source of its statement",
+                ));
             }
         }
     }
@@ -141,8 +152,81 @@ pub async fn plan(
     let (min, max) = split.time_range.resolve(ctx.now_ns, window.is_some());
     let has_lower = split.time_range.min.is_some();
 
+    let mut fields: BTreeMap<String, FieldType> = BTreeMap::new();
+    let mut tags: BTreeSet<String> = BTreeSet::new();
+    let mut measurements: BTreeSet<String> = BTreeSet::new();
+    let shards = match &inner {
+        Some(series) => {
+            inner_schema(series, &mut fields, &mut tags, &mut measurements);
+            Vec::new()
+        }
+        None => {
+            schema_phase(
+                cluster,
+                ctx,
+                (&db, rp.as_deref(), min, max),
+                &sources,
+                (&mut fields, &mut tags, &mut measurements),
+            )
+            .await?
+        }
+    };
+    plan_with_schema(
+        stmt,
+        split,
+        (min, max, has_lower),
+        window,
+        shards,
+        inner,
+        fields,
+        tags,
+        measurements,
+    )
+}
+
+/// The schema of a subquery's answer: its series are the measurements,
+/// their GROUP BY tags the tags, their columns the fields (typed by their
+/// first value).
+fn inner_schema(
+    series: &[Series],
+    fields: &mut BTreeMap<String, FieldType>,
+    tags: &mut BTreeSet<String>,
+    measurements: &mut BTreeSet<String>,
+) {
+    for s in series {
+        measurements.insert(s.name.clone());
+        tags.extend(s.tags.keys().cloned());
+        for (i, c) in s.columns.iter().enumerate().skip(1) {
+            let ty = s.values.iter().find_map(|r| match r.get(i) {
+                Some(Cell::Float(_)) => Some(FieldType::Float),
+                Some(Cell::Integer(_)) => Some(FieldType::Integer),
+                Some(Cell::Unsigned(_)) => Some(FieldType::Unsigned),
+                Some(Cell::String(_)) => Some(FieldType::String),
+                Some(Cell::Boolean(_)) => Some(FieldType::Boolean),
+                _ => None,
+            });
+            if let Some(ty) = ty {
+                fields.entry(c.clone()).or_insert(ty);
+            }
+        }
+    }
+}
+
+/// Reads the schema of the measurements `sources` match from every shard
+/// of the time range; returns the shards.
+async fn schema_phase(
+    cluster: &Cluster,
+    ctx: &QueryContext,
+    (db, rp, min, max): (&str, Option<&str>, i64, i64),
+    sources: &[SourceMatch],
+    (fields, tags, measurements): (
+        &mut BTreeMap<String, FieldType>,
+        &mut BTreeSet<String>,
+        &mut BTreeSet<String>,
+    ),
+) -> Result<Vec<(ShardGroup, MetaShard)>, QueryError> {
     let md = cluster.meta();
-    let shards = dispatch::shards_for(&md, &db, rp.as_deref(), min, max)?;
+    let shards = dispatch::shards_for(&md, db, rp, min, max)?;
 
     // Schema phase.
     let calls: Vec<(MetaShard, ShardOp)> = shards
@@ -152,16 +236,13 @@ pub async fn plan(
                 s.clone(),
                 ShardOp::Schema(SchemaRequest {
                     shard_id: s.id,
-                    sources: sources.clone(),
+                    sources: sources.to_vec(),
                 }),
             )
         })
         .collect();
     let wait = dispatch::watermarks(cluster, &shards, ctx.read_your_writes).await?;
     let outs = dispatch::call_all(cluster, &md, calls, &wait).await?;
-    let mut fields: BTreeMap<String, FieldType> = BTreeMap::new();
-    let mut tags: BTreeSet<String> = BTreeSet::new();
-    let mut measurements: BTreeSet<String> = BTreeSet::new();
     for o in outs {
         if let ShardOut::Schema(ms) = o {
             for MeasurementSchema {
@@ -178,7 +259,22 @@ pub async fn plan(
             }
         }
     }
+    Ok(shards)
+}
 
+/// Compiles the statement over a known schema.
+#[allow(clippy::too_many_arguments)]
+fn plan_with_schema(
+    stmt: &SelectStatement,
+    split: influxql::SplitCondition,
+    (min, max, has_lower): (i64, i64, bool),
+    window: Option<Window>,
+    shards: Vec<(ShardGroup, MetaShard)>,
+    inner: Option<Vec<Series>>,
+    fields: BTreeMap<String, FieldType>,
+    tags: BTreeSet<String>,
+    measurements: BTreeSet<String>,
+) -> Result<Plan, QueryError> {
     let mut group_by: Vec<String> = Vec::new();
     for d in &stmt.dimensions {
         match &d.expr {
@@ -279,6 +375,7 @@ pub async fn plan(
         },
         aux,
         primary,
+        inner,
     })
 }
 
@@ -321,6 +418,7 @@ impl Plan {
             calls: None,
             aux: Vec::new(),
             primary: None,
+            inner: None,
         }
     }
 }
@@ -904,7 +1002,7 @@ impl Plan {
         cluster: &Cluster,
         ctx: &QueryContext,
     ) -> Result<Vec<Series>, QueryError> {
-        if self.measurements.is_empty() || self.shards.is_empty() {
+        if self.measurements.is_empty() || (self.shards.is_empty() && self.inner.is_none()) {
             return Ok(Vec::new());
         }
         let mode = match &self.calls {
@@ -954,6 +1052,86 @@ impl Plan {
                 present: self.present.clone(),
             })
             .collect();
+        let outs = match &self.inner {
+            Some(series) => vec![ShardOut::Scan(self.scan_inner(
+                series,
+                measurements,
+                mode,
+            )?)],
+            None => self.scan_shards(cluster, ctx, measurements, mode).await?,
+        };
+        self.merge_and_finish(outs)
+    }
+
+    /// Scans a subquery's answer as one shard would scan stored series.
+    fn scan_inner(
+        &self,
+        series: &[Series],
+        measurements: Vec<MeasurementScan>,
+        mode: ScanMode,
+    ) -> Result<super::scan::ScanResponse, QueryError> {
+        let req = ScanRequest {
+            shard_id: 0,
+            wait_offset: None,
+            min_time: self.min,
+            max_time: self.max,
+            group_by: self.group_by.clone(),
+            window: self.window,
+            measurements,
+            mode,
+        };
+        let mut acc = super::scan::Accumulator::new(&req);
+        for m in &req.measurements {
+            let re = match &m.cond {
+                Some(c) => Regexes::compile(c).map_err(|e| invalid(e.to_string()))?,
+                None => Regexes::default(),
+            };
+            for s in series.iter().filter(|s| s.name == m.name) {
+                let tags: Vec<(String, String)> =
+                    s.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let idx: Vec<Option<usize>> = m
+                    .cols
+                    .iter()
+                    .map(|c| s.columns.iter().skip(1).position(|x| x == c).map(|i| i + 1))
+                    .collect();
+                let mut timestamps = Vec::new();
+                let mut columns: Vec<Vec<Option<Val>>> = vec![Vec::new(); m.cols.len()];
+                for row in &s.values {
+                    let t = match row.first() {
+                        Some(Cell::Time(t)) | Some(Cell::ZonedTime { ns: t, .. }) => *t,
+                        _ => continue,
+                    };
+                    if t < self.min || t > self.max {
+                        continue;
+                    }
+                    timestamps.push(t);
+                    for (c, i) in idx.iter().enumerate() {
+                        columns[c].push(i.and_then(|i| row.get(i)).and_then(val_of_cell));
+                    }
+                }
+                acc.add_rows(
+                    m,
+                    m.cond.as_ref(),
+                    &re,
+                    super::scan::SeriesRows {
+                        key: schemas::series_key::series_key(&s.name, &tags),
+                        tags,
+                        timestamps,
+                        columns,
+                    },
+                );
+            }
+        }
+        Ok(acc.finish())
+    }
+
+    async fn scan_shards(
+        &self,
+        cluster: &Cluster,
+        ctx: &QueryContext,
+        measurements: Vec<MeasurementScan>,
+        mode: ScanMode,
+    ) -> Result<Vec<ShardOut>, QueryError> {
         let md = cluster.meta();
         let wait = dispatch::watermarks(cluster, &self.shards, ctx.read_your_writes).await?;
         let calls: Vec<(MetaShard, ShardOp)> = self
@@ -975,8 +1153,11 @@ impl Plan {
                 )
             })
             .collect();
-        let outs = dispatch::call_all(cluster, &md, calls, &wait).await?;
+        dispatch::call_all(cluster, &md, calls, &wait).await
+    }
 
+    /// Merges the shards' groups and finishes every series.
+    fn merge_and_finish(&self, outs: Vec<ShardOut>) -> Result<Vec<Series>, QueryError> {
         // Merge.
         let kinds: Vec<AggKind> = self
             .calls
@@ -1563,6 +1744,18 @@ impl Plan {
     }
 }
 
+/// A result cell as a value (times and nulls are none).
+fn val_of_cell(c: &Cell) -> Option<Val> {
+    match c {
+        Cell::Float(f) => Some(Val::Float(*f)),
+        Cell::Integer(i) => Some(Val::Int(*i)),
+        Cell::Unsigned(u) => Some(Val::Uns(*u)),
+        Cell::String(s) => Some(Val::Str(s.clone())),
+        Cell::Boolean(b) => Some(Val::Bool(*b)),
+        Cell::Null | Cell::Time(_) | Cell::ZonedTime { .. } => None,
+    }
+}
+
 /// ORDER BY time DESC over aggregate rows: the buckets come last first,
 /// the rows of one bucket (top, bottom, distinct, sample) keep their order.
 fn buckets_descending<T>(table: Vec<T>, row_bucket: &[i64]) -> Vec<T> {
@@ -1687,6 +1880,30 @@ mod tests {
             tie_by_aux(&aux, (&a, &santa), (&b, &coyote)),
             Ordering::Equal
         );
+    }
+
+    #[test]
+    fn a_subquery_answer_reads_as_a_schema() {
+        let series = vec![Series {
+            name: "h2o_feet".into(),
+            tags: [("location".to_owned(), "santa_monica".to_owned())].into(),
+            columns: vec!["time".into(), "max".into(), "note".into()],
+            values: vec![
+                vec![Cell::Time(0), Cell::Null, Cell::String("x".into())],
+                vec![Cell::Time(1), Cell::Float(2.5), Cell::Null],
+            ],
+            partial: false,
+        }];
+        let (mut fields, mut tags, mut ms) = Default::default();
+        inner_schema(&series, &mut fields, &mut tags, &mut ms);
+        // Types come from the first non-null value of each column.
+        assert_eq!(fields.get("max"), Some(&FieldType::Float));
+        assert_eq!(fields.get("note"), Some(&FieldType::String));
+        assert!(!fields.contains_key("time"));
+        assert!(tags.contains("location"));
+        assert!(ms.contains("h2o_feet"));
+        assert_eq!(val_of_cell(&Cell::Time(5)), None);
+        assert_eq!(val_of_cell(&Cell::Integer(5)), Some(Val::Int(5)));
     }
 
     #[test]
