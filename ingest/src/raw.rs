@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use line_protocol::{parse_batch_bytes, Point, Precision};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use schemas::topics::{self, HEADER_DATABASE, HEADER_PRECISION, HEADER_RETENTION_POLICY};
@@ -77,7 +78,7 @@ impl Default for RawConfig {
 pub enum RawError {
     /// The consumer could not be created or subscribed.
     #[error("raw-topic consumer: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
+    Kafka(#[from] KafkaError),
     /// The dead-letter topic is a raw topic, or not a valid name.
     #[error("dead-letter topic {0:?} must be a valid topic name outside the raw topics (<prefix>.lp, <prefix>.lp.*)")]
     BadDeadLetterTopic(String),
@@ -276,9 +277,11 @@ pub async fn run(
     if let Some(t) = topics_task {
         t.abort();
     }
-    // Stored offsets of everything written so far.
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        warn!(error = %e, "final offset commit failed");
+    // Stored offsets of everything written so far; NoOffset means the
+    // background commit already took them all.
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => warn!(error = %e, "final offset commit failed"),
     }
     Ok(())
 }

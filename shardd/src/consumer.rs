@@ -23,8 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
@@ -35,6 +36,27 @@ use tracing::{debug, error, info, info_span, warn};
 
 use crate::metrics::{FailureKind, Metrics};
 use crate::replica::{Command, Replica};
+
+/// The consumer of one replica.
+type BaseConsumer = rdkafka::consumer::BaseConsumer<ReplicaContext>;
+
+/// librdkafka's client callbacks for a replica's consumer. End of partition
+/// is how a replica learns it caught up (`enable.partition.eof`), and
+/// librdkafka reports it through the error callback too, which rdkafka's
+/// default context logs as an error: here it is not one.
+struct ReplicaContext;
+
+impl ClientContext for ReplicaContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let KafkaError::Global(RDKafkaErrorCode::PartitionEOF) = error {
+            debug!(reason, "end of partition");
+        } else {
+            error!(%error, reason, "librdkafka");
+        }
+    }
+}
+
+impl ConsumerContext for ReplicaContext {}
 
 /// Name of the file in a shard directory that records an operator's
 /// `resume-shard --from-offset N` until a record at or after `N` is applied,
@@ -151,7 +173,11 @@ pub(crate) fn run(ctx: ConsumerCtx) {
         partition = spec.partition
     );
     let _entered = span.enter();
-    let consumer: BaseConsumer = match ctx.config.client_config().create() {
+    let consumer: BaseConsumer = match ctx
+        .config
+        .client_config()
+        .create_with_context(ReplicaContext)
+    {
         Ok(c) => c,
         Err(e) => {
             let mut c = ApplyLoop::without_kafka(&ctx);
