@@ -106,7 +106,13 @@ pub async fn plan(
     // outer one reads its series as if they were stored (see `scan_inner`).
     let mut inner: Option<Vec<Series>> = None;
     if let [Source::Subquery(q)] = stmt.sources.as_slice() {
-        let series = Box::pin(super::select(cluster, ctx, q)).await?;
+        let outer = influxql::split_condition(
+            stmt.condition.as_ref(),
+            ctx.now_ns,
+            stmt.timezone.as_deref(),
+        )?;
+        let q = with_outer_time_range(q, &outer.time_range);
+        let series = Box::pin(super::select(cluster, ctx, &q)).await?;
         inner = Some(series);
     }
     for s in stmt.sources.iter().filter(|_| inner.is_none()) {
@@ -132,13 +138,6 @@ pub async fn plan(
             }
         }
     }
-    let db = db
-        .or_else(|| ctx.database.clone())
-        .filter(|d| !d.is_empty())
-        .ok_or(QueryError::DatabaseRequired)?;
-    let rp = rp
-        .or_else(|| ctx.retention_policy.clone())
-        .filter(|r| !r.is_empty());
 
     let interval = stmt
         .group_by_interval()
@@ -161,6 +160,13 @@ pub async fn plan(
             Vec::new()
         }
         None => {
+            let db = db
+                .or_else(|| ctx.database.clone())
+                .filter(|d| !d.is_empty())
+                .ok_or(QueryError::DatabaseRequired)?;
+            let rp = rp
+                .or_else(|| ctx.retention_policy.clone())
+                .filter(|r| !r.is_empty());
             schema_phase(
                 cluster,
                 ctx,
@@ -182,6 +188,27 @@ pub async fn plan(
         tags,
         measurements,
     )
+}
+
+/// A subquery narrowed to the outer statement's explicit time bounds, as
+/// InfluxDB 1.6 runs it: the inner aggregates see only the outer range.
+fn with_outer_time_range(q: &SelectStatement, range: &influxql::TimeRange) -> SelectStatement {
+    let mut q = q.clone();
+    let bound = |op, t| Expr::binary(Expr::var("time"), op, Expr::Literal(Literal::Time(t)));
+    let mut bounds = Vec::new();
+    if let Some(min) = range.min {
+        bounds.push(bound(BinaryOp::GtEq, min));
+    }
+    if let Some(max) = range.max {
+        bounds.push(bound(BinaryOp::LtEq, max));
+    }
+    for b in bounds {
+        q.condition = Some(match q.condition.take() {
+            Some(c) => Expr::binary(Expr::Paren(Box::new(c)), BinaryOp::And, b),
+            None => b,
+        });
+    }
+    q
 }
 
 /// The schema of a subquery's answer: its series are the measurements,
@@ -1347,7 +1374,13 @@ impl Plan {
         }
         let aux = self.aux_refs();
         rows.sort_by(|a, b| {
-            let by_time = a.0.cmp(&b.0);
+            // Over a subquery InfluxDB reads the inner series one after the
+            // other, each in time order: no merge by time across them.
+            let by_time = if self.inner.is_some() {
+                a.1.cmp(&b.1).then(a.0.cmp(&b.0))
+            } else {
+                a.0.cmp(&b.0)
+            };
             let ord = by_time
                 .then_with(|| tie_by_aux(&aux, (&a.2, &tag_cache[&a.1]), (&b.2, &tag_cache[&b.1])))
                 .then_with(|| a.1.cmp(&b.1));
@@ -1904,6 +1937,27 @@ mod tests {
         assert!(ms.contains("h2o_feet"));
         assert_eq!(val_of_cell(&Cell::Time(5)), None);
         assert_eq!(val_of_cell(&Cell::Integer(5)), Some(Val::Int(5)));
+    }
+
+    #[test]
+    fn subqueries_see_the_outer_time_range() {
+        let stmt = match influxql::parse_statement(
+            "SELECT max(x) FROM m WHERE a = 'b' OR c = 'd' GROUP BY t",
+        ) {
+            Ok(influxql::Statement::Select(s)) => s,
+            other => panic!("not a select: {other:?}"),
+        };
+        let range = influxql::TimeRange {
+            min: Some(10),
+            max: None,
+        };
+        let q = with_outer_time_range(&stmt, &range);
+        let split = influxql::split_condition(q.condition.as_ref(), 0, None).expect("split");
+        assert_eq!(split.time_range.min, Some(10));
+        assert_eq!(split.time_range.max, None);
+        // The inner condition keeps its OR together.
+        let rest = split.condition.expect("tag condition kept").to_string();
+        assert!(rest.contains("OR"), "{rest}");
     }
 
     #[test]
