@@ -84,6 +84,9 @@ pub struct Plan {
     primary: Option<usize>,
     /// The answer of the subquery the statement reads from, if any.
     inner: Option<Vec<Series>>,
+    /// The asked time range, when `min`/`max` were widened by a bucket for
+    /// transformations (`extra_interval`).
+    keep: (i64, i64),
 }
 
 fn invalid(s: impl Into<String>) -> QueryError {
@@ -150,6 +153,27 @@ pub async fn plan(
     )?;
     let (min, max) = split.time_range.resolve(ctx.now_ns, window.is_some());
     let has_lower = split.time_range.min.is_some();
+    // Transformations over GROUP BY time buckets read one bucket beyond the
+    // range, before it (after it in ORDER BY time DESC), so the first
+    // bucket has a predecessor: InfluxDB 1.6's `ExtraIntervals`. Rows
+    // outside the asked range are dropped when finishing.
+    let keep = (min, max);
+    let (min, max) = match window {
+        Some(w) if extra_interval(stmt) => {
+            if stmt.time_ascending() {
+                (
+                    min.saturating_sub(w.every).max(influxql::time::MIN_TIME),
+                    max,
+                )
+            } else {
+                (
+                    min,
+                    max.saturating_add(w.every).min(influxql::time::MAX_TIME),
+                )
+            }
+        }
+        _ => (min, max),
+    };
 
     let mut fields: BTreeMap<String, FieldType> = BTreeMap::new();
     let mut tags: BTreeSet<String> = BTreeSet::new();
@@ -177,7 +201,7 @@ pub async fn plan(
             .await?
         }
     };
-    plan_with_schema(
+    let mut plan = plan_with_schema(
         stmt,
         split,
         (min, max, has_lower),
@@ -187,7 +211,28 @@ pub async fn plan(
         fields,
         tags,
         measurements,
-    )
+    )?;
+    plan.keep = keep;
+    Ok(plan)
+}
+
+/// Whether a transformation that looks at the previous bucket (all but
+/// `cumulative_sum`) runs over an aggregate.
+fn extra_interval(stmt: &SelectStatement) -> bool {
+    let mut extra = false;
+    for f in &stmt.fields {
+        f.expr.walk(&mut |e| {
+            if let Expr::Call(c) = e {
+                if is_transformation(&c.name)
+                    && c.name != "cumulative_sum"
+                    && matches!(c.args.first().map(Expr::unparen), Some(Expr::Call(_)))
+                {
+                    extra = true;
+                }
+            }
+        });
+    }
+    extra
 }
 
 /// A subquery narrowed to the outer statement's explicit time bounds, as
@@ -403,6 +448,7 @@ fn plan_with_schema(
         aux,
         primary,
         inner,
+        keep: (min, max),
     })
 }
 
@@ -446,6 +492,7 @@ impl Plan {
             aux: Vec::new(),
             primary: None,
             inner: None,
+            keep: (i64::MIN, i64::MAX),
         }
     }
 }
@@ -1753,6 +1800,16 @@ impl Plan {
             .any(|o| matches!(o, OutExpr::Transform { .. }))
         {
             table = self.apply_transforms(table);
+            // Drop the extra bucket read for the transformations.
+            if let Some(w) = self.window {
+                let lo = if self.has_lower {
+                    w.start(self.keep.0)
+                } else {
+                    i64::MIN
+                };
+                let hi = self.keep.1;
+                table.retain(|(t, _)| *t >= lo && *t <= hi);
+            }
         }
         let out = table
             .into_iter()
@@ -1958,6 +2015,25 @@ mod tests {
         // The inner condition keeps its OR together.
         let rest = split.condition.expect("tag condition kept").to_string();
         assert!(rest.contains("OR"), "{rest}");
+    }
+
+    #[test]
+    fn transformations_over_buckets_read_one_more() {
+        let select = |q: &str| match influxql::parse_statement(q) {
+            Ok(influxql::Statement::Select(s)) => s,
+            other => panic!("not a select: {other:?}"),
+        };
+        assert!(extra_interval(&select(
+            "SELECT derivative(mean(x)) FROM m GROUP BY time(1h)"
+        )));
+        assert!(extra_interval(&select(
+            "SELECT moving_average(max(x), 3) FROM m GROUP BY time(1h)"
+        )));
+        // A running sum needs no predecessor; raw transformations none.
+        assert!(!extra_interval(&select(
+            "SELECT cumulative_sum(mean(x)) FROM m GROUP BY time(1h)"
+        )));
+        assert!(!extra_interval(&select("SELECT derivative(x) FROM m")));
     }
 
     #[test]
