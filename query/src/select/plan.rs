@@ -1328,6 +1328,45 @@ impl Plan {
         Ok(series)
     }
 
+    /// Orders ascending raw rows as InfluxDB 1.6's sorted merge does,
+    /// shard by shard: one iterator per series (in series key order) on a
+    /// Go `container/heap` ordered by time, then string aux values; rows it
+    /// finds equal come out in whatever order the heap operations leave
+    /// them, which is what this replays. `rows` are sorted by time.
+    fn merge_like_influxdb(
+        &self,
+        rows: Vec<(i64, String, Vec<Option<Val>>)>,
+        aux: &[AuxVar],
+        tags: &HashMap<String, Vec<(String, String)>>,
+    ) -> Vec<(i64, String, Vec<Option<Val>>)> {
+        let mut starts: Vec<i64> = self.shards.iter().map(|(g, _)| g.start_ns).collect();
+        starts.sort();
+        starts.dedup();
+        let shard_of = |t: i64| starts.partition_point(|&s| s <= t);
+        let mut out = Vec::with_capacity(rows.len());
+        let mut rows = rows.into_iter().peekable();
+        while let Some(first) = rows.next() {
+            // One InfluxDB shard: a shard group's time span.
+            let shard = shard_of(first.0);
+            let mut span = vec![first];
+            while let Some(r) = rows.next_if(|r| shard_of(r.0) == shard) {
+                span.push(r);
+            }
+            let mut by_series: BTreeMap<String, std::collections::VecDeque<_>> = BTreeMap::new();
+            for r in span {
+                by_series.entry(r.1.clone()).or_default().push_back(r);
+            }
+            let less = |a: &(i64, String, Vec<Option<Val>>),
+                        b: &(i64, String, Vec<Option<Val>>)| {
+                a.0.cmp(&b.0)
+                    .then_with(|| tie_by_aux(aux, (&a.2, &tags[&a.1]), (&b.2, &tags[&b.1])))
+                    .is_lt()
+            };
+            out.extend(go_heap_merge(by_series.into_values().collect(), less));
+        }
+        out
+    }
+
     /// The variables of the output columns, sorted by name as InfluxDB
     /// sorts a raw query's auxiliary fields.
     fn aux_refs(&self) -> Vec<AuxVar> {
@@ -1437,6 +1476,9 @@ impl Plan {
                 ord
             }
         });
+        if !self.desc && self.inner.is_none() {
+            rows = self.merge_like_influxdb(rows, &aux, &tag_cache);
+        }
         let re = self.regexes()?;
         let has_transform = self
             .outs
@@ -1861,6 +1903,69 @@ fn buckets_descending<T>(table: Vec<T>, row_bucket: &[i64]) -> Vec<T> {
     groups.into_iter().rev().flatten().collect()
 }
 
+/// Merges queues (each sorted) as Go's `container/heap` driven by a sorted
+/// merge iterator does: items enter in queue order, `heap.Init`, then
+/// `heap.Pop` and `heap.Push` of the popped queue's next item. Equal items
+/// come out in the order those exact operations give.
+fn go_heap_merge<T>(
+    queues: Vec<std::collections::VecDeque<T>>,
+    less: impl Fn(&T, &T) -> bool,
+) -> Vec<T> {
+    let mut queues = queues;
+    let mut heap: Vec<(usize, T)> = Vec::new();
+    for (i, q) in queues.iter_mut().enumerate() {
+        if let Some(x) = q.pop_front() {
+            heap.push((i, x));
+        }
+    }
+    let lt = |h: &[(usize, T)], i: usize, j: usize| less(&h[i].1, &h[j].1);
+    let down = |h: &mut Vec<(usize, T)>, i0: usize, n: usize| {
+        let mut i = i0;
+        loop {
+            let j1 = 2 * i + 1;
+            if j1 >= n {
+                break;
+            }
+            let mut j = j1;
+            let j2 = j1 + 1;
+            if j2 < n && lt(h, j2, j1) {
+                j = j2;
+            }
+            if !lt(h, j, i) {
+                break;
+            }
+            h.swap(i, j);
+            i = j;
+        }
+    };
+    let n = heap.len();
+    for i in (0..n / 2).rev() {
+        down(&mut heap, i, n);
+    }
+    let mut out = Vec::new();
+    while !heap.is_empty() {
+        let n = heap.len() - 1;
+        heap.swap(0, n);
+        down(&mut heap, 0, n);
+        let (qi, x) = heap.pop().expect("not empty");
+        out.push(x);
+        if let Some(next) = queues[qi].pop_front() {
+            heap.push((qi, next));
+            // up
+            let mut j = heap.len() - 1;
+            while j > 0 {
+                let i = (j - 1) / 2;
+                if !lt(&heap, j, i) {
+                    break;
+                }
+                heap.swap(i, j);
+                j = i;
+            }
+        }
+    }
+    out
+}
+
 /// A variable a raw query reads: a field column or a tag.
 #[derive(Debug, Clone)]
 enum AuxVar {
@@ -2034,6 +2139,23 @@ mod tests {
             "SELECT cumulative_sum(mean(x)) FROM m GROUP BY time(1h)"
         )));
         assert!(!extra_interval(&select("SELECT derivative(x) FROM m")));
+    }
+
+    #[test]
+    fn equal_items_leave_the_heap_as_go_leaves_them() {
+        use std::collections::VecDeque;
+        // Four series (key order); (time, series) with times only compared.
+        // Go's heap pops series 1 at t=0, then series 3 before series 0 at
+        // t=1 (InfluxDB 1.6's answer on the differential corpus).
+        let q = |v: &[(i64, u8)]| v.iter().copied().collect::<VecDeque<_>>();
+        let queues = vec![
+            q(&[(1, 0), (5, 0)]),
+            q(&[(0, 1), (3, 1)]),
+            q(&[(2, 2)]),
+            q(&[(1, 3)]),
+        ];
+        let out = go_heap_merge(queues, |a, b| a.0 < b.0);
+        assert_eq!(out, vec![(0, 1), (1, 3), (1, 0), (2, 2), (3, 1), (5, 0)]);
     }
 
     #[test]
