@@ -23,6 +23,11 @@
 //!          transformations, ORDER BY, LIMIT/OFFSET, SLIMIT/SOFFSET
 //! ```
 //!
+//! A subquery source (`FROM (SELECT ...)`) runs first, narrowed to the
+//! outer time range; its series then stand in for the schema phase (columns
+//! as fields, GROUP BY tags as tags) and for the shards (scanned in memory
+//! by the same accumulator a shard uses).
+//!
 //! Module files: [`value`] (values, expressions), [`functions`] (partials,
 //! aggregates, transformations, math), [`scan`] (shard-local execution and
 //! its request/response types), `plan` (AST → plan, merge and InfluxQL's
