@@ -446,12 +446,15 @@ impl Cluster {
         read_your_writes: bool,
     ) -> Vec<Owner> {
         let mut out = Vec::new();
+        // A read-your-writes query also tries this node when metadata names
+        // it an owner but the replica is not open yet (a group just created
+        // by the write): it waits for the replica in `wait_applied`.
         let local = if read_your_writes {
-            self.local.shard_for_wait(shard.id)
+            self.local.shard_for_wait(shard.id).is_some() || shard.owners.contains(&self.node_id)
         } else {
-            self.local.shard(shard.id)
+            self.local.shard(shard.id).is_some()
         };
-        if local.is_some() {
+        if local {
             out.push(Owner::Local);
         }
         let status = self.replica_status();

@@ -424,10 +424,31 @@ impl Node {
         offset: i64,
         timeout: Duration,
     ) -> Result<(), WaitError> {
-        let r = self
-            .replica(shard_id)
-            .ok_or(WaitError::NoReplica(shard_id))?;
-        r.wait_for(offset, timeout).await
+        let deadline = tokio::time::Instant::now() + timeout;
+        let r = self.wait_for_replica(shard_id, timeout).await?;
+        r.wait_for(offset, deadline - tokio::time::Instant::now())
+            .await
+    }
+
+    /// The replica of `shard_id`, waiting up to `timeout` for it to open:
+    /// the replica of a group created by the very write a query must see
+    /// opens once this node's meta watch shows the group, a moment after
+    /// metad made it.
+    pub async fn wait_for_replica(
+        &self,
+        shard_id: ShardId,
+        timeout: Duration,
+    ) -> Result<Arc<Replica>, WaitError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.replica(shard_id) {
+                return Ok(r);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(WaitError::NoReplica(shard_id));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// A partition's `(low, high)` watermarks from the broker (the high

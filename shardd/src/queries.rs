@@ -41,17 +41,19 @@ impl LocalShards for NodeShards {
         timeout: Duration,
     ) -> BoxFuture<'_, Result<(), WaitError>> {
         Box::pin(async move {
-            if next_offset <= 0 {
-                return Ok(());
-            }
-            self.0
-                .wait_for_offset(shard_id, next_offset - 1, timeout)
-                .await
-                .map_err(|_| WaitError::Timeout {
-                    shard_id,
-                    offset: next_offset,
-                    applied: self.0.shard(shard_id).and_then(|(s, _)| s.applied_offset()),
-                })
+            let waited = if next_offset <= 0 {
+                // Nothing to apply; the replica only has to be open.
+                self.0.wait_for_replica(shard_id, timeout).await.map(drop)
+            } else {
+                self.0
+                    .wait_for_offset(shard_id, next_offset - 1, timeout)
+                    .await
+            };
+            waited.map_err(|_| WaitError::Timeout {
+                shard_id,
+                offset: next_offset,
+                applied: self.0.shard(shard_id).and_then(|(s, _)| s.applied_offset()),
+            })
         })
     }
 }
