@@ -210,16 +210,6 @@ impl Supervised {
     }
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-}
-
 pub async fn run(s: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("create data dir {}", s.data_dir.display()))?;
@@ -324,9 +314,12 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     info!("ready; Ctrl-C or SIGTERM stops");
 
     tokio::select! {
-        _ = shutdown_signal() => info!("stopping"),
+        _ = shutdown::signal() => info!("stopping"),
         r = ingest_finished(&ingest) => warn!(?r, "the ingest router stopped"),
     }
+    // Ingest, the data nodes, metad and the broker in turn: twice the grace
+    // of one daemon.
+    shutdown::exit_if_stuck(2 * shutdown::GRACE);
     let _ = stop_ingest.send(true);
     match ingest.await {
         Ok(Err(e)) => warn!(error = %e, "ingest router"),

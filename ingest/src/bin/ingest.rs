@@ -127,18 +127,10 @@ async fn main() -> anyhow::Result<()> {
     let config = config(Args::parse())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        shutdown::signal().await;
         tracing::info!("shutting down: finishing in-flight writes");
         let _ = stop_tx.send(true);
+        shutdown::exit_if_stuck(shutdown::GRACE);
     });
     daemon::run(config, stop_rx).await.context("ingest daemon")
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -133,17 +133,6 @@ fn load() -> anyhow::Result<(Args, NodeConfig)> {
     Ok((args, config))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("install SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down");
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (args, config) = load()?;
@@ -153,6 +142,11 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    MetaNode::run(config, shutdown_signal()).await?;
+    let stop = async {
+        shutdown::signal().await;
+        tracing::info!("shutting down");
+        shutdown::exit_if_stuck(shutdown::GRACE);
+    };
+    MetaNode::run(config, stop).await?;
     Ok(())
 }

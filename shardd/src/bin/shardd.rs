@@ -156,19 +156,11 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("starting the data node")?;
     tokio::spawn(async move {
-        shutdown_signal().await;
+        shutdown::signal().await;
         tracing::info!("shutting down: closing replicas");
         let _ = stop_tx.send(true);
+        shutdown::exit_if_stuck(shutdown::GRACE);
     });
     handle.wait().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
