@@ -274,8 +274,10 @@ pub async fn run(
             .await;
     }
     lag_task.abort();
+    let _ = lag_task.await;
     if let Some(t) = topics_task {
         t.abort();
+        let _ = t.await;
     }
     // Stored offsets of everything written so far; NoOffset means the
     // background commit already took them all.
@@ -283,7 +285,27 @@ pub async fn run(
         Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
         Err(e) => warn!(error = %e, "final offset commit failed"),
     }
+    close(consumer).await;
     Ok(())
+}
+
+/// How long leaving the consumer group may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Drops (closes) the consumer on a thread of its own and stops waiting
+/// after [`CLOSE_TIMEOUT`]: librdkafka's close (revoke, leave the group)
+/// blocks, and against tansu 0.6 it has been seen to block without end.
+/// Offsets are committed already; a member that never left is expired by
+/// the broker after `session.timeout.ms`.
+async fn close(consumer: Arc<StreamConsumer>) {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        drop(consumer);
+        let _ = done_tx.send(());
+    });
+    if tokio::time::timeout(CLOSE_TIMEOUT, done_rx).await.is_err() {
+        warn!(timeout = ?CLOSE_TIMEOUT, "the raw-topic consumer did not close in time; leaving it");
+    }
 }
 
 struct RunWriter<'a> {
