@@ -62,6 +62,40 @@ fn tag_cond(e: &Expr) -> Result<Ex, QueryError> {
     })
 }
 
+/// Field keys and types per measurement of `sources` (every measurement
+/// when there are none) across all shards of the database; a field that
+/// has different types in different shards keeps the first one seen.
+async fn field_types(
+    cluster: &Cluster,
+    ctx: &QueryContext,
+    database: Option<&String>,
+    sources: &[Source],
+) -> Result<BTreeMap<String, BTreeMap<String, schemas::FieldType>>, QueryError> {
+    let mut sources = sources_of(sources);
+    if sources.is_empty() {
+        sources.push(SourceMatch::Regex(String::new()));
+    }
+    let outs = fan_out(cluster, ctx, database, |shard_id| {
+        ShardOp::Schema(SchemaRequest {
+            shard_id,
+            sources: sources.clone(),
+        })
+    })
+    .await?;
+    let mut by_m: BTreeMap<String, BTreeMap<String, schemas::FieldType>> = BTreeMap::new();
+    for o in outs {
+        if let ShardOut::Schema(ms) = o {
+            for m in ms {
+                let e = by_m.entry(m.name).or_default();
+                for (f, t) in m.fields {
+                    e.entry(f).or_insert(t);
+                }
+            }
+        }
+    }
+    Ok(by_m)
+}
+
 async fn fan_out(
     cluster: &Cluster,
     ctx: &QueryContext,
@@ -260,28 +294,7 @@ pub async fn show(
             Ok(out)
         }
         Statement::ShowFieldKeys(s) => {
-            let mut sources = sources_of(&s.sources);
-            if sources.is_empty() {
-                sources.push(SourceMatch::Regex(String::new()));
-            }
-            let outs = fan_out(cluster, ctx, s.database.as_ref(), |shard_id| {
-                ShardOp::Schema(SchemaRequest {
-                    shard_id,
-                    sources: sources.clone(),
-                })
-            })
-            .await?;
-            let mut by_m: BTreeMap<String, BTreeMap<String, schemas::FieldType>> = BTreeMap::new();
-            for o in outs {
-                if let ShardOut::Schema(ms) = o {
-                    for m in ms {
-                        let e = by_m.entry(m.name).or_default();
-                        for (f, t) in m.fields {
-                            e.entry(f).or_insert(t);
-                        }
-                    }
-                }
-            }
+            let by_m = field_types(cluster, ctx, s.database.as_ref(), &s.sources).await?;
             let mut out = Vec::new();
             for (m, fields) in by_m {
                 let values = page(fields.into_iter().collect(), s.limit, s.offset)
@@ -341,27 +354,7 @@ async fn cardinality(
             .collect()
     };
     if let CardinalityKind::FieldKey = s.kind {
-        let mut sources = sources_of(&s.sources);
-        if sources.is_empty() {
-            sources.push(SourceMatch::Regex(String::new()));
-        }
-        let outs = fan_out(cluster, ctx, s.database.as_ref(), |shard_id| {
-            ShardOp::Schema(SchemaRequest {
-                shard_id,
-                sources: sources.clone(),
-            })
-        })
-        .await?;
-        let mut by_m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for o in outs {
-            if let ShardOut::Schema(ms) = o {
-                for m in ms {
-                    by_m.entry(m.name)
-                        .or_default()
-                        .extend(m.fields.into_iter().map(|(f, _)| f));
-                }
-            }
-        }
+        let by_m = field_types(cluster, ctx, s.database.as_ref(), &s.sources).await?;
         return Ok(per_measurement(
             by_m.into_iter().map(|(m, f)| (m, f.len())).collect(),
         ));

@@ -1370,32 +1370,15 @@ impl Plan {
     /// The variables of the output columns, sorted by name as InfluxDB
     /// sorts a raw query's auxiliary fields.
     fn aux_refs(&self) -> Vec<AuxVar> {
-        fn walk(e: &Ex, cols: &[String], out: &mut Vec<(String, AuxVar)>) {
-            match e {
-                Ex::Col(i, _) => {
-                    if let Some(n) = cols.get(*i) {
-                        out.push((n.clone(), AuxVar::Col(*i)));
-                    }
-                }
-                Ex::Tag(t) => out.push((t.clone(), AuxVar::Tag(t.clone()))),
-                Ex::Bin(_, a, b) => {
-                    walk(a, cols, out);
-                    walk(b, cols, out);
-                }
-                Ex::Math(_, args) => args.iter().for_each(|a| walk(a, cols, out)),
-                _ => {}
-            }
-        }
-        let mut out = Vec::new();
-        for o in &self.outs {
-            let mut o = o;
-            while let OutExpr::Transform { inner, .. } = o {
-                o = inner;
-            }
-            if let OutExpr::Row(e) = o {
-                walk(e, &self.cols, &mut out);
-            }
-        }
+        let mut out: Vec<(String, AuxVar)> = self
+            .row_leaves()
+            .into_iter()
+            .filter_map(|e| match e {
+                Ex::Col(i, _) => self.cols.get(*i).map(|n| (n.clone(), AuxVar::Col(*i))),
+                Ex::Tag(t) => Some((t.clone(), AuxVar::Tag(t.clone()))),
+                _ => None,
+            })
+            .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out.dedup_by(|a, b| a.0 == b.0);
         out.into_iter().map(|(_, v)| v).collect()
@@ -1403,15 +1386,24 @@ impl Plan {
 
     /// The field references (with their casts) of the output columns.
     fn field_refs(&self) -> Vec<Ex> {
-        fn walk(e: &Ex, out: &mut Vec<Ex>) {
+        self.row_leaves()
+            .into_iter()
+            .filter(|e| matches!(e, Ex::Col(..)))
+            .cloned()
+            .collect()
+    }
+
+    /// The leaves (columns, tags, literals) of the row expressions under the
+    /// output columns' transformations, left to right.
+    fn row_leaves(&self) -> Vec<&Ex> {
+        fn walk<'e>(e: &'e Ex, out: &mut Vec<&'e Ex>) {
             match e {
-                Ex::Col(..) => out.push(e.clone()),
                 Ex::Bin(_, a, b) => {
                     walk(a, out);
                     walk(b, out);
                 }
                 Ex::Math(_, args) => args.iter().for_each(|a| walk(a, out)),
-                _ => {}
+                leaf => out.push(leaf),
             }
         }
         let mut out = Vec::new();
