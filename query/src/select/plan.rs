@@ -703,6 +703,28 @@ impl Compiler<'_> {
         }
     }
 
+    /// The output columns a wildcard or regex expands to, `(name, is
+    /// field)`, in name order as InfluxDB writes them.
+    fn push_expanded(
+        &mut self,
+        mut names: Vec<(String, bool)>,
+        columns: &mut Vec<String>,
+        outs: &mut Vec<OutExpr>,
+    ) {
+        names.sort();
+        for (n, is_field) in names {
+            let e = if is_field {
+                let c = self.col(&n);
+                Ex::Col(c, None)
+            } else {
+                Ex::Tag(n.clone())
+            };
+            let e = if self.agg { self.aux_of(e) } else { e };
+            columns.push(n);
+            outs.push(OutExpr::Row(e));
+        }
+    }
+
     /// Expands wildcards and regexes of one SELECT field.
     fn field(
         &mut self,
@@ -724,18 +746,7 @@ impl Compiler<'_> {
                             .map(|k| (k.clone(), false)),
                     );
                 }
-                names.sort();
-                for (n, is_field) in names {
-                    let e = if is_field {
-                        let c = self.col(&n);
-                        Ex::Col(c, None)
-                    } else {
-                        Ex::Tag(n.clone())
-                    };
-                    let e = if self.agg { self.aux_of(e) } else { e };
-                    columns.push(n);
-                    outs.push(OutExpr::Row(e));
-                }
+                self.push_expanded(names, columns, outs);
                 return Ok(());
             }
             Expr::Literal(Literal::Regex(r)) => {
@@ -751,18 +762,7 @@ impl Compiler<'_> {
                         .filter(|t| r.is_match(t) && !self.group_by.contains(t))
                         .map(|k| (k.clone(), false)),
                 );
-                names.sort();
-                for (n, is_field) in names {
-                    let e = if is_field {
-                        let c = self.col(&n);
-                        Ex::Col(c, None)
-                    } else {
-                        Ex::Tag(n.clone())
-                    };
-                    let e = if self.agg { self.aux_of(e) } else { e };
-                    columns.push(n);
-                    outs.push(OutExpr::Row(e));
-                }
+                self.push_expanded(names, columns, outs);
                 return Ok(());
             }
             Expr::VarRef(v) if v.name.eq_ignore_ascii_case("time") => return Ok(()),
