@@ -83,7 +83,7 @@ pub fn apply(meta: &mut MetaData, index: u64, cmd: &MetaCommand) -> Outcome {
             user,
             database,
             privilege,
-        } => set_privilege(meta, index, user, database, Some(*privilege)),
+        } => set_privilege(meta, index, user, database, *privilege),
         MetaCommand::Revoke {
             user,
             database,
@@ -95,9 +95,10 @@ pub fn apply(meta: &mut MetaData, index: u64, cmd: &MetaCommand) -> Outcome {
                 .ok_or(CommandError::UserNotFound)?
                 .privileges
                 .get(database)
-                .copied();
-            // InfluxDB clears the revoked bits: REVOKE READ from ALL leaves WRITE.
-            let left = from_bits(to_bits(current) & !to_bits(Some(*privilege)));
+                .map_or(0, |p| p.bits());
+            // InfluxDB clears the revoked bits: REVOKE READ from ALL leaves
+            // WRITE, and the entry stays even when nothing is left.
+            let left = Privilege::from_bits(current & !privilege.bits());
             set_privilege(meta, index, user, database, left)
         }
         MetaCommand::CreateContinuousQuery {
@@ -397,42 +398,21 @@ fn create_user(
     Ok(changed(meta, index))
 }
 
-fn to_bits(p: Option<Privilege>) -> u8 {
-    match p {
-        None => 0,
-        Some(Privilege::Read) => 1,
-        Some(Privilege::Write) => 2,
-        Some(Privilege::All) => 3,
-    }
-}
-
-fn from_bits(bits: u8) -> Option<Privilege> {
-    match bits & 3 {
-        1 => Some(Privilege::Read),
-        2 => Some(Privilege::Write),
-        3 => Some(Privilege::All),
-        _ => None,
-    }
-}
-
 fn set_privilege(
     meta: &mut MetaData,
     index: u64,
     user: &str,
     database: &str,
-    privilege: Option<Privilege>,
+    privilege: Privilege,
 ) -> Outcome {
     if !meta.databases.contains_key(database) {
         return Err(CommandError::DatabaseNotFound(database.to_owned()));
     }
     let user = meta.users.get_mut(user).ok_or(CommandError::UserNotFound)?;
-    if user.privileges.get(database).copied() == privilege {
+    if user.privileges.get(database) == Some(&privilege) {
         return Ok(unchanged(meta));
     }
-    match privilege {
-        Some(p) => user.privileges.insert(database.to_owned(), p),
-        None => user.privileges.remove(database),
-    };
+    user.privileges.insert(database.to_owned(), privilege);
     Ok(changed(meta, index))
 }
 
@@ -1136,7 +1116,10 @@ mod tests {
         sm.run(revoke(Privilege::Read)).unwrap();
         assert_eq!(sm.meta.users["u"].privileges["db"], Privilege::Write);
         sm.run(revoke(Privilege::Write)).unwrap();
-        assert!(sm.meta.users["u"].privileges.is_empty());
+        assert_eq!(
+            sm.meta.users["u"].privileges["db"],
+            Privilege::NoPrivileges
+        );
         assert_eq!(
             sm.refuse(MetaCommand::Grant {
                 user: "u".into(),

@@ -10,8 +10,10 @@
 //! MEASUREMENT as log records).
 
 pub mod cluster;
+pub mod cq;
 pub mod format;
 pub mod http;
+pub mod into;
 pub mod result;
 pub mod select;
 pub mod shard_api;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use influxql::{Privilege as QlPrivilege, Statement};
 use meta_client::MetaClient;
+use ingest::write::WriteService;
 use schemas::meta::{MetaData, Privilege, User};
 use schemas::meta_api::{CommandError, MetaCommand, RetentionPolicySpec};
 use tracing::{debug, info_span, Instrument};
@@ -59,9 +60,11 @@ pub trait DataEngine: Send + Sync + 'static {
 }
 
 /// The [`DataEngine`] of this crate: SELECT through [`crate::select`] and
-/// the index SHOWs through [`crate::show`] over the node's [`Cluster`].
+/// the index SHOWs through [`crate::show`] over the node's [`Cluster`];
+/// `SELECT ... INTO` writes through [`crate::into`].
 pub struct Engine {
     cluster: Arc<Cluster>,
+    writer: Option<Arc<WriteService>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -71,13 +74,36 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// The engine over `cluster`.
-    pub fn new(cluster: Arc<Cluster>) -> Self {
-        Self { cluster }
+    /// The engine over `cluster`; `writer` is the write path `SELECT ...
+    /// INTO` uses (`None` answers it with an error).
+    pub fn new(cluster: Arc<Cluster>, writer: Option<Arc<WriteService>>) -> Self {
+        Self { cluster, writer }
+    }
+
+    /// The cluster view the engine reads.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    pub(crate) async fn select_into(
+        &self,
+        qctx: &crate::select::QueryContext,
+        sel: &influxql::SelectStatement,
+        target: &influxql::ast::Target,
+    ) -> Result<Vec<Series>, String> {
+        let writer = self
+            .writer
+            .as_ref()
+            .ok_or("SELECT ... INTO needs a data node's write path")?;
+        let target = crate::into::IntoTarget::resolve(target, qctx.database.as_deref())?;
+        let series = crate::select::select(&self.cluster, qctx, sel)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(vec![crate::into::write(writer, &target, &series, qctx.now_ns).await?])
     }
 }
 
-fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
@@ -98,9 +124,12 @@ impl DataEngine for Engine {
                 chunk_size: ctx.chunk_size.unwrap_or(crate::format::DEFAULT_CHUNK_SIZE),
             };
             let outcome = match statement {
-                Statement::Select(sel) => crate::select::select(&self.cluster, &qctx, sel)
-                    .await
-                    .map_err(|e| e.to_string()),
+                Statement::Select(sel) => match &sel.target {
+                    Some(target) => self.select_into(&qctx, sel, target).await,
+                    None => crate::select::select(&self.cluster, &qctx, sel)
+                        .await
+                        .map_err(|e| e.to_string()),
+                },
                 Statement::ShowMeasurements(_)
                 | Statement::ShowTagKeys(_)
                 | Statement::ShowTagValues(_)
@@ -745,14 +774,7 @@ pub fn show_grants(md: &MetaData, user: &str) -> Result<Series, String> {
         values: u
             .privileges
             .iter()
-            .map(|(db, p)| {
-                let p = match p {
-                    Privilege::Read => "READ",
-                    Privilege::Write => "WRITE",
-                    Privilege::All => "ALL PRIVILEGES",
-                };
-                vec![s(db), s(p)]
-            })
+            .map(|(db, p)| vec![s(db), s(p.as_str())])
             .collect(),
         ..Default::default()
     })

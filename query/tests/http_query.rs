@@ -299,3 +299,106 @@ async fn query_endpoint_speaks_influxdb() {
     );
     s.stop().await;
 }
+
+/// `SELECT ... INTO` writes its answer back through the log, and a
+/// continuous query stored in metad runs on schedule on the data node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn select_into_and_continuous_queries_write_through_the_log() {
+    let s = Sluice::start(false).await;
+    let url = s.url.clone();
+    post(&url, &[("q", "CREATE DATABASE db; CREATE DATABASE other")]).await;
+    write(
+        &url,
+        "db",
+        "cpu,host=a v=1 1000000000\ncpu,host=b v=3 1000000000\ncpu,host=a v=5 2000000000",
+    )
+    .await;
+
+    let r = post(
+        &url,
+        &[
+            ("db", "db"),
+            ("q", "SELECT mean(v) INTO other.autogen.cpu_mean FROM cpu GROUP BY time(1s), host"),
+            STRONG,
+        ],
+    )
+    .await;
+    assert_eq!(
+        r.json(),
+        json!({"results":[{"statement_id":0,"series":[{"name":"result","columns":["time","written"],"values":[["1970-01-01T00:00:00Z",3]]}]}]})
+    );
+    let r = get(
+        &url,
+        &[("db", "other"), ("q", "SELECT * FROM cpu_mean GROUP BY host"), STRONG],
+    )
+    .await;
+    assert_eq!(
+        r.json()["results"][0]["series"],
+        json!([
+            {"name":"cpu_mean","tags":{"host":"a"},"columns":["time","mean"],"values":[["1970-01-01T00:00:01Z",1.0],["1970-01-01T00:00:02Z",5.0]]},
+            {"name":"cpu_mean","tags":{"host":"b"},"columns":["time","mean"],"values":[["1970-01-01T00:00:01Z",3.0]]}
+        ])
+    );
+    // Tags not grouped by become fields, as in InfluxDB.
+    let r = post(
+        &url,
+        &[("db", "db"), ("q", "SELECT * INTO flat FROM cpu"), STRONG],
+    )
+    .await;
+    assert_eq!(r.json()["results"][0]["series"][0]["values"][0][1], 3);
+    let r = get(
+        &url,
+        &[("db", "db"), ("q", "SHOW FIELD KEYS FROM flat"), STRONG],
+    )
+    .await;
+    assert_eq!(
+        r.json()["results"][0]["series"][0]["values"],
+        json!([["host", "string"], ["v", "float"]])
+    );
+    let r = post(
+        &url,
+        &[("db", "db"), ("q", "SELECT v INTO nowhere.autogen.x FROM cpu")],
+    )
+    .await;
+    assert!(
+        r.json()["results"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("database not found")),
+        "{}",
+        r.body
+    );
+
+    // A CQ over one-second intervals: points written for a second that has
+    // not begun yet are counted once it has closed.
+    let r = post(
+        &url,
+        &[("q", "CREATE CONTINUOUS QUERY cq_count ON db BEGIN SELECT count(v) INTO cpu_count FROM cpu GROUP BY time(1s) END")],
+    )
+    .await;
+    assert_eq!(r.json(), json!({"results":[{"statement_id":0}]}));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let second = now + 3;
+    let lines: Vec<String> = (0..5)
+        .map(|i| format!("cpu,host=c v={i} {}", second * 1_000_000_000 + i * 100_000_000))
+        .collect();
+    write(&url, "db", &lines.join("\n")).await;
+    let expected = json!([[query::format::rfc3339(second * 1_000_000_000), 5]]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let q = format!("SELECT count FROM cpu_count WHERE time = {}s", second);
+        let r = get(&url, &[("db", "db"), ("q", q.as_str()), STRONG]).await;
+        if r.json()["results"][0]["series"][0]["values"] == expected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the CQ did not write {expected}: {}",
+            r.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    s.stop().await;
+}

@@ -157,6 +157,44 @@ pub enum Privilege {
     Write,
     /// May query and write.
     All,
+    /// What REVOKE leaves: InfluxDB keeps the user's entry for the
+    /// database (SHOW GRANTS lists it as `NO PRIVILEGES`) rather than
+    /// deleting it.
+    #[serde(rename = "NONE")]
+    NoPrivileges,
+}
+
+impl Privilege {
+    /// The privilege as InfluxDB's bit set (READ = 1, WRITE = 2), so that
+    /// REVOKE can clear bits: REVOKE READ from ALL leaves WRITE.
+    pub fn bits(self) -> u8 {
+        match self {
+            Privilege::NoPrivileges => 0,
+            Privilege::Read => 1,
+            Privilege::Write => 2,
+            Privilege::All => 3,
+        }
+    }
+
+    /// The privilege of a bit set (see [`Privilege::bits`]).
+    pub fn from_bits(bits: u8) -> Privilege {
+        match bits & 3 {
+            1 => Privilege::Read,
+            2 => Privilege::Write,
+            3 => Privilege::All,
+            _ => Privilege::NoPrivileges,
+        }
+    }
+
+    /// As SHOW GRANTS prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Privilege::Read => "READ",
+            Privilege::Write => "WRITE",
+            Privilege::All => "ALL PRIVILEGES",
+            Privilege::NoPrivileges => "NO PRIVILEGES",
+        }
+    }
 }
 
 /// A continuous query, stored as its `CREATE CONTINUOUS QUERY` text.

@@ -67,7 +67,12 @@ pub enum NodeError {
 /// crate's `/query` (public) and shard-read (internal) routes are merged.
 pub type RouteHook = Box<dyn FnOnce(&Arc<Node>) -> Router + Send>;
 
-/// Routes other crates add to the node's two routers.
+/// Starts a background job once the node exists (the query crate's
+/// continuous queries); the future ends when the shutdown signal turns true.
+pub type TaskHook =
+    Box<dyn FnOnce(&Arc<Node>, watch::Receiver<bool>) -> futures::future::BoxFuture<'static, ()> + Send>;
+
+/// Routes and jobs other crates add to the node.
 #[derive(Default)]
 pub struct Extensions {
     /// Merged into the public router (after `/write`, `/ping`, `/health`,
@@ -75,6 +80,8 @@ pub struct Extensions {
     pub public_routes: Option<RouteHook>,
     /// Merged into the internal router, behind the shared-secret check.
     pub internal_routes: Option<RouteHook>,
+    /// Spawned once the node is listening.
+    pub task: Option<TaskHook>,
 }
 
 impl std::fmt::Debug for Extensions {
@@ -82,6 +89,7 @@ impl std::fmt::Debug for Extensions {
         f.debug_struct("Extensions")
             .field("public_routes", &self.public_routes.is_some())
             .field("internal_routes", &self.internal_routes.is_some())
+            .field("task", &self.task.is_some())
             .finish()
     }
 }
@@ -258,6 +266,11 @@ impl Node {
             ingest::http::version_headers,
         ));
 
+        if let Some(hook) = extensions.task {
+            tokio::spawn(
+                hook(&node, shutdown.clone()).instrument(info_span!("shardd", node_id = registered.id)),
+            );
+        }
         let task = tokio::spawn(
             Arc::clone(&node)
                 .run(http_listener, public, internal_listener, internal, shutdown)

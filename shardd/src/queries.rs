@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use query::cluster::{Cluster, ClusterOptions, LocalShards, WaitError, WatermarkError, Watermarks};
+use query::cq::ContinuousQueries;
 use query::http::QueryApi;
 use query::statements::{Engine, Executor};
 use query::tombstone::TombstoneWriter;
@@ -82,24 +83,34 @@ impl Watermarks for NodeWatermarks {
     }
 }
 
-/// The query engine's routes for [`Node::start_with`].
+/// The node's view of the cluster for the query engine.
+fn cluster_of(node: &Arc<Node>) -> Arc<Cluster> {
+    Arc::new(Cluster::new(
+        node.id(),
+        node.follower().subscribe(),
+        Some(Arc::clone(node.meta_client())),
+        Arc::new(NodeShards(Arc::clone(node))),
+        Some(Arc::new(NodeWatermarks(Arc::clone(node)))),
+        node.config().metad.shared_secret.clone(),
+        ClusterOptions::default(),
+    ))
+}
+
+/// The SELECT engine; `SELECT ... INTO` writes through the node's write path.
+fn engine_of(node: &Arc<Node>, cluster: Arc<Cluster>) -> Arc<Engine> {
+    Arc::new(Engine::new(cluster, Some(Arc::clone(node.write_service()))))
+}
+
+/// The query engine's routes and continuous queries for [`Node::start_with`].
 pub fn query_extensions() -> Extensions {
     Extensions {
         public_routes: Some(Box::new(|node: &Arc<Node>| {
-            let cluster = Arc::new(Cluster::new(
-                node.id(),
-                node.follower().subscribe(),
-                Some(Arc::clone(node.meta_client())),
-                Arc::new(NodeShards(Arc::clone(node))),
-                Some(Arc::new(NodeWatermarks(Arc::clone(node)))),
-                node.config().metad.shared_secret.clone(),
-                ClusterOptions::default(),
-            ));
+            let cluster = cluster_of(node);
             let tombstones = TombstoneWriter::new(Arc::clone(node.write_service().producer()));
             let executor = Arc::new(Executor::new(
                 Arc::clone(&cluster),
                 Arc::clone(node.meta_client()),
-                Arc::new(Engine::new(cluster)),
+                engine_of(node, cluster),
                 Some(Arc::new(tombstones)),
             ));
             query::http::routes(Arc::new(QueryApi {
@@ -112,5 +123,11 @@ pub fn query_extensions() -> Extensions {
         internal_routes: Some(Box::new(|node: &Arc<Node>| {
             query::shard_api::routes(Arc::new(NodeShards(Arc::clone(node))), None)
         })),
+        task: Some(Box::new(
+            |node: &Arc<Node>, shutdown| -> BoxFuture<'static, ()> {
+                let cqs = ContinuousQueries::new(engine_of(node, cluster_of(node)));
+                Box::pin(cqs.run(shutdown))
+            },
+        )),
     }
 }

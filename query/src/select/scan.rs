@@ -271,21 +271,21 @@ pub fn schema(shard: &Shard, sources: &[SourceMatch]) -> Result<Vec<MeasurementS
     Ok(out)
 }
 
-struct TagRow<'a> {
+/// Row `r` of a series' aligned columns, read in place: the condition is
+/// evaluated before anything is copied.
+struct ColRow<'a> {
     tags: &'a [(String, String)],
-    vals: &'a [Option<Val>],
+    cols: &'a [Vec<Option<Val>>],
+    r: usize,
     time: i64,
 }
 
-impl Row for TagRow<'_> {
+impl Row for ColRow<'_> {
     fn col(&self, i: usize) -> Option<&Val> {
-        self.vals.get(i).and_then(|v| v.as_ref())
+        self.cols.get(i).and_then(|c| c[self.r].as_ref())
     }
     fn tag(&self, key: &str) -> &str {
-        self.tags
-            .binary_search_by(|(k, _)| k.as_str().cmp(key))
-            .map(|i| self.tags[i].1.as_str())
-            .unwrap_or("")
+        tag_of(self.tags, key)
     }
     fn time(&self) -> i64 {
         self.time
@@ -367,36 +367,31 @@ impl<'r> Accumulator<'r> {
         m: &MeasurementScan,
         cond: Option<&Ex>,
         re: &Regexes,
-        s: SeriesRows,
+        mut s: SeriesRows,
     ) {
         let key = self.group_key(&s.tags);
-        let n = s.timestamps.len();
-        let ncols = s.columns.len();
-        let mut vals: Vec<Option<Val>> = vec![None; ncols];
-        let mode = self.req.mode.clone();
-        let bucket_of = |t: i64| self.bucket(t);
-        let buckets: Vec<i64> = s.timestamps.iter().map(|&t| bucket_of(t)).collect();
-        match mode {
+        let passes = |s: &SeriesRows, r: usize| {
+            cond.is_none_or(|c| {
+                let row = ColRow {
+                    tags: &s.tags,
+                    cols: &s.columns,
+                    r,
+                    time: s.timestamps[r],
+                };
+                truthy(c.eval(&row, re))
+            })
+        };
+        let req = self.req;
+        match &req.mode {
             ScanMode::Raw { .. } => {
                 let mut rows = Vec::new();
-                for r in 0..n {
-                    for c in 0..ncols {
-                        vals[c] = s.columns[c][r].clone();
-                    }
-                    if !m.present.iter().any(|&c| vals[c].is_some()) {
+                for r in 0..s.timestamps.len() {
+                    if !m.present.iter().any(|&c| s.columns[c][r].is_some()) || !passes(&s, r) {
                         continue;
                     }
-                    if let Some(cond) = cond {
-                        let row = TagRow {
-                            tags: &s.tags,
-                            vals: &vals,
-                            time: s.timestamps[r],
-                        };
-                        if !truthy(cond.eval(&row, re)) {
-                            continue;
-                        }
-                    }
-                    rows.push((s.timestamps[r], vals.clone()));
+                    // Each row is read once: its values move out.
+                    let vals = s.columns.iter_mut().map(|c| c[r].take()).collect();
+                    rows.push((s.timestamps[r], vals));
                 }
                 if rows.is_empty() {
                     return;
@@ -414,41 +409,24 @@ impl<'r> Accumulator<'r> {
             }
             ScanMode::Agg { calls } => {
                 let mut pending: Vec<(i64, usize, Pt)> = Vec::new();
-                for r in 0..n {
-                    for c in 0..ncols {
-                        vals[c] = s.columns[c][r].clone();
+                for r in 0..s.timestamps.len() {
+                    if !passes(&s, r) {
+                        continue;
                     }
-                    if let Some(cond) = cond {
-                        let row = TagRow {
-                            tags: &s.tags,
-                            vals: &vals,
-                            time: s.timestamps[r],
-                        };
-                        if !truthy(cond.eval(&row, re)) {
-                            continue;
-                        }
-                    }
+                    let time = s.timestamps[r];
                     for (ci, call) in calls.iter().enumerate() {
-                        let Some(v) = vals.get(call.col).cloned().flatten() else {
+                        let Some(v) = s.columns.get(call.col).and_then(|c| c[r].clone()) else {
                             continue;
                         };
                         let aux = call
                             .aux
                             .iter()
                             .map(|a| match a {
-                                AuxRef::Col(c) => vals.get(*c).cloned().flatten(),
+                                AuxRef::Col(c) => s.columns.get(*c).and_then(|c| c[r].clone()),
                                 AuxRef::Tag(k) => Some(Val::Str(tag_of(&s.tags, k).to_owned())),
                             })
                             .collect();
-                        pending.push((
-                            buckets[r],
-                            ci,
-                            Pt {
-                                time: s.timestamps[r],
-                                val: v,
-                                aux,
-                            },
-                        ));
+                        pending.push((self.bucket(time), ci, Pt { time, val: v, aux }));
                     }
                 }
                 if pending.is_empty() {
@@ -463,6 +441,56 @@ impl<'r> Accumulator<'r> {
                         .or_insert_with(|| calls.iter().map(|c| Partial::new(c.kind)).collect());
                     parts[ci].push(calls[ci].kind, p);
                 }
+            }
+        }
+    }
+
+    /// Adds what another accumulator of the same request collected over
+    /// series that all sort after this one's (a parallel scan's later
+    /// chunk), as if this one had scanned them.
+    fn absorb(&mut self, other: Accumulator<'_>) {
+        let kinds: Vec<AggKind> = match &self.req.mode {
+            ScanMode::Agg { calls } => calls.iter().map(|c| c.kind).collect(),
+            ScanMode::Raw { .. } => Vec::new(),
+        };
+        for (key, acc) in other.groups {
+            let mine = match self.groups.entry(key) {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(acc);
+                    continue;
+                }
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            };
+            match (mine, acc) {
+                (
+                    GroupAcc::Raw { series, rows },
+                    GroupAcc::Raw {
+                        series: more,
+                        rows: more_rows,
+                    },
+                ) => {
+                    let base = series.len() as u32;
+                    series.extend(more);
+                    rows.extend(more_rows.into_iter().map(|mut r| {
+                        r.series += base;
+                        r
+                    }));
+                }
+                (GroupAcc::Agg(map), GroupAcc::Agg(more)) => {
+                    for (bucket, parts) in more {
+                        match map.entry(bucket) {
+                            std::collections::btree_map::Entry::Vacant(e) => {
+                                e.insert(parts);
+                            }
+                            std::collections::btree_map::Entry::Occupied(mut e) => {
+                                for ((p, other), kind) in e.get_mut().iter_mut().zip(parts).zip(&kinds) {
+                                    p.merge(*kind, other);
+                                }
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -559,13 +587,35 @@ impl<'r> Accumulator<'r> {
     }
 }
 
-fn to_vals(col: &Column) -> Vec<Option<Val>> {
-    (0..col.len()).map(|i| Some(col.value(i).into())).collect()
+/// A measurement's part of a scan: its columns' field ids and compiled
+/// condition.
+struct MeasurementPlan<'r> {
+    m: &'r MeasurementScan,
+    infos: Vec<Option<FieldInfo>>,
+    re: Regexes,
 }
 
-/// Answers a [`ScanRequest`] over a shard.
+/// A series the condition's tag part selects, with the rest of the
+/// condition (`None`: every row).
+struct SeriesItem {
+    plan: usize,
+    id: storage::SeriesId,
+    key: String,
+    tags: Vec<(String, String)>,
+    cond: Option<Ex>,
+}
+
+/// Series a scan thread takes at least: below that, threads cost more
+/// than they save.
+const MIN_SERIES_PER_THREAD: usize = 8;
+
+/// Answers a [`ScanRequest`] over a shard. The selected series are cut
+/// into contiguous runs scanned on parallel threads (up to the machine's
+/// cores) whose results are then joined in series order, so the answer is
+/// the one a single pass gives.
 pub fn scan(shard: &Shard, req: &ScanRequest) -> Result<ScanResponse, ScanError> {
-    let mut acc = Accumulator::new(req);
+    let mut plans = Vec::new();
+    let mut items: Vec<SeriesItem> = Vec::new();
     for m in &req.measurements {
         let infos: Vec<Option<FieldInfo>> = m
             .cols
@@ -590,65 +640,108 @@ pub fn scan(shard: &Shard, req: &ScanRequest) -> Result<ScanResponse, ScanError>
             let Some((_, tags)) = parse_series_key(&s.key) else {
                 continue;
             };
-            let cond = m
+            let cond = match m
                 .cond
                 .as_ref()
-                .map(|c| c.bind_tags(&|k| tag_of(&tags, k).to_owned(), &re));
-            let cond = match cond {
-                Some(Ex::Lit(v)) => {
-                    if !truthy(v) {
-                        continue;
-                    }
-                    None
-                }
+                .map(|c| c.bind_tags(&|k| tag_of(&tags, k).to_owned(), &re))
+            {
+                Some(Ex::Lit(v)) if !truthy(v.clone()) => continue,
+                Some(Ex::Lit(_)) | None => None,
                 other => other,
             };
-            if let (ScanMode::Agg { calls }, None) = (&req.mode, &cond) {
-                if calls.iter().all(|c| c.aux.is_empty()) {
-                    let kinds: Vec<AggKind> = calls.iter().map(|c| c.kind).collect();
-                    for (ci, call) in calls.iter().enumerate() {
-                        let Some(info) = &infos[call.col] else {
-                            continue;
-                        };
-                        let blocks = shard.scan(s.id, info.id, req.min_time, req.max_time);
-                        acc.add_blocks(&m.name, &tags, ci, call.kind, &kinds, blocks)?;
-                    }
+            items.push(SeriesItem {
+                plan: plans.len(),
+                id: s.id,
+                key: s.key,
+                tags,
+                cond,
+            });
+        }
+        plans.push(MeasurementPlan { m, infos, re });
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len() / MIN_SERIES_PER_THREAD)
+        .max(1);
+    let run = |items: &[SeriesItem]| {
+        let mut acc = Accumulator::new(req);
+        for item in items {
+            scan_series(shard, req, &plans[item.plan], item, &mut acc)?;
+        }
+        Ok::<_, ScanError>(acc)
+    };
+    if threads == 1 {
+        return Ok(run(&items)?.finish());
+    }
+    let parts: Vec<Result<Accumulator<'_>, ScanError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|chunk| scope.spawn(|| run(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut acc = Accumulator::new(req);
+    for p in parts {
+        acc.absorb(p?);
+    }
+    Ok(acc.finish())
+}
+
+/// Scans one series into `acc`.
+fn scan_series(
+    shard: &Shard,
+    req: &ScanRequest,
+    plan: &MeasurementPlan<'_>,
+    s: &SeriesItem,
+    acc: &mut Accumulator<'_>,
+) -> Result<(), ScanError> {
+    let MeasurementPlan { m, infos, re } = plan;
+    if let (ScanMode::Agg { calls }, None) = (&req.mode, &s.cond) {
+        if calls.iter().all(|c| c.aux.is_empty()) {
+            let kinds: Vec<AggKind> = calls.iter().map(|c| c.kind).collect();
+            for (ci, call) in calls.iter().enumerate() {
+                let Some(info) = &infos[call.col] else {
                     continue;
-                }
+                };
+                let blocks = shard.scan(s.id, info.id, req.min_time, req.max_time);
+                acc.add_blocks(&m.name, &s.tags, ci, call.kind, &kinds, blocks)?;
             }
-            let ids: Vec<storage::FieldId> = infos.iter().flatten().map(|i| i.id).collect();
-            let aligned = shard.read_aligned(s.id, &ids, req.min_time, req.max_time)?;
-            if aligned.timestamps.is_empty() {
-                continue;
-            }
-            let mut it = aligned.columns.into_iter();
-            let columns = infos
-                .iter()
-                .map(|i| match i {
-                    Some(_) => it
-                        .next()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|v| v.map(Val::from))
-                        .collect(),
-                    None => vec![None; aligned.timestamps.len()],
-                })
-                .collect();
-            acc.add_rows(
-                m,
-                cond.as_ref(),
-                &re,
-                SeriesRows {
-                    key: s.key,
-                    tags,
-                    timestamps: aligned.timestamps,
-                    columns,
-                },
-            );
+            return Ok(());
         }
     }
-    let _ = to_vals;
-    Ok(acc.finish())
+    let ids: Vec<storage::FieldId> = infos.iter().flatten().map(|i| i.id).collect();
+    let aligned = shard.read_aligned(s.id, &ids, req.min_time, req.max_time)?;
+    if aligned.timestamps.is_empty() {
+        return Ok(());
+    }
+    let mut it = aligned.columns.into_iter();
+    let columns = infos
+        .iter()
+        .map(|i| match i {
+            Some(_) => it
+                .next()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v.map(Val::from))
+                .collect(),
+            None => vec![None; aligned.timestamps.len()],
+        })
+        .collect();
+    acc.add_rows(
+        m,
+        s.cond.as_ref(),
+        re,
+        SeriesRows {
+            key: s.key.clone(),
+            tags: s.tags.clone(),
+            timestamps: aligned.timestamps,
+            columns,
+        },
+    );
+    Ok(())
 }
 
 /// Tag keys and values for the index SHOW statements, answered per shard.
