@@ -1116,10 +1116,7 @@ mod tests {
         sm.run(revoke(Privilege::Read)).unwrap();
         assert_eq!(sm.meta.users["u"].privileges["db"], Privilege::Write);
         sm.run(revoke(Privilege::Write)).unwrap();
-        assert_eq!(
-            sm.meta.users["u"].privileges["db"],
-            Privilege::NoPrivileges
-        );
+        assert_eq!(sm.meta.users["u"].privileges["db"], Privilege::NoPrivileges);
         assert_eq!(
             sm.refuse(MetaCommand::Grant {
                 user: "u".into(),

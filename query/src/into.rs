@@ -174,10 +174,21 @@ mod tests {
     #[test]
     fn measurement_backreference_keeps_each_series_name() {
         let s = vec![
-            series("cpu", &[], vec![vec![Cell::Time(1), Cell::Integer(1), Cell::Null]]),
-            series("mem", &[], vec![vec![Cell::Time(1), Cell::Integer(2), Cell::Null]]),
+            series(
+                "cpu",
+                &[],
+                vec![vec![Cell::Time(1), Cell::Integer(1), Cell::Null]],
+            ),
+            series(
+                "mem",
+                &[],
+                vec![vec![Cell::Time(1), Cell::Integer(2), Cell::Null]],
+            ),
         ];
-        let names: Vec<_> = points(&s, None).into_iter().map(|p| p.measurement).collect();
+        let names: Vec<_> = points(&s, None)
+            .into_iter()
+            .map(|p| p.measurement)
+            .collect();
         assert_eq!(names, vec!["cpu", "mem"]);
     }
 
@@ -188,10 +199,7 @@ mod tests {
             retention_policy: None,
             measurement: Some("m".into()),
         };
-        assert_eq!(
-            IntoTarget::resolve(&t, Some("db")).unwrap().database,
-            "db"
-        );
+        assert_eq!(IntoTarget::resolve(&t, Some("db")).unwrap().database, "db");
         assert!(IntoTarget::resolve(&t, None).is_err());
     }
 }

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use influxql::{Privilege as QlPrivilege, Statement};
-use meta_client::MetaClient;
 use ingest::write::WriteService;
+use meta_client::MetaClient;
 use schemas::meta::{MetaData, Privilege, User};
 use schemas::meta_api::{CommandError, MetaCommand, RetentionPolicySpec};
 use tracing::{debug, info_span, Instrument};
@@ -99,7 +99,9 @@ impl Engine {
         let series = crate::select::select(&self.cluster, qctx, sel)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(vec![crate::into::write(writer, &target, &series, qctx.now_ns).await?])
+        Ok(vec![
+            crate::into::write(writer, &target, &series, qctx.now_ns).await?,
+        ])
     }
 }
 

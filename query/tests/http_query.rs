@@ -318,7 +318,7 @@ async fn select_into_and_continuous_queries_write_through_the_log() {
         &url,
         &[
             ("db", "db"),
-            ("q", "SELECT mean(v) INTO other.autogen.cpu_mean FROM cpu GROUP BY time(1s), host"),
+            ("q", "SELECT mean(v) INTO other.autogen.cpu_mean FROM cpu WHERE time >= 0 AND time < 10s GROUP BY time(1s), host"),
             STRONG,
         ],
     )
@@ -329,14 +329,18 @@ async fn select_into_and_continuous_queries_write_through_the_log() {
     );
     let r = get(
         &url,
-        &[("db", "other"), ("q", "SELECT * FROM cpu_mean GROUP BY host"), STRONG],
+        &[
+            ("db", "other"),
+            ("q", "SELECT * FROM cpu_mean GROUP BY host"),
+            STRONG,
+        ],
     )
     .await;
     assert_eq!(
         r.json()["results"][0]["series"],
         json!([
-            {"name":"cpu_mean","tags":{"host":"a"},"columns":["time","mean"],"values":[["1970-01-01T00:00:01Z",1.0],["1970-01-01T00:00:02Z",5.0]]},
-            {"name":"cpu_mean","tags":{"host":"b"},"columns":["time","mean"],"values":[["1970-01-01T00:00:01Z",3.0]]}
+            {"name":"cpu_mean","tags":{"host":"a"},"columns":["time","mean"],"values":[["1970-01-01T00:00:01Z",1],["1970-01-01T00:00:02Z",5]]},
+            {"name":"cpu_mean","tags":{"host":"b"},"columns":["time","mean"],"values":[["1970-01-01T00:00:01Z",3]]}
         ])
     );
     // Tags not grouped by become fields, as in InfluxDB.
@@ -346,18 +350,19 @@ async fn select_into_and_continuous_queries_write_through_the_log() {
     )
     .await;
     assert_eq!(r.json()["results"][0]["series"][0]["values"][0][1], 3);
-    let r = get(
-        &url,
-        &[("db", "db"), ("q", "SHOW FIELD KEYS FROM flat"), STRONG],
-    )
-    .await;
+    let r = get(&url, &[("db", "db"), ("q", "SELECT * FROM flat"), STRONG]).await;
     assert_eq!(
-        r.json()["results"][0]["series"][0]["values"],
-        json!([["host", "string"], ["v", "float"]])
+        r.json()["results"][0]["series"][0]["columns"],
+        json!(["time", "host", "v"]),
+        "{}",
+        r.body
     );
     let r = post(
         &url,
-        &[("db", "db"), ("q", "SELECT v INTO nowhere.autogen.x FROM cpu")],
+        &[
+            ("db", "db"),
+            ("q", "SELECT v INTO nowhere.autogen.x FROM cpu"),
+        ],
     )
     .await;
     assert!(
@@ -372,7 +377,7 @@ async fn select_into_and_continuous_queries_write_through_the_log() {
     // not begun yet are counted once it has closed.
     let r = post(
         &url,
-        &[("q", "CREATE CONTINUOUS QUERY cq_count ON db BEGIN SELECT count(v) INTO cpu_count FROM cpu GROUP BY time(1s) END")],
+        &[("db", "db"), ("q", "CREATE CONTINUOUS QUERY cq_count ON db BEGIN SELECT count(v) INTO cpu_count FROM cpu GROUP BY time(1s) END")],
     )
     .await;
     assert_eq!(r.json(), json!({"results":[{"statement_id":0}]}));
@@ -382,7 +387,12 @@ async fn select_into_and_continuous_queries_write_through_the_log() {
         .as_secs() as i64;
     let second = now + 3;
     let lines: Vec<String> = (0..5)
-        .map(|i| format!("cpu,host=c v={i} {}", second * 1_000_000_000 + i * 100_000_000))
+        .map(|i| {
+            format!(
+                "cpu,host=c v={i} {}",
+                second * 1_000_000_000 + i * 100_000_000
+            )
+        })
         .collect();
     write(&url, "db", &lines.join("\n")).await;
     let expected = json!([[query::format::rfc3339(second * 1_000_000_000), 5]]);

@@ -69,8 +69,9 @@ pub type RouteHook = Box<dyn FnOnce(&Arc<Node>) -> Router + Send>;
 
 /// Starts a background job once the node exists (the query crate's
 /// continuous queries); the future ends when the shutdown signal turns true.
-pub type TaskHook =
-    Box<dyn FnOnce(&Arc<Node>, watch::Receiver<bool>) -> futures::future::BoxFuture<'static, ()> + Send>;
+pub type TaskHook = Box<
+    dyn FnOnce(&Arc<Node>, watch::Receiver<bool>) -> futures::future::BoxFuture<'static, ()> + Send,
+>;
 
 /// Routes and jobs other crates add to the node.
 #[derive(Default)]
@@ -268,7 +269,8 @@ impl Node {
 
         if let Some(hook) = extensions.task {
             tokio::spawn(
-                hook(&node, shutdown.clone()).instrument(info_span!("shardd", node_id = registered.id)),
+                hook(&node, shutdown.clone())
+                    .instrument(info_span!("shardd", node_id = registered.id)),
             );
         }
         let task = tokio::spawn(

@@ -483,7 +483,9 @@ impl<'r> Accumulator<'r> {
                                 e.insert(parts);
                             }
                             std::collections::btree_map::Entry::Occupied(mut e) => {
-                                for ((p, other), kind) in e.get_mut().iter_mut().zip(parts).zip(&kinds) {
+                                for ((p, other), kind) in
+                                    e.get_mut().iter_mut().zip(parts).zip(&kinds)
+                                {
                                     p.merge(*kind, other);
                                 }
                             }
