@@ -512,7 +512,21 @@ impl Cluster {
             let topic = g.topic.clone();
             let partition = s.index as i32;
             let id = s.id;
-            async move { w.high_watermark(&topic, partition).await.map(|h| (id, h)) }
+            async move {
+                // A topic created a moment ago can be missing from the
+                // client's metadata for a while (UnknownPartition): retry.
+                let mut attempt = 0;
+                loop {
+                    match w.high_watermark(&topic, partition).await {
+                        Ok(h) => return Ok((id, h)),
+                        Err(_) if attempt < 10 => {
+                            attempt += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
         });
         futures::future::try_join_all(futs)
             .await
