@@ -31,20 +31,29 @@ impl SelectStatement {
     /// The interval of the `GROUP BY time(interval[, offset])` dimension in
     /// ns, `None` without one.
     pub fn group_by_interval(&self) -> Result<Option<i64>, GroupByTimeError> {
-        for d in &self.dimensions {
-            if let Expr::Call(c) = &d.expr {
-                if c.name == "time" {
-                    if c.args.is_empty() || c.args.len() > 2 {
-                        return Err(GroupByTimeError::ArgumentCount);
-                    }
-                    return match &c.args[0] {
-                        Expr::Literal(Literal::Duration(d)) => Ok(Some(*d)),
-                        _ => Err(GroupByTimeError::NotDuration),
-                    };
-                }
-            }
+        let Some(args) = self.group_by_time_args() else {
+            return Ok(None);
+        };
+        if args.is_empty() || args.len() > 2 {
+            return Err(GroupByTimeError::ArgumentCount);
         }
-        Ok(None)
+        match &args[0] {
+            Expr::Literal(Literal::Duration(d)) => Ok(Some(*d)),
+            _ => Err(GroupByTimeError::NotDuration),
+        }
+    }
+
+    /// The second argument of `GROUP BY time(interval, offset)` as written
+    /// (a duration, or `now()`), if there is one.
+    pub fn group_by_offset(&self) -> Option<&Expr> {
+        self.group_by_time_args()?.get(1)
+    }
+
+    fn group_by_time_args(&self) -> Option<&[Expr]> {
+        self.dimensions.iter().find_map(|d| match &d.expr {
+            Expr::Call(c) if c.name == "time" => Some(&c.args[..]),
+            _ => None,
+        })
     }
 
     /// True when results come in ascending time order (no ORDER BY, or

@@ -1,15 +1,61 @@
 //! The SELECT engine on TSBS-shaped data (cpu-only: 100 hosts × 24 h at
 //! 10 s, 10 fields), through `query::select::select` over local shards (no
-//! HTTP): median latency per TSBS query type. `SELECT_BENCH_HOSTS` and
-//! `SELECT_BENCH_HOURS` shrink the data set for a quick run.
+//! HTTP): median latency per TSBS query type, then the peak heap of the
+//! largest raw selection (every row) answered whole and chunked.
+//! `SELECT_BENCH_HOSTS` and `SELECT_BENCH_HOURS` shrink the data set for a
+//! quick run.
 //!
 //! `cargo bench -p query --bench select_tsbs`
 
 #[path = "../tests/select_support/mod.rs"]
 mod select_support;
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
+
+/// Counts heap bytes while `COUNTING` is set (off during the latency runs).
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() && COUNTING.load(Relaxed) {
+            let now = CURRENT.fetch_add(layout.size(), Relaxed) + layout.size();
+            PEAK.fetch_max(now, Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        if COUNTING.load(Relaxed) {
+            CURRENT.fetch_sub(layout.size(), Relaxed);
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Peak heap growth (bytes) while `f` runs. Bytes freed during the run but
+/// allocated before it make the count dip below zero, which wraps; the
+/// base is taken high enough (`1 << 60`) that it never does.
+fn peak_heap<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    const BASE: usize = 1 << 60;
+    CURRENT.store(BASE, Relaxed);
+    PEAK.store(BASE, Relaxed);
+    COUNTING.store(true, Relaxed);
+    let out = f();
+    COUNTING.store(false, Relaxed);
+    (PEAK.load(Relaxed) - BASE, out)
+}
 
 const FIELDS: [&str; 10] = [
     "usage_user",
@@ -111,4 +157,47 @@ fn main() {
         times.sort_by(|a, b| a.total_cmp(b));
         println!("{:<24} {:>12.2} {:>10}", name, times[times.len() / 2], rows);
     }
+
+    let q = "SELECT * FROM cpu";
+    let influxql::Statement::Select(sel) = influxql::parse_statement(q).unwrap() else {
+        unreachable!()
+    };
+    let (whole, rows) = peak_heap(|| {
+        let s = rt
+            .block_on(select_support::run(&cluster, "benchmark", q))
+            .unwrap();
+        s.iter().map(|s| s.values.len()).sum::<usize>()
+    });
+    let ctx = query::select::QueryContext::new(Some("benchmark".into()), 0);
+    let (chunked, chunked_rows) = peak_heap(|| {
+        rt.block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+            let count = async {
+                let mut n = 0;
+                while let Some(piece) = rx.recv().await {
+                    let piece: query::result::Series = piece;
+                    n += piece.values.len();
+                }
+                n
+            };
+            let (res, n) = tokio::join!(
+                async {
+                    let r = query::select::select_chunked(&cluster, &ctx, &sel, &tx).await;
+                    drop(tx);
+                    r
+                },
+                count
+            );
+            res.unwrap();
+            n
+        })
+    });
+    assert_eq!(rows, chunked_rows);
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    println!(
+        "\n{q} ({rows} rows): peak heap whole {:.1} MiB, chunked (chunk_size {}) {:.1} MiB",
+        mib(whole),
+        ctx.chunk_size,
+        mib(chunked)
+    );
 }

@@ -180,6 +180,26 @@ pub struct WatermarkError {
     pub partition: i32,
     /// Cause.
     pub message: String,
+    /// The client does not know the partition (yet): a topic created a
+    /// moment ago can be missing from its metadata for a while, so this
+    /// is worth retrying, unlike a broker that does not answer.
+    pub unknown_partition: bool,
+}
+
+impl WatermarkError {
+    /// The error of a librdkafka watermark call.
+    pub fn from_kafka(topic: String, partition: i32, e: &rdkafka::error::KafkaError) -> Self {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        Self {
+            topic,
+            partition,
+            message: e.to_string(),
+            unknown_partition: matches!(
+                e.rdkafka_error_code(),
+                Some(Code::UnknownPartition | Code::UnknownTopic | Code::UnknownTopicOrPartition)
+            ),
+        }
+    }
 }
 
 /// Reads partitions' high watermarks (read-your-writes).
@@ -240,15 +260,12 @@ impl Watermarks for KafkaWatermarks {
             .await;
             match res {
                 Ok(Ok((_low, high))) => Ok(high),
-                Ok(Err(e)) => Err(WatermarkError {
-                    topic,
-                    partition,
-                    message: e.to_string(),
-                }),
+                Ok(Err(e)) => Err(WatermarkError::from_kafka(topic, partition, &e)),
                 Err(e) => Err(WatermarkError {
                     topic,
                     partition,
                     message: e.to_string(),
+                    unknown_partition: false,
                 }),
             }
         })
@@ -505,6 +522,7 @@ impl Cluster {
                 partition: 0,
                 message: "read-your-writes is not configured on this node (no Kafka brokers)"
                     .into(),
+                unknown_partition: false,
             });
         };
         let futs = shards.iter().map(|(g, s)| {
@@ -513,13 +531,11 @@ impl Cluster {
             let partition = s.index as i32;
             let id = s.id;
             async move {
-                // A topic created a moment ago can be missing from the
-                // client's metadata for a while (UnknownPartition): retry.
                 let mut attempt = 0;
                 loop {
                     match w.high_watermark(&topic, partition).await {
                         Ok(h) => return Ok((id, h)),
-                        Err(_) if attempt < 10 => {
+                        Err(e) if e.unknown_partition && attempt < 10 => {
                             attempt += 1;
                             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                         }

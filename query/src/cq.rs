@@ -50,18 +50,10 @@ fn interval_of(cq: &CreateContinuousQueryStatement) -> Result<(i64, i64), String
         .map_err(|e| e.to_string())?
         .filter(|i| *i > 0)
         .ok_or("continuous queries must be aggregate queries with GROUP BY time")?;
-    let offset = cq
-        .source
-        .dimensions
-        .iter()
-        .find_map(|d| match &d.expr {
-            Expr::Call(c) if c.name == "time" => match c.args.get(1) {
-                Some(Expr::Literal(Literal::Duration(o))) => Some(o.rem_euclid(every)),
-                _ => None,
-            },
-            _ => None,
-        })
-        .unwrap_or(0);
+    let offset = match cq.source.group_by_offset() {
+        Some(Expr::Literal(Literal::Duration(o))) => o.rem_euclid(every),
+        _ => 0,
+    };
     Ok((every, offset))
 }
 

@@ -545,61 +545,76 @@ impl CsvWriter {
     }
 }
 
-/// Splits statement results into InfluxDB's chunks: one series per chunk,
-/// at most `chunk_size` rows each; a series cut by the size is `partial`,
-/// and every chunk but the last of a statement is `partial` (InfluxDB 1.6's
-/// `query.Emitter` plus the handler's chunked loop).
-pub fn chunk_results(results: Vec<StatementResult>, chunk_size: usize) -> Vec<StatementResult> {
-    let chunk_size = chunk_size.max(1);
-    let mut out = Vec::new();
-    for r in results {
-        if r.series.is_empty() || r.error.is_some() {
-            out.push(r);
-            continue;
-        }
-        let id = r.statement_id;
-        let mut pieces: Vec<Series> = Vec::new();
-        for s in r.series {
-            if s.values.len() <= chunk_size {
-                pieces.push(s);
-                continue;
-            }
-            let mut rest = s.values;
-            while !rest.is_empty() {
-                let tail = if rest.len() > chunk_size {
-                    rest.split_off(chunk_size)
-                } else {
-                    Vec::new()
-                };
-                pieces.push(Series {
-                    name: s.name.clone(),
-                    tags: s.tags.clone(),
-                    columns: s.columns.clone(),
-                    values: std::mem::replace(&mut rest, tail),
-                    partial: false,
-                });
-                let more = !rest.is_empty();
-                if let Some(last) = pieces.last_mut() {
-                    last.partial = more;
-                }
-            }
-        }
-        let n = pieces.len();
-        for (i, s) in pieces.into_iter().enumerate() {
-            out.push(StatementResult {
-                statement_id: id,
-                series: vec![s],
-                messages: if i == 0 {
-                    r.messages.clone()
-                } else {
-                    Vec::new()
-                },
-                error: None,
-                partial: i + 1 < n,
-            });
+/// Cuts one statement's answer into InfluxDB's chunks as its series
+/// arrive: one series per chunk, at most `size` rows each; a chunk that
+/// the next one continues (same series) is a `partial` series, and every
+/// chunk but the statement's last is `partial` (InfluxDB 1.6's
+/// `query.Emitter` plus the handler's chunked loop). One chunk is held back
+/// until the next arrives, since only then are its flags known.
+#[derive(Debug)]
+pub struct Chunker {
+    statement_id: usize,
+    size: usize,
+    messages: Vec<crate::result::Message>,
+    held: Option<Series>,
+}
+
+impl Chunker {
+    /// A chunker for statement `statement_id`; `messages` go with its first
+    /// chunk.
+    pub fn new(statement_id: usize, size: usize, messages: Vec<crate::result::Message>) -> Self {
+        Self {
+            statement_id,
+            size: size.max(1),
+            messages,
+            held: None,
         }
     }
-    out
+
+    /// Adds the next series (or piece of one) of the answer; returns the
+    /// chunks now complete.
+    pub fn push(&mut self, series: Series) -> Vec<StatementResult> {
+        let mut out = Vec::new();
+        let mut values = series.values.into_iter().peekable();
+        while values.peek().is_some() {
+            let piece = Series {
+                name: series.name.clone(),
+                tags: series.tags.clone(),
+                columns: series.columns.clone(),
+                values: values.by_ref().take(self.size).collect(),
+                partial: false,
+            };
+            if let Some(mut prev) = self.held.replace(piece) {
+                let next = self.held.as_ref().expect("just set");
+                prev.partial = prev.name == next.name && prev.tags == next.tags;
+                out.push(self.result(prev, true));
+            }
+        }
+        out
+    }
+
+    /// The statement's last chunk (just its id and messages when it had
+    /// no rows).
+    pub fn finish(mut self) -> StatementResult {
+        match self.held.take() {
+            Some(s) => self.result(s, false),
+            None => StatementResult {
+                statement_id: self.statement_id,
+                messages: self.messages,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn result(&mut self, series: Series, partial: bool) -> StatementResult {
+        StatementResult {
+            statement_id: self.statement_id,
+            series: vec![series],
+            messages: std::mem::take(&mut self.messages),
+            error: None,
+            partial,
+        }
+    }
 }
 
 /// What InfluxDB 1.6 answers without `chunked`: its engine still cuts
@@ -815,18 +830,44 @@ mod tests {
         );
     }
 
+    fn chunked(r: StatementResult, size: usize) -> Vec<StatementResult> {
+        let mut c = Chunker::new(r.statement_id, size, r.messages);
+        let mut out = Vec::new();
+        for s in r.series {
+            out.extend(c.push(s));
+        }
+        out.push(c.finish());
+        out
+    }
+
     #[test]
     fn chunks_cut_series_and_mark_partials() {
-        let mut r = sample();
-        r.truncate(1);
-        let chunks = chunk_results(r, 1);
+        let r = sample().remove(0);
+        assert_eq!(r.series.len(), 1);
+        let chunks = chunked(r.clone(), 1);
         assert_eq!(chunks.len(), 2);
         assert!(chunks[0].partial && chunks[0].series[0].partial);
         assert!(!chunks[1].partial && !chunks[1].series[0].partial);
         assert_eq!(chunks[1].series[0].values.len(), 1);
-        let whole = chunk_results(sample(), 10);
-        assert_eq!(whole.len(), 2);
+        let whole = chunked(r.clone(), 10);
+        assert_eq!(whole.len(), 1);
         assert!(!whole[0].partial);
+        // Two series: the first chunk is partial as a chunk, not as a series.
+        let mut two = r.clone();
+        let mut other = r.series[0].clone();
+        other.name = "other".into();
+        two.series.push(other);
+        let chunks = chunked(two, 10);
+        assert_eq!(chunks.len(), 2);
+        assert!(chunks[0].partial && !chunks[0].series[0].partial);
+        assert!(!chunks[1].partial);
+        // Pieces of one series that arrive separately join as one series.
+        let mut c = Chunker::new(0, 10, Vec::new());
+        assert!(c.push(r.series[0].clone()).is_empty());
+        let first = c.push(r.series[0].clone());
+        assert!(first[0].partial && first[0].series[0].partial);
+        assert!(!c.finish().series[0].partial);
+        assert_eq!(Chunker::new(3, 10, Vec::new()).finish().statement_id, 3);
     }
 
     #[test]

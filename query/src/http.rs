@@ -33,9 +33,10 @@ use meta_client::auth::{self, AuthError, Authenticator};
 use tracing::{info_span, Instrument};
 
 use crate::format::{
-    chunk_results, mark_unchunked_partials, write_json_error, write_json_response, CsvWriter,
-    Epoch, JsonOptions, DEFAULT_CHUNK_SIZE,
+    mark_unchunked_partials, write_json_error, write_json_response, CsvWriter, Epoch, JsonOptions,
+    DEFAULT_CHUNK_SIZE,
 };
+use crate::result::StatementResult;
 use crate::statements::{authorize, is_bootstrap_admin_creation, ExecContext, Executor};
 
 /// The header that asks for read-your-writes (alternative to
@@ -277,6 +278,31 @@ async fn handle(api: &QueryApi, params: &Params, headers: &HeaderMap, pretty: bo
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a == "application/csv" || a == "text/csv");
 
+    if chunked && !csv {
+        // One JSON document per line, as InfluxDB streams them, each sent
+        // as soon as it is ready; the bounded channel makes a slow client
+        // slow the query down instead of piling chunks up in memory.
+        let (tx, rx) = tokio::sync::mpsc::channel::<StatementResult>(1);
+        let executor = Arc::clone(&api.executor);
+        let statements = query.statements;
+        tokio::spawn(
+            async move { executor.execute_chunked(&statements, &ctx, &tx).await }.in_current_span(),
+        );
+        let opts = JsonOptions { epoch, pretty };
+        let lines = futures::stream::unfold(rx, move |mut rx| async move {
+            let r = rx.recv().await?;
+            let mut line = String::new();
+            write_json_response(&mut line, std::slice::from_ref(&r), opts);
+            Some((Ok::<_, std::convert::Infallible>(Bytes::from(line)), rx))
+        });
+        let mut r = Response::new(Body::from_stream(lines));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return r;
+    }
+
     let mut results = api.executor.execute(&query.statements, &ctx).await;
 
     if csv {
@@ -288,25 +314,6 @@ async fn handle(api: &QueryApi, params: &Params, headers: &HeaderMap, pretty: bo
         let mut r = (StatusCode::OK, out).into_response();
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
-        return r;
-    }
-    if chunked {
-        // One JSON document per line, as InfluxDB streams them. The pieces
-        // are produced from the statement results; each is flushed as its
-        // own body frame.
-        let opts = JsonOptions { epoch, pretty };
-        let lines = chunk_results(results, chunk_size)
-            .into_iter()
-            .map(move |r| {
-                let mut line = String::new();
-                write_json_response(&mut line, std::slice::from_ref(&r), opts);
-                Ok::<_, std::convert::Infallible>(Bytes::from(line))
-            });
-        let mut r = Response::new(Body::from_stream(futures::stream::iter(lines)));
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
         return r;
     }
     mark_unchunked_partials(&mut results);

@@ -26,7 +26,7 @@ use schemas::meta_api::{CommandError, MetaCommand, RetentionPolicySpec};
 use tracing::{debug, info_span, Instrument};
 
 use crate::cluster::{BoxFuture, Cluster};
-use crate::format::rfc3339;
+use crate::format::{rfc3339, Chunker};
 use crate::result::{Cell, Series, StatementResult};
 use crate::tombstone::TombstoneWriter;
 
@@ -42,7 +42,8 @@ pub struct ExecContext {
     /// Read-your-writes: replicas must have applied every record produced
     /// before the query started (see [`crate::cluster`]).
     pub read_your_writes: bool,
-    /// `chunk_size` of a chunked request (the engine may stream in pieces).
+    /// `chunk_size` of a chunked request: rows per chunk, and per page a
+    /// raw SELECT reads from each shard.
     pub chunk_size: Option<usize>,
 }
 
@@ -57,6 +58,15 @@ pub trait DataEngine: Send + Sync + 'static {
         statement: &'a Statement,
         ctx: &'a ExecContext,
     ) -> BoxFuture<'a, StatementResult>;
+
+    /// Runs a SELECT without INTO for a chunked answer, sending its series
+    /// as they are ready (see [`crate::select::select_chunked`]).
+    fn select_chunked<'a>(
+        &'a self,
+        statement: &'a influxql::ast::SelectStatement,
+        ctx: &'a ExecContext,
+        tx: tokio::sync::mpsc::Sender<Series>,
+    ) -> BoxFuture<'a, Result<(), String>>;
 }
 
 /// The [`DataEngine`] of this crate: SELECT through [`crate::select`] and
@@ -111,20 +121,37 @@ pub(crate) fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
+fn query_context(ctx: &ExecContext) -> crate::select::QueryContext {
+    crate::select::QueryContext {
+        database: ctx.database.clone(),
+        retention_policy: ctx.retention_policy.clone(),
+        now_ns: now_ns(),
+        read_your_writes: ctx.read_your_writes,
+        chunk_size: ctx.chunk_size.unwrap_or(crate::format::DEFAULT_CHUNK_SIZE),
+    }
+}
+
 impl DataEngine for Engine {
+    fn select_chunked<'a>(
+        &'a self,
+        statement: &'a influxql::ast::SelectStatement,
+        ctx: &'a ExecContext,
+        tx: tokio::sync::mpsc::Sender<Series>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            crate::select::select_chunked(&self.cluster, &query_context(ctx), statement, &tx)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn execute<'a>(
         &'a self,
         statement: &'a Statement,
         ctx: &'a ExecContext,
     ) -> BoxFuture<'a, StatementResult> {
         Box::pin(async move {
-            let qctx = crate::select::QueryContext {
-                database: ctx.database.clone(),
-                retention_policy: ctx.retention_policy.clone(),
-                now_ns: now_ns(),
-                read_your_writes: ctx.read_your_writes,
-                chunk_size: ctx.chunk_size.unwrap_or(crate::format::DEFAULT_CHUNK_SIZE),
-            };
+            let qctx = query_context(ctx);
             let outcome = match statement {
                 Statement::Select(sel) => match &sel.target {
                     Some(target) => self.select_into(&qctx, sel, target).await,
@@ -244,6 +271,82 @@ impl Executor {
             out.push(r);
         }
         out
+    }
+
+    /// Runs the statements like [`Self::execute`] for a chunked answer,
+    /// sending each statement's chunks of at most `ctx.chunk_size` rows as
+    /// they are ready (see [`Chunker`]): a SELECT of raw rows is read page
+    /// by page, so the answer is never whole in memory. Stops when the
+    /// receiver is gone.
+    pub async fn execute_chunked(
+        &self,
+        statements: &[Statement],
+        ctx: &ExecContext,
+        tx: &tokio::sync::mpsc::Sender<StatementResult>,
+    ) {
+        let chunk_size = ctx.chunk_size.unwrap_or(crate::format::DEFAULT_CHUNK_SIZE);
+        let mut failed = false;
+        for (i, stmt) in statements.iter().enumerate() {
+            let last = if failed {
+                StatementResult {
+                    statement_id: i,
+                    error: Some(NOT_EXECUTED.into()),
+                    ..Default::default()
+                }
+            } else {
+                match stmt {
+                    Statement::Select(sel) if sel.target.is_none() => {
+                        let span = info_span!("statement", kind = statement_kind(stmt));
+                        let mut chunker = Chunker::new(i, chunk_size, Vec::new());
+                        let (stx, mut srx) = tokio::sync::mpsc::channel(1);
+                        let produce = self.engine.select_chunked(sel, ctx, stx);
+                        let forward = async {
+                            while let Some(series) = srx.recv().await {
+                                for c in chunker.push(series) {
+                                    if tx.send(c).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        };
+                        let (res, ()) = async { tokio::join!(produce, forward) }
+                            .instrument(span)
+                            .await;
+                        match res {
+                            Ok(()) => chunker.finish(),
+                            Err(e) => StatementResult {
+                                statement_id: i,
+                                error: Some(e),
+                                ..Default::default()
+                            },
+                        }
+                    }
+                    _ => {
+                        let r = self.execute_one(stmt, ctx).await;
+                        if r.error.is_some() {
+                            StatementResult {
+                                statement_id: i,
+                                ..r
+                            }
+                        } else {
+                            let mut chunker = Chunker::new(i, chunk_size, r.messages);
+                            for series in r.series {
+                                for c in chunker.push(series) {
+                                    if tx.send(c).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                            chunker.finish()
+                        }
+                    }
+                }
+            };
+            failed = last.error.is_some();
+            if tx.send(last).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Runs one statement.

@@ -121,3 +121,79 @@ async fn parallel_scan_of_a_shard_equals_a_single_pass() {
         assert_eq!(to_json(&a), to_json(&b), "{q}");
     }
 }
+
+/// A chunked SELECT sends its answer in pieces of at most `chunk_size`
+/// rows; raw rows are read group by group in pages from every shard. Joined
+/// back, the pieces are exactly the whole answer, for every page size, with
+/// rows at equal times in several series and shards, LIMIT/OFFSET,
+/// SLIMIT/SOFFSET, descending order and answers that are not paged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_answers_join_to_the_whole_answer() {
+    let mut lp = String::new();
+    for h in 0..24 {
+        for t in 0..20i64 {
+            let usage = (h * 7 + t * 3) % 50;
+            lp.push_str(&format!(
+                "cpu,host=h{h:02},rack=r{} usage={usage}.5,n={t}i {}\n",
+                h % 4,
+                t * 10_000_000_000 + (h % 3) * 1_000_000_000
+            ));
+        }
+    }
+    // Minute-long shard groups of 3 shards: 4 groups, 12 shards.
+    let loaded = load(&lp, "db", 60_000_000_000, 3, |_| vec![1]);
+    let cluster = loaded.cluster(1);
+    // (query, read in pages)
+    let queries = [
+        ("SELECT * FROM cpu", true),
+        ("SELECT usage, n FROM cpu WHERE usage > 20 GROUP BY rack", true),
+        ("SELECT * FROM cpu GROUP BY host LIMIT 3 OFFSET 2", true),
+        ("SELECT usage FROM cpu WHERE usage > 30 ORDER BY time DESC", true),
+        ("SELECT * FROM cpu GROUP BY * SLIMIT 3 SOFFSET 1", true),
+        ("SELECT usage * 2, host FROM cpu WHERE time >= 50s AND time < 150s GROUP BY rack ORDER BY time DESC LIMIT 9 OFFSET 4", true),
+        ("SELECT count(usage) FROM cpu GROUP BY rack", false),
+        ("SELECT derivative(usage) FROM cpu GROUP BY host LIMIT 4", false),
+    ];
+    for (q, paged) in queries {
+        let whole = run(&cluster, "db", q)
+            .await
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert!(!whole.is_empty(), "{q}: no answer");
+        for size in [1, 7, 10_000] {
+            let influxql::Statement::Select(sel) = influxql::parse_statement(q).unwrap() else {
+                unreachable!()
+            };
+            let mut ctx =
+                query::select::QueryContext::new(Some("db".into()), 1_700_000_000_000_000_000);
+            ctx.chunk_size = size;
+            let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+            let collect = async {
+                let mut joined: Vec<query::result::Series> = Vec::new();
+                while let Some(piece) = rx.recv().await {
+                    let piece: query::result::Series = piece;
+                    assert!(
+                        !paged || piece.values.len() <= size,
+                        "{q}: a page over {size}"
+                    );
+                    match joined.last_mut() {
+                        Some(s) if s.name == piece.name && s.tags == piece.tags => {
+                            s.values.extend(piece.values)
+                        }
+                        _ => joined.push(piece),
+                    }
+                }
+                joined
+            };
+            let (res, joined) = tokio::join!(
+                async {
+                    let r = query::select::select_chunked(&cluster, &ctx, &sel, &tx).await;
+                    drop(tx);
+                    r
+                },
+                collect
+            );
+            res.unwrap_or_else(|e| panic!("{q}: {e}"));
+            assert_eq!(to_json(&joined), to_json(&whole), "{q} in chunks of {size}");
+        }
+    }
+}

@@ -74,11 +74,7 @@ impl Watermarks for NodeWatermarks {
                 .fetch_watermarks(&topic, partition)
                 .await
                 .map(|(_, high)| high)
-                .map_err(|e| WatermarkError {
-                    topic,
-                    partition,
-                    message: e.to_string(),
-                })
+                .map_err(|e| WatermarkError::from_kafka(topic, partition, &e))
         })
     }
 }

@@ -5,13 +5,14 @@
 //!   values as little-endian arrays, no compression: apply only copies bytes,
 //!   which is what makes ≥ 1.5 M values/s possible. RocksDB's own LZ4 shrinks
 //!   these while they wait in L0/L1.
-//! - **packed** (`PACKED`): what a full merge (compaction, or a read of a key
-//!   with pending operands) produces. Timestamps with `pco` (its automatic
-//!   delta encoding turns a regular interval into ~0 bits per value, like
-//!   delta-of-delta), integers/unsigned/floats with `pco`, booleans bit-packed,
-//!   strings dictionary-coded when that pays (indices with `pco`), otherwise
-//!   lengths with `pco` plus the bytes (zstd at the bottommost level of
-//!   RocksDB compresses those).
+//! - **packed** (`PACKED`): what a full merge in a compaction produces (a
+//!   read of a key with pending operands merges them into a raw block, which
+//!   is never stored). Timestamps with `pco` (its automatic delta encoding
+//!   turns a regular interval into ~0 bits per value, like delta-of-delta),
+//!   integers/unsigned/floats with `pco`, booleans bit-packed, strings
+//!   dictionary-coded when that pays (indices with `pco`), otherwise lengths
+//!   with `pco` plus the bytes (zstd at the bottommost level of RocksDB
+//!   compresses those).
 //!
 //! Byte 0 of both is `encoding | type code`; then the value count as a
 //! LEB128 varint.

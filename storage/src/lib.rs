@@ -25,13 +25,14 @@
 //!
 //!  [data] merge operator "sluice.block.v1": operands are sorted column
 //!         slices; full merge = fold in log order, later write wins on equal
-//!         timestamps, output one pco-packed block (compaction and reads);
-//!         partial merge combines operands (raw).
+//!         timestamps, output one pco-packed block (compaction) or a raw
+//!         one (a read); partial merge combines operands (raw).
 //!
 //!  Shard::series / tag_keys / tag_values / field_keys / measurements ─ [index]
 //!  Shard::scan(series, field, min, max) ─ bounded iterator over [data]
 //!        ─ decode block (pco) ─ trim to range ─► Block { timestamps, values }
-//!  Shard::read_aligned ─ several fields of a series as rows with nulls
+//!  Shard::scan_aligned ─ several fields of a series as rows with nulls,
+//!        window by window
 //!  Shard::digest ─ snapshot ─ series in key order ─ fields in name order
 //!        ─ values in time order ─► SHA-256 (independent of physical layout)
 //! ```
@@ -60,8 +61,8 @@ pub use codec::{Block, Column, Value};
 pub use digest::{ContentHasher, ShardDigest};
 pub use error::{CorruptReason, Error, Result};
 pub use shard::{
-    dir_size, AlignedRows, ApplyStats, BlockScan, FieldId, FieldInfo, NodeBudget, SeriesEntry,
-    SeriesId, Shard, ShardOptions, StorageResources, DEFAULT_WINDOW_NS,
+    dir_size, AlignedRows, AlignedScan, ApplyStats, BlockScan, FieldId, FieldInfo, NodeBudget,
+    SeriesEntry, SeriesId, Shard, ShardOptions, StorageResources, DEFAULT_WINDOW_NS,
 };
 
 #[cfg(test)]

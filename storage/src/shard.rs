@@ -2,6 +2,7 @@
 //! apply path (points and tombstones → one atomic `WriteBatch` with the
 //! offset), the series index queries, scans and the digest.
 
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -81,10 +82,15 @@ impl StorageResources {
     /// Creates the node's shared cache and write-buffer budget.
     pub fn new(budget: NodeBudget) -> Self {
         let cache = Cache::new_lru_cache(budget.block_cache_bytes);
-        // Stalling writers when the budget is exceeded is the right pressure
-        // for a consumer: it slows down instead of growing memory.
+        // No stall: when the budget is exceeded, the writing shard flushes
+        // its own memtables, and a stalled writer would wait for memory
+        // that only another, idle shard could free (it never flushes while
+        // idle). That deadlocked opening a new shard (its first write)
+        // after another shard had filled the budget. Without the stall the
+        // memtables of all shards stay under about twice the budget: each
+        // writer flushes itself once over it.
         let write_buffers =
-            WriteBufferManager::new_write_buffer_manager(budget.write_buffer_bytes, true);
+            WriteBufferManager::new_write_buffer_manager(budget.write_buffer_bytes, false);
         StorageResources {
             cache,
             write_buffers: Arc::new(write_buffers),
@@ -228,8 +234,40 @@ impl std::fmt::Debug for Shard {
     }
 }
 
+thread_local! {
+    /// Whether this thread is reading the data column family (see [`Reading`]).
+    static READING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as a reader until dropped.
+///
+/// RocksDB runs the merge operator in the reading thread for a key whose
+/// operands are not compacted yet (fresh data: memtables and L0), and hands
+/// the result to the reader only: it is never stored. Packing it would be
+/// wasted work, and the most expensive part of a scan: pco at level 8 costs
+/// several times its decoding, so a read of freshly written data spent most
+/// of its time compressing blocks it then decompressed. Flushes and
+/// compactions run on RocksDB's own threads, where the flag is never set, and
+/// still pack what they store.
+struct Reading(bool);
+
+impl Reading {
+    fn start() -> Self {
+        Reading(READING.replace(true))
+    }
+}
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        READING.set(self.0);
+    }
+}
+
 fn full_merge(_key: &[u8], existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Vec<u8>> {
     let block = fold_operands(existing, ops)?;
+    if READING.get() {
+        return Some(codec::encode_raw(&block));
+    }
     codec::encode_packed(&block).ok()
 }
 
@@ -829,6 +867,7 @@ impl Shard {
         min: i64,
         max: i64,
     ) -> Result<bool> {
+        let _reading = Reading::start();
         let data = self.cf(CF_DATA);
         let lo = sid.to_be_bytes().to_vec();
         let hi = keys::prefix_end(&lo);
@@ -1066,23 +1105,60 @@ impl Shard {
     /// in time order, each decoded and trimmed to the range. Cheap to call
     /// per series: one bounded RocksDB iterator.
     pub fn scan(&self, series: SeriesId, field: FieldId, min: i64, max: i64) -> BlockScan<'_> {
+        self.scan_dir(series, field, (min, max), false)
+    }
+
+    /// [`Self::scan`] in either direction: newest block first when `rev`
+    /// (the values inside a block stay in time order).
+    pub fn scan_dir(
+        &self,
+        series: SeriesId,
+        field: FieldId,
+        (min, max): (i64, i64),
+        rev: bool,
+    ) -> BlockScan<'_> {
         let lo = keys::data_key(series.0, field.0, min.div_euclid(self.window));
-        let hi = keys::prefix_end(&keys::data_key(
-            series.0,
-            field.0,
-            max.div_euclid(self.window),
-        ));
+        let last = keys::data_key(series.0, field.0, max.div_euclid(self.window));
+        let hi = keys::prefix_end(&last);
         let mut it = self
             .db
             .raw_iterator_cf_opt(self.cf(CF_DATA), bounded(lo.to_vec(), hi));
         if min <= max {
-            it.seek(lo);
+            let _reading = Reading::start();
+            if rev {
+                it.seek_for_prev(last);
+            } else {
+                it.seek(lo);
+            }
         }
         BlockScan {
             it,
             min,
             max,
+            rev,
             done: min > max,
+        }
+    }
+
+    /// Several fields of one series aligned by timestamp, with `None` where
+    /// a field has no value at a row's time, one storage window at a time,
+    /// oldest first or newest first when `rev`: a reader that needs only
+    /// the first rows stops early and holds one window in memory, not the
+    /// whole range.
+    pub fn scan_aligned(
+        &self,
+        series: SeriesId,
+        fields: &[FieldId],
+        range: (i64, i64),
+        rev: bool,
+    ) -> AlignedScan<'_> {
+        AlignedScan {
+            scans: fields
+                .iter()
+                .map(|f| self.scan_dir(series, *f, range, rev).peekable())
+                .collect(),
+            window: self.window,
+            rev,
         }
     }
 
@@ -1106,54 +1182,12 @@ impl Shard {
         Ok(out)
     }
 
-    /// Several fields of one series aligned by timestamp, with `None` where
-    /// a field has no value at a row's time.
-    pub fn read_aligned(
-        &self,
-        series: SeriesId,
-        fields: &[FieldId],
-        min: i64,
-        max: i64,
-    ) -> Result<AlignedRows> {
-        let blocks = fields
-            .iter()
-            .map(|f| self.read(series, *f, min, max))
-            .collect::<Result<Vec<_>>>()?;
-        let mut timestamps: Vec<i64> = blocks
-            .iter()
-            .flatten()
-            .flat_map(|b| b.timestamps.iter().copied())
-            .collect();
-        timestamps.sort_unstable();
-        timestamps.dedup();
-        let columns = blocks
-            .iter()
-            .map(|b| {
-                let mut col = Vec::with_capacity(timestamps.len());
-                let mut j = 0;
-                for &t in &timestamps {
-                    match b {
-                        Some(b) if j < b.len() && b.timestamps[j] == t => {
-                            col.push(Some(b.values.value(j)));
-                            j += 1;
-                        }
-                        _ => col.push(None),
-                    }
-                }
-                col
-            })
-            .collect();
-        Ok(AlignedRows {
-            timestamps,
-            columns,
-        })
-    }
-
     // ---- digest, size, compaction ------------------------------------------
 
     /// The digest of the shard's logical contents and the offset they are at,
     /// from one consistent snapshot. See [`crate::digest`] for what is hashed.
     pub fn digest(&self) -> Result<ShardDigest> {
+        let _reading = Reading::start();
         let snap = self.db.snapshot();
         let applied_offset = snap
             .get_cf(self.cf(CF_META), keys::META_OFFSET)?
@@ -1270,6 +1304,7 @@ pub struct BlockScan<'a> {
     it: DBRawIterator<'a>,
     min: i64,
     max: i64,
+    rev: bool,
     done: bool,
 }
 
@@ -1283,7 +1318,12 @@ impl Iterator for BlockScan<'_> {
                 return self.it.status().err().map(|e| Err(e.into()));
             }
             let block = codec::decode(self.it.value().expect("valid"));
-            self.it.next();
+            let _reading = Reading::start();
+            if self.rev {
+                self.it.prev();
+            } else {
+                self.it.next();
+            }
             match block {
                 Err(e) => {
                     self.done = true;
@@ -1298,5 +1338,143 @@ impl Iterator for BlockScan<'_> {
             }
         }
         None
+    }
+}
+
+/// The rows of the union of the blocks' timestamps, with `None` where a
+/// block has no value.
+fn align(blocks: &[Option<Block>]) -> AlignedRows {
+    let timestamps: Vec<i64> = match blocks.iter().flatten().next() {
+        // Fields written together share their timestamps: no union needed.
+        Some(first)
+            if blocks
+                .iter()
+                .all(|b| b.as_ref().is_some_and(|b| b.timestamps == first.timestamps)) =>
+        {
+            first.timestamps.clone()
+        }
+        _ => {
+            let mut ts: Vec<i64> = blocks
+                .iter()
+                .flatten()
+                .flat_map(|b| b.timestamps.iter().copied())
+                .collect();
+            ts.sort_unstable();
+            ts.dedup();
+            ts
+        }
+    };
+    let columns = blocks
+        .iter()
+        .map(|b| {
+            let mut col = Vec::with_capacity(timestamps.len());
+            let mut j = 0;
+            for &t in &timestamps {
+                match b {
+                    Some(b) if j < b.len() && b.timestamps[j] == t => {
+                        col.push(Some(b.values.value(j)));
+                        j += 1;
+                    }
+                    _ => col.push(None),
+                }
+            }
+            col
+        })
+        .collect();
+    AlignedRows {
+        timestamps,
+        columns,
+    }
+}
+
+/// Iterator over the aligned rows of several fields of a series, one
+/// storage window at a time; see [`Shard::scan_aligned`].
+pub struct AlignedScan<'a> {
+    scans: Vec<std::iter::Peekable<BlockScan<'a>>>,
+    window: i64,
+    rev: bool,
+}
+
+impl Iterator for AlignedScan<'_> {
+    type Item = Result<AlignedRows>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // Every block holds one window; the next window is the nearest one
+        // any field still has.
+        let mut target: Option<i64> = None;
+        for s in &mut self.scans {
+            match s.peek() {
+                None => {}
+                Some(Err(_)) => return s.next().and_then(Result::err).map(Err),
+                Some(Ok(b)) => {
+                    let w = b.timestamps[0].div_euclid(self.window);
+                    target = Some(match target {
+                        Some(t) if self.rev => t.max(w),
+                        Some(t) => t.min(w),
+                        None => w,
+                    });
+                }
+            }
+        }
+        let target = target?;
+        let window = self.window;
+        let blocks: Vec<Option<Block>> = self
+            .scans
+            .iter_mut()
+            .map(|s| {
+                s.next_if(|b| {
+                    b.as_ref()
+                        .is_ok_and(|b| b.timestamps[0].div_euclid(window) == target)
+                })
+                .and_then(Result::ok)
+            })
+            .collect();
+        Some(Ok(align(&blocks)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::Column;
+
+    #[test]
+    fn a_read_merges_without_packing_and_compaction_packs() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = ShardOptions {
+            window_ns: DEFAULT_WINDOW_NS,
+            sync_writes: false,
+        };
+        let shard = Shard::open(
+            dir.path(),
+            &StorageResources::new(NodeBudget::default()),
+            &opts,
+        )
+        .unwrap();
+        let data = shard.cf(CF_DATA);
+        let key = keys::data_key(1, 1, 0);
+        for i in 0..3 {
+            let b = Block {
+                timestamps: vec![i],
+                values: Column::Integer(vec![i * 10]),
+            };
+            shard.db.merge_cf(data, key, codec::encode_raw(&b)).unwrap();
+        }
+        let encoding = |v: &[u8]| v[0] & 0xf0;
+        let read = {
+            let _reading = Reading::start();
+            shard.db.get_cf(data, key).unwrap().unwrap()
+        };
+        assert!(!READING.get(), "the guard restores the flag");
+        assert_eq!(encoding(&read), codec::RAW);
+        let block = codec::decode(&read).unwrap();
+        assert_eq!(block.timestamps, [0, 1, 2]);
+        assert_eq!(block.values, Column::Integer(vec![0, 10, 20]));
+
+        shard.compact().unwrap();
+        let _reading = Reading::start();
+        let stored = shard.db.get_cf(data, key).unwrap().unwrap();
+        assert_eq!(encoding(&stored), codec::PACKED);
+        assert_eq!(codec::decode(&stored).unwrap(), block);
     }
 }

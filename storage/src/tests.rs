@@ -574,7 +574,9 @@ fn aligned_rows_have_nulls_where_a_field_is_missing() {
     let sid = shard.series_id("m").unwrap().unwrap();
     let a = shard.field("m", "a").unwrap().unwrap().id;
     let b = shard.field("m", "b").unwrap().unwrap().id;
-    let rows = shard.read_aligned(sid, &[a, b], 0, 10).unwrap();
+    let mut windows = shard.scan_aligned(sid, &[a, b], (0, 10), false);
+    let rows = windows.next().unwrap().unwrap();
+    assert!(windows.next().is_none());
     assert_eq!(rows.timestamps, vec![1, 2, 3]);
     assert_eq!(
         rows.columns,
@@ -587,6 +589,65 @@ fn aligned_rows_have_nulls_where_a_field_is_missing() {
             ],
         ]
     );
+}
+
+#[test]
+fn aligned_scan_goes_window_by_window_in_either_direction() {
+    let dir = tempfile::tempdir().unwrap();
+    let shard = open(dir.path());
+    // Windows of 16: `a` in windows -1, 0 and 2, `b` in 0 and 1.
+    shard
+        .apply(
+            0,
+            &points(vec![series(
+                "m",
+                &[],
+                vec![
+                    ints("a", &[-3, 1, 2, 40], &[1, 2, 3, 4]),
+                    ints("b", &[2, 20], &[5, 6]),
+                ],
+            )]),
+        )
+        .unwrap();
+    let sid = shard.series_id("m").unwrap().unwrap();
+    let a = shard.field("m", "a").unwrap().unwrap().id;
+    let b = shard.field("m", "b").unwrap().unwrap().id;
+    let windows = |rev| {
+        shard
+            .scan_aligned(sid, &[a, b], (-10, 100), rev)
+            .map(|r| r.unwrap().timestamps)
+            .collect::<Vec<_>>()
+    };
+    let forward = vec![vec![-3], vec![1, 2], vec![20], vec![40]];
+    assert_eq!(windows(false), forward);
+    assert_eq!(windows(true), forward.into_iter().rev().collect::<Vec<_>>());
+    // Fields join by time inside a window.
+    let mut joined = crate::AlignedRows {
+        timestamps: Vec::new(),
+        columns: vec![Vec::new(), Vec::new()],
+    };
+    for w in shard.scan_aligned(sid, &[a, b], (-10, 100), false) {
+        let w = w.unwrap();
+        joined.timestamps.extend(w.timestamps);
+        for (c, col) in joined.columns.iter_mut().zip(w.columns) {
+            c.extend(col);
+        }
+    }
+    let i = |v: i64| Some(Value::Integer(v));
+    assert_eq!(joined.timestamps, [-3, 1, 2, 20, 40]);
+    assert_eq!(
+        joined.columns,
+        [
+            vec![i(1), i(2), i(3), None, i(4)],
+            vec![None, None, i(5), i(6), None]
+        ]
+    );
+    // Bounds trim inside a window.
+    let trimmed: Vec<_> = shard
+        .scan_aligned(sid, &[a, b], (2, 20), true)
+        .map(|r| r.unwrap().timestamps)
+        .collect();
+    assert_eq!(trimmed, vec![vec![20], vec![2]]);
 }
 
 // ---- offsets, durability, digests ---------------------------------------------

@@ -122,40 +122,28 @@ pub async fn select(
     plan.execute(cluster, ctx).await
 }
 
-/// Runs a SELECT and returns its series cut into chunks of at most
-/// `ctx.chunk_size` rows (`partial` set on every chunk but a series' last),
-/// as InfluxDB's `chunked=true` answers them.
+/// Runs a SELECT for a chunked answer, sending its series in answer order
+/// as they are ready (a long series in several pieces; the receiver cuts
+/// them to `ctx.chunk_size` rows and sets `partial`). Raw rows are read
+/// page by page ([`plan::Plan::execute_paged`]), so memory stays bounded
+/// by the chunk size whatever the answer's size; other answers (bounded by
+/// their buckets) are computed whole.
 pub async fn select_chunked(
     cluster: &Cluster,
     ctx: &QueryContext,
     stmt: &SelectStatement,
-) -> Result<Vec<Series>, QueryError> {
-    let series = select(cluster, ctx, stmt).await?;
-    Ok(chunk(series, ctx.chunk_size))
-}
-
-/// Cuts series into chunks of at most `size` rows.
-pub fn chunk(series: Vec<Series>, size: usize) -> Vec<Series> {
-    let size = size.max(1);
-    let mut out = Vec::new();
-    for s in series {
-        if s.values.len() <= size {
-            out.push(s);
-            continue;
-        }
-        let n = s.values.len().div_ceil(size);
-        let mut values = s.values.into_iter();
-        for i in 0..n {
-            out.push(Series {
-                name: s.name.clone(),
-                tags: s.tags.clone(),
-                columns: s.columns.clone(),
-                values: values.by_ref().take(size).collect(),
-                partial: i + 1 < n,
-            });
+    tx: &tokio::sync::mpsc::Sender<Series>,
+) -> Result<(), QueryError> {
+    let plan = plan::plan(cluster, ctx, stmt).await?;
+    if plan.pages() {
+        return plan.execute_paged(cluster, ctx, ctx.chunk_size, tx).await;
+    }
+    for s in plan.execute(cluster, ctx).await? {
+        if tx.send(s).await.is_err() {
+            break;
         }
     }
-    out
+    Ok(())
 }
 
 /// Runs one call per shard on the first owner that answers (for the index

@@ -7,7 +7,7 @@ use influxql::ast::{
     BinaryOp, Call, DataType, Expr, Fill, Literal, MeasurementName, SelectStatement, Source,
     WildcardType,
 };
-use schemas::meta::{Shard as MetaShard, ShardGroup};
+use schemas::meta::{Shard as MetaShard, ShardGroup, ShardId};
 use schemas::series_key::parse_series_key;
 use schemas::FieldType;
 
@@ -504,21 +504,13 @@ fn window_of(stmt: &SelectStatement, interval: Option<i64>) -> Result<Option<Win
     if every <= 0 {
         return Err(invalid("group by interval must be positive"));
     }
-    let mut offset = 0;
-    for d in &stmt.dimensions {
-        if let Expr::Call(c) = &d.expr {
-            if c.name == "time" {
-                if let Some(Expr::Literal(Literal::Duration(o))) = c.args.get(1) {
-                    offset = o.rem_euclid(every);
-                }
-                if let Some(Expr::Call(n)) = c.args.get(1) {
-                    if n.name == "now" {
-                        return Err(invalid("now() offsets are not supported"));
-                    }
-                }
-            }
+    let offset = match stmt.group_by_offset() {
+        Some(Expr::Literal(Literal::Duration(o))) => o.rem_euclid(every),
+        Some(Expr::Call(n)) if n.name == "now" => {
+            return Err(invalid("now() offsets are not supported"))
         }
-    }
+        _ => 0,
+    };
     Ok(Some(Window {
         every,
         offset,
@@ -1116,25 +1108,197 @@ impl Plan {
             }
             m => m,
         };
-        let measurements: Vec<MeasurementScan> = self
-            .measurements
-            .iter()
-            .map(|m| MeasurementScan {
-                name: m.clone(),
-                cols: self.cols.clone(),
-                cond: self.cond.clone(),
-                present: self.present.clone(),
-            })
-            .collect();
+        let measurements = self.measurement_scans(&self.measurements, self.cond.clone());
         let outs = match &self.inner {
             Some(series) => vec![ShardOut::Scan(self.scan_inner(
                 series,
                 measurements,
                 mode,
             )?)],
-            None => self.scan_shards(cluster, ctx, measurements, mode).await?,
+            None => {
+                let wait =
+                    dispatch::watermarks(cluster, &self.shards, ctx.read_your_writes).await?;
+                let range = (self.min, self.max);
+                self.scan_shards(cluster, &wait, measurements, range, mode)
+                    .await?
+            }
         };
         self.merge_and_finish(outs)
+    }
+
+    fn measurement_scans(&self, names: &[String], cond: Option<Ex>) -> Vec<MeasurementScan> {
+        names
+            .iter()
+            .map(|m| MeasurementScan {
+                name: m.clone(),
+                cols: self.cols.clone(),
+                cond: cond.clone(),
+                present: self.present.clone(),
+            })
+            .collect()
+    }
+
+    /// Whether [`Self::execute_paged`] can answer: raw rows from shards,
+    /// with no transformation that needs a whole series at once.
+    pub fn pages(&self) -> bool {
+        self.calls.is_none()
+            && self.inner.is_none()
+            && !self
+                .outs
+                .iter()
+                .any(|o| matches!(o, OutExpr::Transform { .. }))
+    }
+
+    /// Runs a raw query for a chunked answer, sending its series in pieces
+    /// of at most `page` rows as they are final. Groups (output series) are
+    /// read one after the other in answer order, each from every shard
+    /// `page` rows per shard at a time, so memory is bounded by the page
+    /// size rather than by the answer. Stops early when the receiver is
+    /// gone (the client went away).
+    pub async fn execute_paged(
+        &self,
+        cluster: &Cluster,
+        ctx: &QueryContext,
+        page: usize,
+        tx: &tokio::sync::mpsc::Sender<Series>,
+    ) -> Result<(), QueryError> {
+        if self.measurements.is_empty() || self.shards.is_empty() {
+            return Ok(());
+        }
+        let page = page.max(1);
+        let wait = dispatch::watermarks(cluster, &self.shards, ctx.read_your_writes).await?;
+        let all = self.measurement_scans(&self.measurements, self.cond.clone());
+        let range = (self.min, self.max);
+        let outs = self
+            .scan_shards(cluster, &wait, all, range, ScanMode::Groups)
+            .await?;
+        let groups: BTreeSet<(String, Vec<String>)> = outs
+            .into_iter()
+            .filter_map(|o| match o {
+                ShardOut::Scan(r) => Some(r.groups),
+                _ => None,
+            })
+            .flatten()
+            .map(|g| (g.measurement, g.key))
+            .collect();
+        // SLIMIT/SOFFSET and the order of series as in `merge_and_finish`.
+        let slimit = if self.slimit > 0 {
+            self.slimit as usize
+        } else {
+            usize::MAX
+        };
+        let mut groups: Vec<_> = groups
+            .into_iter()
+            .skip(self.soffset as usize)
+            .take(slimit)
+            .collect();
+        if self.desc {
+            groups.reverse();
+        }
+        let columns: Vec<String> = std::iter::once("time".to_owned())
+            .chain(self.columns.iter().cloned())
+            .collect();
+        for (name, key) in groups {
+            let scans = self.measurement_scans(std::slice::from_ref(&name), self.group_cond(&key));
+            let tags: BTreeMap<String, String> = self.group_by.iter().cloned().zip(key).collect();
+            let (mut lo, mut hi) = range;
+            let mut skip = self.offset as usize;
+            let mut left = if self.limit > 0 {
+                self.limit as usize
+            } else {
+                usize::MAX
+            };
+            // Grows while one timestamp holds more rows than a page.
+            let mut stall = 1usize;
+            while left > 0 {
+                let want = page.min(left.saturating_add(skip)).saturating_mul(stall);
+                let mode = ScanMode::Raw {
+                    limit: Some(want as u64),
+                    desc: self.desc,
+                };
+                let outs = self
+                    .scan_shards(cluster, &wait, scans.clone(), (lo, hi), mode)
+                    .await?;
+                let mut rows = Vec::new();
+                // The nearest last time among shards that may have more.
+                let mut frontier: Option<i64> = None;
+                for o in outs {
+                    let ShardOut::Scan(resp) = o else { continue };
+                    for g in resp.groups {
+                        let GroupBody::Raw { series, rows: r } = g.body else {
+                            continue;
+                        };
+                        if let Some(edge) = r.last().filter(|_| r.len() >= want).map(|r| r.time) {
+                            frontier = Some(match frontier {
+                                Some(f) if self.desc => f.max(edge),
+                                Some(f) => f.min(edge),
+                                None => edge,
+                            });
+                        }
+                        rows.extend(
+                            r.into_iter()
+                                .map(|r| (r.time, series[r.series as usize].clone(), r.vals)),
+                        );
+                    }
+                }
+                if let Some(f) = frontier {
+                    // A shard may have more rows at the frontier's time:
+                    // they all come with the next page.
+                    rows.retain(|r| if self.desc { r.0 > f } else { r.0 < f });
+                    if rows.is_empty() {
+                        stall = stall.saturating_mul(2);
+                        continue;
+                    }
+                    if self.desc {
+                        hi = f;
+                    } else {
+                        lo = f;
+                    }
+                }
+                stall = 1;
+                let mut values = self.raw_rows(rows)?;
+                let skipped = skip.min(values.len());
+                values.drain(..skipped);
+                skip -= skipped;
+                values.truncate(left);
+                left -= values.len();
+                let mut values = values.into_iter().peekable();
+                while values.peek().is_some() {
+                    let piece = Series {
+                        name: name.clone(),
+                        tags: tags.clone(),
+                        columns: columns.clone(),
+                        values: values.by_ref().take(page).collect(),
+                        partial: false,
+                    };
+                    if tx.send(piece).await.is_err() {
+                        return Ok(());
+                    }
+                }
+                if frontier.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The condition narrowed to the series of one group.
+    fn group_cond(&self, key: &[String]) -> Option<Ex> {
+        self.group_by
+            .iter()
+            .zip(key)
+            .fold(self.cond.clone(), |c, (k, v)| {
+                let eq = Ex::Bin(
+                    Op::Eq,
+                    Box::new(Ex::Tag(k.clone())),
+                    Box::new(Ex::Lit(Some(Val::Str(v.clone())))),
+                );
+                Some(match c {
+                    Some(c) => Ex::Bin(Op::And, Box::new(c), Box::new(eq)),
+                    None => eq,
+                })
+            })
     }
 
     /// Scans a subquery's answer as one shard would scan stored series.
@@ -1202,12 +1366,12 @@ impl Plan {
     async fn scan_shards(
         &self,
         cluster: &Cluster,
-        ctx: &QueryContext,
+        wait: &HashMap<ShardId, i64>,
         measurements: Vec<MeasurementScan>,
+        (min_time, max_time): (i64, i64),
         mode: ScanMode,
     ) -> Result<Vec<ShardOut>, QueryError> {
         let md = cluster.meta();
-        let wait = dispatch::watermarks(cluster, &self.shards, ctx.read_your_writes).await?;
         let calls: Vec<(MetaShard, ShardOp)> = self
             .shards
             .iter()
@@ -1217,8 +1381,8 @@ impl Plan {
                     ShardOp::Scan(ScanRequest {
                         shard_id: s.id,
                         wait_offset: None,
-                        min_time: self.min,
-                        max_time: self.max,
+                        min_time,
+                        max_time,
                         group_by: self.group_by.clone(),
                         window: self.window,
                         measurements: measurements.clone(),
@@ -1227,7 +1391,7 @@ impl Plan {
                 )
             })
             .collect();
-        dispatch::call_all(cluster, &md, calls, &wait).await
+        dispatch::call_all(cluster, &md, calls, wait).await
     }
 
     /// Merges the shards' groups and finishes every series.
@@ -1441,6 +1605,15 @@ impl Plan {
 
     fn finish_raw(
         &self,
+        rows: Vec<(i64, String, Vec<Option<Val>>)>,
+    ) -> Result<Vec<Vec<Cell>>, QueryError> {
+        Ok(self.limit_rows(self.raw_rows(rows)?))
+    }
+
+    /// A group's raw rows in answer order and computed, before LIMIT and
+    /// OFFSET.
+    fn raw_rows(
+        &self,
         mut rows: Vec<(i64, String, Vec<Option<Val>>)>,
     ) -> Result<Vec<Vec<Cell>>, QueryError> {
         let mut tag_cache: HashMap<String, Vec<(String, String)>> = HashMap::new();
@@ -1522,7 +1695,7 @@ impl Plan {
                     .collect()
             })
             .collect();
-        Ok(self.limit_rows(out))
+        Ok(out)
     }
 
     /// Applies transformation columns: each computes over its column's

@@ -164,6 +164,9 @@ pub enum ScanMode {
     Raw { limit: Option<u64>, desc: bool },
     /// Partial aggregates per group and bucket.
     Agg { calls: Vec<CallScan> },
+    /// Only which groups have series (empty raw bodies): the first step
+    /// of a chunked answer, which then reads group by group.
+    Groups,
 }
 
 /// `scan` request for one shard.
@@ -337,7 +340,7 @@ impl<'r> Accumulator<'r> {
         self.groups
             .entry((m.to_owned(), key))
             .or_insert_with(|| match &req.mode {
-                ScanMode::Raw { .. } => GroupAcc::Raw {
+                ScanMode::Raw { .. } | ScanMode::Groups => GroupAcc::Raw {
                     series: Vec::new(),
                     rows: Vec::new(),
                 },
@@ -361,14 +364,15 @@ impl<'r> Accumulator<'r> {
     }
 
     /// Adds one series' rows (already limited to the time range), filtered
-    /// by `cond` (bound to the series' tags).
+    /// by `cond` (bound to the series' tags); returns how many rows passed
+    /// (raw mode).
     pub fn add_rows(
         &mut self,
         m: &MeasurementScan,
         cond: Option<&Ex>,
         re: &Regexes,
         mut s: SeriesRows,
-    ) {
+    ) -> usize {
         let key = self.group_key(&s.tags);
         let passes = |s: &SeriesRows, r: usize| {
             cond.is_none_or(|c| {
@@ -383,7 +387,7 @@ impl<'r> Accumulator<'r> {
         };
         let req = self.req;
         match &req.mode {
-            ScanMode::Raw { .. } => {
+            ScanMode::Raw { limit, desc } => {
                 let mut rows = Vec::new();
                 for r in 0..s.timestamps.len() {
                     if !m.present.iter().any(|&c| s.columns[c][r].is_some()) || !passes(&s, r) {
@@ -393,11 +397,12 @@ impl<'r> Accumulator<'r> {
                     let vals = s.columns.iter_mut().map(|c| c[r].take()).collect();
                     rows.push((s.timestamps[r], vals));
                 }
-                if rows.is_empty() {
-                    return;
+                let n = rows.len();
+                if n == 0 {
+                    return 0;
                 }
                 let GroupAcc::Raw { series, rows: out } = self.group(&m.name, key) else {
-                    return;
+                    return 0;
                 };
                 let idx = series.len() as u32;
                 series.push(s.key);
@@ -406,6 +411,14 @@ impl<'r> Accumulator<'r> {
                     series: idx,
                     vals,
                 }));
+                // With a limit, a group never holds more than twice it.
+                if let Some(l) = limit.map(|l| l as usize) {
+                    if out.len() > l.saturating_mul(2) {
+                        order_rows(out, *desc);
+                        out.truncate(l);
+                    }
+                }
+                n
             }
             ScanMode::Agg { calls } => {
                 let mut pending: Vec<(i64, usize, Pt)> = Vec::new();
@@ -430,10 +443,10 @@ impl<'r> Accumulator<'r> {
                     }
                 }
                 if pending.is_empty() {
-                    return;
+                    return 0;
                 }
                 let GroupAcc::Agg(map) = self.group(&m.name, key) else {
-                    return;
+                    return 0;
                 };
                 for (b, ci, p) in pending {
                     let parts = map
@@ -441,7 +454,9 @@ impl<'r> Accumulator<'r> {
                         .or_insert_with(|| calls.iter().map(|c| Partial::new(c.kind)).collect());
                     parts[ci].push(calls[ci].kind, p);
                 }
+                0
             }
+            ScanMode::Groups => 0,
         }
     }
 
@@ -451,7 +466,7 @@ impl<'r> Accumulator<'r> {
     fn absorb(&mut self, other: Accumulator<'_>) {
         let kinds: Vec<AggKind> = match &self.req.mode {
             ScanMode::Agg { calls } => calls.iter().map(|c| c.kind).collect(),
-            ScanMode::Raw { .. } => Vec::new(),
+            ScanMode::Raw { .. } | ScanMode::Groups => Vec::new(),
         };
         for (key, acc) in other.groups {
             let mine = match self.groups.entry(key) {
@@ -563,14 +578,7 @@ impl<'r> Accumulator<'r> {
             .map(|((measurement, key), acc)| {
                 let body = match acc {
                     GroupAcc::Raw { series, mut rows } => {
-                        // Series were added in key order, so the index
-                        // breaks ties by series key.
-                        rows.sort_by_key(|r| (r.time, r.series));
-                        if desc {
-                            rows.reverse();
-                            // Ties stay in series-key order.
-                            rows.sort_by(|a, b| b.time.cmp(&a.time).then(a.series.cmp(&b.series)));
-                        }
+                        order_rows(&mut rows, desc);
                         if let Some(l) = limit {
                             rows.truncate(l as usize);
                         }
@@ -586,6 +594,16 @@ impl<'r> Accumulator<'r> {
             })
             .collect();
         ScanResponse { groups }
+    }
+}
+
+/// Sorts a group's rows by time (descending when `desc`); series were
+/// added in key order, so the index breaks ties by series key.
+fn order_rows(rows: &mut [RawRow], desc: bool) {
+    if desc {
+        rows.sort_by(|a, b| b.time.cmp(&a.time).then(a.series.cmp(&b.series)));
+    } else {
+        rows.sort_by_key(|r| (r.time, r.series));
     }
 }
 
@@ -665,6 +683,14 @@ pub fn scan(shard: &Shard, req: &ScanRequest) -> Result<ScanResponse, ScanError>
         .map_or(1, |n| n.get())
         .min(items.len() / MIN_SERIES_PER_THREAD)
         .max(1);
+    if let ScanMode::Groups = req.mode {
+        let mut acc = Accumulator::new(req);
+        for item in &items {
+            let key = acc.group_key(&item.tags);
+            acc.group(&plans[item.plan].m.name, key);
+        }
+        return Ok(acc.finish());
+    }
     let run = |items: &[SeriesItem]| {
         let mut acc = Accumulator::new(req);
         for item in items {
@@ -700,7 +726,7 @@ fn scan_series(
     s: &SeriesItem,
     acc: &mut Accumulator<'_>,
 ) -> Result<(), ScanError> {
-    let MeasurementPlan { m, infos, re } = plan;
+    let MeasurementPlan { m, infos, .. } = plan;
     if let (ScanMode::Agg { calls }, None) = (&req.mode, &s.cond) {
         if calls.iter().all(|c| c.aux.is_empty()) {
             let kinds: Vec<AggKind> = calls.iter().map(|c| c.kind).collect();
@@ -708,16 +734,46 @@ fn scan_series(
                 let Some(info) = &infos[call.col] else {
                     continue;
                 };
-                let blocks = shard.scan(s.id, info.id, req.min_time, req.max_time);
-                acc.add_blocks(&m.name, &s.tags, ci, call.kind, &kinds, blocks)?;
+                // Without buckets, first() and last() need only the first
+                // block they meet, reading from their end of the range.
+                let newest_first = call.kind == AggKind::Last;
+                let blocks = match (req.window, call.kind) {
+                    (None, AggKind::First | AggKind::Last) => 1,
+                    _ => usize::MAX,
+                };
+                let range = (req.min_time, req.max_time);
+                let scan = shard.scan_dir(s.id, info.id, range, newest_first);
+                acc.add_blocks(&m.name, &s.tags, ci, call.kind, &kinds, scan.take(blocks))?;
             }
             return Ok(());
         }
     }
     let ids: Vec<storage::FieldId> = infos.iter().flatten().map(|i| i.id).collect();
-    let aligned = shard.read_aligned(s.id, &ids, req.min_time, req.max_time)?;
+    // Window by window, so that a row limit stops the read early.
+    let (limit, desc) = match &req.mode {
+        ScanMode::Raw { limit, desc } => (limit.unwrap_or(u64::MAX), *desc),
+        _ => (u64::MAX, false),
+    };
+    let mut taken = 0;
+    for aligned in shard.scan_aligned(s.id, &ids, (req.min_time, req.max_time), desc) {
+        taken += add_aligned(plan, s, aligned?, acc) as u64;
+        if taken >= limit {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Adds a series' aligned rows to `acc`; returns how many passed.
+fn add_aligned(
+    plan: &MeasurementPlan<'_>,
+    s: &SeriesItem,
+    aligned: storage::AlignedRows,
+    acc: &mut Accumulator<'_>,
+) -> usize {
+    let MeasurementPlan { m, infos, re } = plan;
     if aligned.timestamps.is_empty() {
-        return Ok(());
+        return 0;
     }
     let mut it = aligned.columns.into_iter();
     let columns = infos
@@ -742,8 +798,7 @@ fn scan_series(
             timestamps: aligned.timestamps,
             columns,
         },
-    );
-    Ok(())
+    )
 }
 
 /// Tag keys and values for the index SHOW statements, answered per shard.
