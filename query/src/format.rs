@@ -571,24 +571,33 @@ impl Chunker {
         }
     }
 
-    /// Adds the next series (or piece of one) of the answer; returns the
-    /// chunks now complete.
+    /// Adds the next series (or piece of one: pieces of a series arrive
+    /// one after the other) of the answer; returns the chunks now complete.
     pub fn push(&mut self, series: Series) -> Vec<StatementResult> {
         let mut out = Vec::new();
-        let mut values = series.values.into_iter().peekable();
-        while values.peek().is_some() {
-            let piece = Series {
-                name: series.name.clone(),
-                tags: series.tags.clone(),
-                columns: series.columns.clone(),
-                values: values.by_ref().take(self.size).collect(),
-                partial: false,
-            };
-            if let Some(mut prev) = self.held.replace(piece) {
-                let next = self.held.as_ref().expect("just set");
-                prev.partial = prev.name == next.name && prev.tags == next.tags;
-                out.push(self.result(prev, true));
+        if series.values.is_empty() {
+            return out;
+        }
+        let continues = self
+            .held
+            .as_ref()
+            .is_some_and(|h| h.name == series.name && h.tags == series.tags);
+        if !continues {
+            if let Some(done) = self.held.take() {
+                out.push(self.result(done, true));
             }
+            self.held = Some(header(&series));
+        }
+        for row in series.values {
+            let held = self.held.as_mut().expect("set above");
+            if held.values.len() >= self.size {
+                // Full, and the series goes on.
+                let mut full = header(held);
+                full.values = std::mem::take(&mut held.values);
+                full.partial = true;
+                out.push(self.result(full, true));
+            }
+            self.held.as_mut().expect("set above").values.push(row);
         }
         out
     }
@@ -614,6 +623,17 @@ impl Chunker {
             error: None,
             partial,
         }
+    }
+}
+
+/// A series' name, tags and columns, without rows.
+fn header(s: &Series) -> Series {
+    Series {
+        name: s.name.clone(),
+        tags: s.tags.clone(),
+        columns: s.columns.clone(),
+        values: Vec::new(),
+        partial: false,
     }
 }
 
@@ -861,12 +881,18 @@ mod tests {
         assert_eq!(chunks.len(), 2);
         assert!(chunks[0].partial && !chunks[0].series[0].partial);
         assert!(!chunks[1].partial);
-        // Pieces of one series that arrive separately join as one series.
-        let mut c = Chunker::new(0, 10, Vec::new());
+        // Pieces of one series that arrive separately are cut like the
+        // whole series: 2 + 2 + 2 rows in chunks of 4 and 2.
+        let mut c = Chunker::new(0, 4, Vec::new());
+        assert!(c.push(r.series[0].clone()).is_empty());
         assert!(c.push(r.series[0].clone()).is_empty());
         let first = c.push(r.series[0].clone());
+        assert_eq!(first.len(), 1);
         assert!(first[0].partial && first[0].series[0].partial);
-        assert!(!c.finish().series[0].partial);
+        assert_eq!(first[0].series[0].values.len(), 4);
+        let last = c.finish();
+        assert!(!last.partial && !last.series[0].partial);
+        assert_eq!(last.series[0].values.len(), 2);
         assert_eq!(Chunker::new(3, 10, Vec::new()).finish().statement_id, 3);
     }
 
