@@ -2,7 +2,7 @@
 //! `cpu-only` queries.
 //!
 //! `cargo bench -p query --bench query_bench` (options after `--`:
-//! `--hosts N`, `--hours H`, `--runs R`). It starts a real tansu broker,
+//! `--hosts N`, `--hours H`, `--runs R`, `--only <query type>`). It starts a real tansu broker,
 //! metad and one shardd node (the write path is the real one: `/write` →
 //! Kafka → apply), and Debian's `influxd` on the same machine, loads the
 //! same TSBS-shaped data into both through `/write` (100 hosts × 24 h at
@@ -27,6 +27,7 @@ struct Args {
     hosts: usize,
     hours: i64,
     runs: usize,
+    only: Option<String>,
 }
 
 fn args() -> Args {
@@ -34,6 +35,7 @@ fn args() -> Args {
         hosts: 100,
         hours: 24,
         runs: 15,
+        only: None,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -43,6 +45,7 @@ fn args() -> Args {
             ("--hosts", Some(n)) => a.hosts = n,
             ("--hours", Some(n)) => a.hours = n as i64,
             ("--runs", Some(n)) => a.runs = n,
+            ("--only", _) if i + 1 < v.len() => a.only = Some(v[i + 1].clone()),
             _ => {
                 i += 1;
                 continue;
@@ -301,6 +304,9 @@ fn main() {
             "query", "influxdb 1.6", "sluice", "speedup", a.runs
         );
         for kind in KINDS {
+            if a.only.as_deref().is_some_and(|o| o != kind) {
+                continue;
+            }
             let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ kind.len() as u64);
             let queries: Vec<String> = (0..a.runs).map(|_| make_query(kind, &mut rng, &a)).collect();
             // One untimed warm-up each (caches, connections).

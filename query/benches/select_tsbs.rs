@@ -3,7 +3,8 @@
 //! HTTP): median latency per TSBS query type, then the peak heap of the
 //! largest raw selection (every row) answered whole and chunked.
 //! `SELECT_BENCH_HOSTS` and `SELECT_BENCH_HOURS` shrink the data set for a
-//! quick run.
+//! quick run; `SELECT_BENCH_ONLY=<query type>` and `SELECT_BENCH_RUNS=<n>`
+//! run one type many times (under `perf record`, say).
 //!
 //! `cargo bench -p query --bench select_tsbs`
 
@@ -143,10 +144,15 @@ fn main() {
         ("groupby-orderby-limit", format!("SELECT max(usage_user) FROM cpu WHERE time < {} GROUP BY time(1m) ORDER BY time DESC LIMIT 5", ts(end))),
     ];
     println!("{:<24} {:>12} {:>10}", "query", "median ms", "rows");
+    let only = std::env::var("SELECT_BENCH_ONLY").ok();
+    let runs = env("SELECT_BENCH_RUNS", 9).max(1);
     for (name, q) in queries {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let mut times = Vec::new();
         let mut rows = 0;
-        for _ in 0..9 {
+        for _ in 0..runs {
             let t = Instant::now();
             let s = rt
                 .block_on(select_support::run(&cluster, "benchmark", &q))
@@ -158,6 +164,9 @@ fn main() {
         println!("{:<24} {:>12.2} {:>10}", name, times[times.len() / 2], rows);
     }
 
+    if only.is_some() {
+        return;
+    }
     let q = "SELECT * FROM cpu";
     let influxql::Statement::Select(sel) = influxql::parse_statement(q).unwrap() else {
         unreachable!()

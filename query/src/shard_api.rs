@@ -129,6 +129,12 @@ pub async fn run_local(
     }
     .ok_or(ShardCallError::NotHeld(shard_id))?;
     let span = tracing::debug_span!("shard_call", shard_id);
+    if let ShardOp::Schema(_) = &call.op {
+        // A schema read is a few index lookups: the hop to the blocking
+        // pool and back costs more than it does.
+        let _g = span.enter();
+        return run_sync(&shard, &call.op);
+    }
     tokio::task::spawn_blocking(move || {
         let _g = span.enter();
         run_sync(&shard, &call.op)

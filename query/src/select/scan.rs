@@ -248,11 +248,7 @@ pub fn schema(shard: &Shard, sources: &[SourceMatch]) -> Result<Vec<MeasurementS
     let mut names: Vec<String> = Vec::new();
     for s in sources {
         match s {
-            SourceMatch::Name(n) => {
-                if !shard.field_keys(n)?.is_empty() || !shard.tag_keys(n)?.is_empty() {
-                    names.push(n.clone());
-                }
-            }
+            SourceMatch::Name(n) => names.push(n.clone()),
             SourceMatch::Regex(_) => names.extend(shard.measurements(Some(&matcher(s)))?),
         }
     }
@@ -265,10 +261,10 @@ pub fn schema(shard: &Shard, sources: &[SourceMatch]) -> Result<Vec<MeasurementS
             .into_iter()
             .map(|f| (f.name, f.field_type))
             .collect::<Vec<_>>();
-        let tags = shard.tag_keys(&name)?;
         if fields.is_empty() {
             continue;
         }
+        let tags = shard.tag_keys(&name)?;
         out.push(MeasurementSchema { name, fields, tags });
     }
     Ok(out)
@@ -625,6 +621,41 @@ struct SeriesItem {
     cond: Option<Ex>,
 }
 
+/// The escaped `,key=value` pairs one of which is in the series key of
+/// every series `cond` can select: from `tag = 'value'` terms required by
+/// the condition (an AND needs one side's, an OR both sides'). Checking
+/// them on the raw key skips parsing the keys of series a query does not
+/// want, which was most of the fixed cost of a query on one series. `None`
+/// when the condition requires no such term (`tag = ''` selects series
+/// without the tag, so it is not one).
+fn key_needles(cond: &Ex) -> Option<Vec<String>> {
+    use super::value::Op;
+    match cond {
+        Ex::Bin(Op::And, a, b) => key_needles(a).or_else(|| key_needles(b)),
+        Ex::Bin(Op::Or, a, b) => {
+            let mut n = key_needles(a)?;
+            n.extend(key_needles(b)?);
+            Some(n)
+        }
+        Ex::Bin(Op::Eq, a, b) => match (a.as_ref(), b.as_ref()) {
+            (Ex::Tag(k), Ex::Lit(Some(Val::Str(v)))) | (Ex::Lit(Some(Val::Str(v))), Ex::Tag(k))
+                if !v.is_empty() =>
+            {
+                Some(vec![schemas::series_key::series_key("", &[(k, v)])])
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Whether a canonical series key holds the escaped pair `needle`
+/// (`,key=value`) as a whole tag.
+fn has_tag_pair(key: &str, needle: &str) -> bool {
+    key.match_indices(needle)
+        .any(|(i, _)| matches!(key.as_bytes().get(i + needle.len()), None | Some(b',')))
+}
+
 /// Series a scan thread takes at least: below that, threads cost more
 /// than they save.
 const MIN_SERIES_PER_THREAD: usize = 8;
@@ -656,7 +687,14 @@ pub fn scan(shard: &Shard, req: &ScanRequest) -> Result<ScanResponse, ScanError>
             }),
             None,
         )?;
+        let needles = m.cond.as_ref().and_then(key_needles);
         for s in series {
+            if needles
+                .as_ref()
+                .is_some_and(|n| !n.iter().any(|n| has_tag_pair(&s.key, n)))
+            {
+                continue;
+            }
             let Some((_, tags)) = parse_series_key(&s.key) else {
                 continue;
             };
@@ -866,6 +904,38 @@ mod tests {
             offset: 0,
             tz: Some(tz.parse().expect("known zone")),
         }
+    }
+
+    #[test]
+    fn key_needles_are_required_tag_pairs() {
+        use crate::select::value::Op;
+        let eq = |k: &str, v: &str| {
+            Ex::Bin(
+                Op::Eq,
+                Box::new(Ex::Tag(k.into())),
+                Box::new(Ex::Lit(Some(Val::Str(v.into())))),
+            )
+        };
+        let field = Ex::Bin(
+            Op::Gt,
+            Box::new(Ex::Col(0, None)),
+            Box::new(Ex::Lit(Some(Val::Float(90.0)))),
+        );
+        let bin = |op, a: Ex, b: Ex| Ex::Bin(op, Box::new(a), Box::new(b));
+        let hosts = bin(Op::Or, eq("host", "a"), eq("host", "b c"));
+        assert_eq!(
+            key_needles(&bin(Op::And, field.clone(), hosts.clone())),
+            Some(vec![",host=a".to_owned(), ",host=b\\ c".to_owned()])
+        );
+        assert_eq!(key_needles(&bin(Op::Or, field.clone(), hosts)), None);
+        assert_eq!(key_needles(&eq("host", "")), None);
+        assert_eq!(key_needles(&field), None);
+
+        let key = "cpu,host=a,rack=r\\,1";
+        assert!(has_tag_pair(key, ",host=a"));
+        assert!(has_tag_pair(key, ",rack=r\\,1"));
+        assert!(!has_tag_pair(key, ",rack=r"));
+        assert!(!has_tag_pair("cpu,host=ab", ",host=a"));
     }
 
     #[test]
