@@ -78,15 +78,11 @@ async fn keeps_answering_with_one_of_two_owners_down() {
     assert!(err.contains("unavailable"), "{err}");
 }
 
-/// A shard holding many series is scanned on parallel threads (contiguous
-/// runs of series, joined in series order); a shard with a few series in
-/// one pass. Both must give the same answers: 48 series in one shard
-/// against the same points spread over 12 shards. Values are small
-/// integers and halves, so sums do not depend on the order of additions.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parallel_scan_of_a_shard_equals_a_single_pass() {
+/// `hosts` series of 20 points each, 10 s apart, in 4 racks; hosts whose
+/// numbers agree modulo 3 write at the same times.
+fn fleet(hosts: i64) -> String {
     let mut lp = String::new();
-    for h in 0..48 {
+    for h in 0..hosts {
         for t in 0..20i64 {
             let usage = (h * 7 + t * 3) % 50;
             let flag = if (h + t) % 3 == 0 { "true" } else { "false" };
@@ -97,6 +93,17 @@ async fn parallel_scan_of_a_shard_equals_a_single_pass() {
             ));
         }
     }
+    lp
+}
+
+/// A shard holding many series is scanned on parallel threads (contiguous
+/// runs of series, joined in series order); a shard with a few series in
+/// one pass. Both must give the same answers: 48 series in one shard
+/// against the same points spread over 12 shards. Values are small
+/// integers and halves, so sums do not depend on the order of additions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_scan_of_a_shard_equals_a_single_pass() {
+    let lp = fleet(48);
     let queries = [
         "SELECT * FROM cpu",
         "SELECT * FROM cpu WHERE usage > 30 ORDER BY time DESC LIMIT 7",
@@ -151,17 +158,7 @@ fn ties_sorted(mut v: serde_json::Value) -> serde_json::Value {
 /// descending order and answers that are not paged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chunked_answers_join_to_the_whole_answer() {
-    let mut lp = String::new();
-    for h in 0..24 {
-        for t in 0..20i64 {
-            let usage = (h * 7 + t * 3) % 50;
-            lp.push_str(&format!(
-                "cpu,host=h{h:02},rack=r{} usage={usage}.5,n={t}i {}\n",
-                h % 4,
-                t * 10_000_000_000 + (h % 3) * 1_000_000_000
-            ));
-        }
-    }
+    let lp = fleet(24);
     // Minute-long shard groups of 3 shards: 4 groups, 12 shards.
     let loaded = load(&lp, "db", 60_000_000_000, 3, |_| vec![1]);
     let cluster = loaded.cluster(1);

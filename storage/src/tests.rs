@@ -554,26 +554,30 @@ fn index_queries() {
     assert_eq!(ids, vec![0, 1, 2]);
 }
 
-#[test]
-fn aligned_rows_have_nulls_where_a_field_is_missing() {
-    let dir = tempfile::tempdir().unwrap();
-    let shard = open(dir.path());
+/// A shard whose series `m` has the fields `a` and `b`, with their ids.
+fn two_fields(
+    dir: &std::path::Path,
+    a: FieldColumn<'static>,
+    b: FieldColumn<'static>,
+) -> (Shard, crate::SeriesId, crate::FieldId, crate::FieldId) {
+    let shard = open(dir);
     shard
-        .apply(
-            0,
-            &points(vec![series(
-                "m",
-                &[],
-                vec![
-                    ints("a", &[1, 2, 40], &[1, 2, 3]),
-                    col("b", &[2, 3], FieldValues::Boolean(vec![true, false])),
-                ],
-            )]),
-        )
+        .apply(0, &points(vec![series("m", &[], vec![a, b])]))
         .unwrap();
     let sid = shard.series_id("m").unwrap().unwrap();
     let a = shard.field("m", "a").unwrap().unwrap().id;
     let b = shard.field("m", "b").unwrap().unwrap().id;
+    (shard, sid, a, b)
+}
+
+#[test]
+fn aligned_rows_have_nulls_where_a_field_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shard, sid, a, b) = two_fields(
+        dir.path(),
+        ints("a", &[1, 2, 40], &[1, 2, 3]),
+        col("b", &[2, 3], FieldValues::Boolean(vec![true, false])),
+    );
     let mut windows = shard.scan_aligned(sid, &[a, b], (0, 10), false);
     let rows = windows.next().unwrap().unwrap();
     assert!(windows.next().is_none());
@@ -594,24 +598,12 @@ fn aligned_rows_have_nulls_where_a_field_is_missing() {
 #[test]
 fn aligned_scan_goes_window_by_window_in_either_direction() {
     let dir = tempfile::tempdir().unwrap();
-    let shard = open(dir.path());
     // Windows of 16: `a` in windows -1, 0 and 2, `b` in 0 and 1.
-    shard
-        .apply(
-            0,
-            &points(vec![series(
-                "m",
-                &[],
-                vec![
-                    ints("a", &[-3, 1, 2, 40], &[1, 2, 3, 4]),
-                    ints("b", &[2, 20], &[5, 6]),
-                ],
-            )]),
-        )
-        .unwrap();
-    let sid = shard.series_id("m").unwrap().unwrap();
-    let a = shard.field("m", "a").unwrap().unwrap().id;
-    let b = shard.field("m", "b").unwrap().unwrap().id;
+    let (shard, sid, a, b) = two_fields(
+        dir.path(),
+        ints("a", &[-3, 1, 2, 40], &[1, 2, 3, 4]),
+        ints("b", &[2, 20], &[5, 6]),
+    );
     let windows = |rev| {
         shard
             .scan_aligned(sid, &[a, b], (-10, 100), rev)
