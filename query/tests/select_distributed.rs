@@ -169,6 +169,8 @@ async fn chunked_answers_join_to_the_whole_answer() {
         ("SELECT * FROM cpu GROUP BY host LIMIT 3 OFFSET 2", true),
         ("SELECT usage FROM cpu WHERE usage > 30 ORDER BY time DESC", true),
         ("SELECT * FROM cpu GROUP BY * SLIMIT 3 SOFFSET 1", true),
+        // Series without rows past OFFSET do not count for SLIMIT/SOFFSET.
+        ("SELECT usage FROM cpu WHERE usage > 30 AND time >= 100s GROUP BY host LIMIT 2 OFFSET 4 SLIMIT 3 SOFFSET 1", true),
         ("SELECT usage * 2, host FROM cpu WHERE time >= 50s AND time < 150s GROUP BY rack ORDER BY time DESC LIMIT 9 OFFSET 4", true),
         ("SELECT count(usage) FROM cpu GROUP BY rack", false),
         ("SELECT derivative(usage) FROM cpu GROUP BY host LIMIT 4", false),

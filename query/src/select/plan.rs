@@ -1181,17 +1181,31 @@ impl Plan {
             .flatten()
             .map(|g| (g.measurement, g.key))
             .collect();
-        // SLIMIT/SOFFSET and the order of series as in `merge_and_finish`.
-        let slimit = if self.slimit > 0 {
-            self.slimit as usize
-        } else {
-            usize::MAX
-        };
-        let mut groups: Vec<_> = groups
-            .into_iter()
-            .skip(self.soffset as usize)
-            .take(slimit)
-            .collect();
+        // SLIMIT/SOFFSET count, in ascending order, the series that have
+        // rows left after OFFSET, as `merge_and_finish` does; a listed
+        // group may have none in the time range.
+        let mut groups: Vec<_> = groups.into_iter().collect();
+        if self.slimit > 0 || self.soffset > 0 {
+            let take = if self.slimit > 0 {
+                self.slimit as usize
+            } else {
+                usize::MAX
+            };
+            let mut kept = Vec::new();
+            let mut seen = 0;
+            for g in groups {
+                if kept.len() >= take {
+                    break;
+                }
+                if self.has_rows_past_offset(cluster, &wait, &g).await? {
+                    if seen >= self.soffset {
+                        kept.push(g);
+                    }
+                    seen += 1;
+                }
+            }
+            groups = kept;
+        }
         if self.desc {
             groups.reverse();
         }
@@ -1281,6 +1295,36 @@ impl Plan {
             }
         }
         Ok(())
+    }
+
+    /// Whether a group has more rows than the statement's OFFSET skips.
+    async fn has_rows_past_offset(
+        &self,
+        cluster: &Cluster,
+        wait: &HashMap<ShardId, i64>,
+        (name, key): &(String, Vec<String>),
+    ) -> Result<bool, QueryError> {
+        let scans = self.measurement_scans(std::slice::from_ref(name), self.group_cond(key));
+        let mode = ScanMode::Raw {
+            limit: Some(self.offset + 1),
+            desc: false,
+        };
+        let outs = self
+            .scan_shards(cluster, wait, scans, (self.min, self.max), mode)
+            .await?;
+        let rows: usize = outs
+            .iter()
+            .filter_map(|o| match o {
+                ShardOut::Scan(r) => Some(&r.groups),
+                _ => None,
+            })
+            .flatten()
+            .map(|g| match &g.body {
+                GroupBody::Raw { rows, .. } => rows.len(),
+                GroupBody::Agg(_) => 0,
+            })
+            .sum();
+        Ok(rows as u64 > self.offset)
     }
 
     /// The condition narrowed to the series of one group.
