@@ -56,6 +56,14 @@ impl SelectStatement {
         })
     }
 
+    /// Narrows the WHERE clause: `(condition) AND extra`, or `extra` alone.
+    pub fn and_condition(&mut self, extra: Expr) {
+        self.condition = Some(match self.condition.take() {
+            Some(c) => Expr::binary(Expr::Paren(Box::new(c)), BinaryOp::And, extra),
+            None => extra,
+        });
+    }
+
     /// True when results come in ascending time order (no ORDER BY, or
     /// ORDER BY time ASC).
     pub fn time_ascending(&self) -> bool {

@@ -102,10 +102,7 @@ fn with_time_range(
         BinaryOp::And,
         bound(BinaryOp::Lt, end),
     );
-    sel.condition = Some(match sel.condition.take() {
-        Some(c) => Expr::binary(Expr::Paren(Box::new(c)), BinaryOp::And, range),
-        None => range,
-    });
+    sel.and_condition(range);
     sel
 }
 

@@ -248,10 +248,7 @@ fn with_outer_time_range(q: &SelectStatement, range: &influxql::TimeRange) -> Se
         bounds.push(bound(BinaryOp::LtEq, max));
     }
     for b in bounds {
-        q.condition = Some(match q.condition.take() {
-            Some(c) => Expr::binary(Expr::Paren(Box::new(c)), BinaryOp::And, b),
-            None => b,
-        });
+        q.and_condition(b);
     }
     q
 }
