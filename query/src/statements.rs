@@ -224,6 +224,14 @@ const META_CATCH_UP: Duration = Duration::from_secs(10);
 /// InfluxDB's answer for statements after a failed one.
 pub const NOT_EXECUTED: &str = "not executed";
 
+fn not_executed(statement_id: usize) -> StatementResult {
+    StatementResult {
+        statement_id,
+        error: Some(NOT_EXECUTED.into()),
+        ..Default::default()
+    }
+}
+
 impl Executor {
     /// An executor over `cluster` (meta data and shards), `meta` (commands
     /// to metad), `engine` (SELECT and data SHOWs) and `tombstones` (DELETE
@@ -258,11 +266,7 @@ impl Executor {
         let mut failed = false;
         for (i, stmt) in statements.iter().enumerate() {
             if failed {
-                out.push(StatementResult {
-                    statement_id: i,
-                    error: Some(NOT_EXECUTED.into()),
-                    ..Default::default()
-                });
+                out.push(not_executed(i));
                 continue;
             }
             let mut r = self.execute_one(stmt, ctx).await;
@@ -288,11 +292,7 @@ impl Executor {
         let mut failed = false;
         for (i, stmt) in statements.iter().enumerate() {
             let last = if failed {
-                StatementResult {
-                    statement_id: i,
-                    error: Some(NOT_EXECUTED.into()),
-                    ..Default::default()
-                }
+                not_executed(i)
             } else {
                 match stmt {
                     Statement::Select(sel) if sel.target.is_none() => {

@@ -2,7 +2,7 @@
 //! and its shard-read routes on the internal port, reading this node's
 //! replicas through [`Node`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -79,9 +79,10 @@ impl Watermarks for NodeWatermarks {
     }
 }
 
-/// The node's view of the cluster for the query engine.
-fn cluster_of(node: &Arc<Node>) -> Arc<Cluster> {
-    Arc::new(Cluster::new(
+/// The SELECT engine over the node's view of the cluster; `SELECT ... INTO`
+/// writes through the node's write path.
+fn engine_of(node: &Arc<Node>) -> Arc<Engine> {
+    let cluster = Arc::new(Cluster::new(
         node.id(),
         node.follower().subscribe(),
         Some(Arc::clone(node.meta_client())),
@@ -89,24 +90,25 @@ fn cluster_of(node: &Arc<Node>) -> Arc<Cluster> {
         Some(Arc::new(NodeWatermarks(Arc::clone(node)))),
         node.config().metad.shared_secret.clone(),
         ClusterOptions::default(),
-    ))
-}
-
-/// The SELECT engine; `SELECT ... INTO` writes through the node's write path.
-fn engine_of(node: &Arc<Node>, cluster: Arc<Cluster>) -> Arc<Engine> {
+    ));
     Arc::new(Engine::new(cluster, Some(Arc::clone(node.write_service()))))
 }
 
 /// The query engine's routes and continuous queries for [`Node::start_with`].
 pub fn query_extensions() -> Extensions {
+    // `/query` and the continuous queries share one engine, so one cluster
+    // view (replica status cache, HTTP client) per node; whichever hook runs
+    // first builds it.
+    let shared: Arc<OnceLock<Arc<Engine>>> = Arc::default();
+    let for_task = Arc::clone(&shared);
     Extensions {
-        public_routes: Some(Box::new(|node: &Arc<Node>| {
-            let cluster = cluster_of(node);
+        public_routes: Some(Box::new(move |node: &Arc<Node>| {
+            let engine = Arc::clone(shared.get_or_init(|| engine_of(node)));
             let tombstones = TombstoneWriter::new(Arc::clone(node.write_service().producer()));
             let executor = Arc::new(Executor::new(
-                Arc::clone(&cluster),
+                Arc::clone(engine.cluster()),
                 Arc::clone(node.meta_client()),
-                engine_of(node, cluster),
+                engine,
                 Some(Arc::new(tombstones)),
             ));
             query::http::routes(Arc::new(QueryApi {
@@ -120,9 +122,9 @@ pub fn query_extensions() -> Extensions {
             query::shard_api::routes(Arc::new(NodeShards(Arc::clone(node))), None)
         })),
         task: Some(Box::new(
-            |node: &Arc<Node>, shutdown| -> BoxFuture<'static, ()> {
-                let cqs = ContinuousQueries::new(engine_of(node, cluster_of(node)));
-                Box::pin(cqs.run(shutdown))
+            move |node: &Arc<Node>, shutdown| -> BoxFuture<'static, ()> {
+                let engine = for_task.get_or_init(|| engine_of(node));
+                Box::pin(ContinuousQueries::new(Arc::clone(engine)).run(shutdown))
             },
         )),
     }

@@ -25,6 +25,9 @@ use crate::error::{CorruptReason, Error};
 pub(crate) const RAW: u8 = 0x00;
 /// Encoding marker for a packed (compressed) block.
 pub(crate) const PACKED: u8 = 0x10;
+/// Encoding marker for a chain: an older raw or packed block, then a newer
+/// one whose times all follow it. Only a read makes one (never stored).
+pub(crate) const CHAIN: u8 = 0x20;
 
 /// pco's compression level for packed blocks. Level 8 is pco's default; on
 /// TSBS data levels 4..8 give the same size within 1 % and 8 costs little at
@@ -167,6 +170,21 @@ impl Block {
         Block {
             timestamps: Vec::new(),
             values: Column::empty(field_type),
+        }
+    }
+
+    /// A block of one value.
+    pub fn single(t: i64, value: Value) -> Self {
+        let values = match value {
+            Value::Float(v) => Column::Float(vec![v]),
+            Value::Integer(v) => Column::Integer(vec![v]),
+            Value::Unsigned(v) => Column::Unsigned(vec![v]),
+            Value::String(v) => Column::String(vec![v]),
+            Value::Boolean(v) => Column::Boolean(vec![v]),
+        };
+        Block {
+            timestamps: vec![t],
+            values,
         }
     }
 
@@ -390,6 +408,225 @@ pub(crate) fn encode_raw(block: &Block) -> Vec<u8> {
     buf
 }
 
+/// A raw block of fixed-width values read in place.
+struct RawView<'b> {
+    tag: u8,
+    n: usize,
+    /// `n` little-endian timestamps.
+    ts: &'b [u8],
+    /// `n` values of `width` bytes each.
+    vals: &'b [u8],
+}
+
+impl RawView<'_> {
+    fn t(&self, i: usize) -> i64 {
+        i64::from_le_bytes(self.ts[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
+    }
+
+    /// The index range of the timestamps in `[min, max]`.
+    fn range(&self, min: i64, max: i64) -> std::ops::Range<usize> {
+        let search = |pred: &dyn Fn(i64) -> bool| {
+            let (mut lo, mut hi) = (0, self.n);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if pred(self.t(mid)) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        search(&|t| t < min)..search(&|t| t <= max)
+    }
+}
+
+fn fixed_width(ft: FieldType) -> Option<usize> {
+    match ft {
+        FieldType::Float | FieldType::Integer | FieldType::Unsigned => Some(8),
+        FieldType::Boolean => Some(1),
+        FieldType::String => None,
+    }
+}
+
+/// The parts of a raw block of a fixed-width type; `None` for a packed block,
+/// a string block or corrupt bytes (the caller then decodes, which reports
+/// corruption).
+fn raw_view(bytes: &[u8]) -> Option<RawView<'_>> {
+    let mut pos = 0;
+    let tag = *bytes.first()?;
+    pos += 1;
+    if tag & 0xf0 != RAW {
+        return None;
+    }
+    let width = fixed_width(type_from_code(tag & 0x0f)?)?;
+    let n = usize::try_from(get_varint(bytes, &mut pos).ok()?).ok()?;
+    let ts = take(bytes, &mut pos, n.checked_mul(8)?).ok()?;
+    let vals = take(bytes, &mut pos, n.checked_mul(width)?).ok()?;
+    (pos == bytes.len()).then_some(RawView { tag, n, ts, vals })
+}
+
+/// Concatenates raw blocks of one fixed-width type whose time ranges follow
+/// each other (`parts` oldest first) into one raw block, without decoding
+/// them: a merge of in-order writes, the common case, is then one copy of
+/// the bytes instead of decoding every operand, appending and re-encoding.
+/// `None` when that does not apply (packed or string blocks, overlapping or
+/// out-of-order times, mixed types); the caller then merges by decoding.
+pub(crate) fn concat_raw<'b>(parts: impl Iterator<Item = &'b [u8]>) -> Option<Vec<u8>> {
+    let mut views: Vec<RawView<'b>> = Vec::new();
+    for p in parts {
+        let v = raw_view(p)?;
+        if v.n == 0 {
+            continue;
+        }
+        if let Some(prev) = views.last() {
+            if prev.tag != v.tag || prev.t(prev.n - 1) >= v.t(0) {
+                return None;
+            }
+        }
+        views.push(v);
+    }
+    let first = views.first()?;
+    let n: usize = views.iter().map(|v| v.n).sum();
+    let body: usize = views.iter().map(|v| v.ts.len() + v.vals.len()).sum();
+    let mut out = Vec::with_capacity(11 + body);
+    out.push(first.tag);
+    put_varint(&mut out, n as u64);
+    views.iter().for_each(|v| out.extend_from_slice(v.ts));
+    views.iter().for_each(|v| out.extend_from_slice(v.vals));
+    Some(out)
+}
+
+/// The first and last timestamps of a raw or packed block (`None` if empty).
+fn time_bounds(bytes: &[u8]) -> Result<Option<(i64, i64)>, Error> {
+    let mut pos = 0;
+    let tag = take(bytes, &mut pos, 1)?[0];
+    let n = get_varint(bytes, &mut pos)? as usize;
+    if n == 0 {
+        return Ok(None);
+    }
+    let le = |b: &[u8]| i64::from_le_bytes(b.try_into().expect("8 bytes"));
+    match tag & 0xf0 {
+        RAW => {
+            let len8 = n
+                .checked_mul(8)
+                .ok_or(Error::CorruptBlock(CorruptReason::Count))?;
+            let ts = take(bytes, &mut pos, len8)?;
+            Ok(Some((le(&ts[..8]), le(&ts[len8 - 8..]))))
+        }
+        PACKED if bytes.get(pos) == Some(&1) => {
+            pos += 1;
+            let first = le(take(bytes, &mut pos, 8)?);
+            let step = le(take(bytes, &mut pos, 8)?);
+            Ok(Some((
+                first,
+                first.wrapping_add(step.wrapping_mul(n as i64 - 1)),
+            )))
+        }
+        PACKED => {
+            let ts = get_timestamps(bytes, &mut pos, n)?;
+            Ok(Some((ts[0], ts[n - 1])))
+        }
+        _ => Err(Error::CorruptBlock(CorruptReason::Encoding)),
+    }
+}
+
+/// `older` then `newer` as one chain block, when every time of `newer`
+/// follows those of `older` (`None` otherwise, or for other types). A read
+/// of a stored packed block with newer writes on top (a hot window after a
+/// compaction) then copies both as they are: `last()` reads one value of
+/// the raw part, and a scan decodes each part once, where a merge would
+/// unpack the older block and re-encode the whole.
+pub(crate) fn chain(older: &[u8], newer: &[u8]) -> Option<Vec<u8>> {
+    let (to, tn) = (*older.first()?, *newer.first()?);
+    if to & 0x0f != tn & 0x0f || to & 0xf0 == CHAIN || tn & 0xf0 == CHAIN {
+        return None;
+    }
+    let ((_, older_last), (newer_first, _)) =
+        (time_bounds(older).ok()??, time_bounds(newer).ok()??);
+    if older_last >= newer_first {
+        return None;
+    }
+    let mut out = Vec::with_capacity(11 + older.len() + newer.len());
+    out.push(CHAIN | (to & 0x0f));
+    put_varint(&mut out, older.len() as u64);
+    out.extend_from_slice(older);
+    out.extend_from_slice(newer);
+    Some(out)
+}
+
+/// The older and newer parts of a chain block.
+type ChainParts<'b> = (&'b [u8], &'b [u8]);
+
+/// The parts of a chain block; `None` for other encodings.
+fn chain_parts(bytes: &[u8]) -> Result<Option<ChainParts<'_>>, Error> {
+    let tag = *bytes
+        .first()
+        .ok_or(Error::CorruptBlock(CorruptReason::Truncated))?;
+    if tag & 0xf0 != CHAIN {
+        return Ok(None);
+    }
+    let mut pos = 1;
+    let len = get_varint(bytes, &mut pos)? as usize;
+    let older = take(bytes, &mut pos, len)?;
+    let newer = &bytes[pos..];
+    for part in [older, newer] {
+        // One level only, one type: a corrupt chain cannot recurse or mix.
+        match part.first() {
+            Some(t) if t & 0x0f == tag & 0x0f && t & 0xf0 != CHAIN => {}
+            _ => return Err(Error::CorruptBlock(CorruptReason::Encoding)),
+        }
+    }
+    Ok(Some((older, newer)))
+}
+
+/// The oldest (or, when `newest`, the newest) value of a block with a
+/// timestamp in `[min, max]`, read in place from a raw block of a
+/// fixed-width type: `first()` and `last()` need one value of the block, and
+/// decoding all of it was most of their cost.
+pub(crate) fn edge(
+    bytes: &[u8],
+    min: i64,
+    max: i64,
+    newest: bool,
+) -> Result<Option<(i64, Value)>, Error> {
+    if let Some((older, newer)) = chain_parts(bytes)? {
+        let (near, far) = if newest {
+            (newer, older)
+        } else {
+            (older, newer)
+        };
+        return match edge(near, min, max, newest)? {
+            Some(v) => Ok(Some(v)),
+            None => edge(far, min, max, newest),
+        };
+    }
+    if let Some(v) = raw_view(bytes) {
+        let r = v.range(min, max);
+        if r.is_empty() {
+            return Ok(None);
+        }
+        let i = if newest { r.end - 1 } else { r.start };
+        let word = |i: usize| -> [u8; 8] { v.vals[i * 8..i * 8 + 8].try_into().expect("8 bytes") };
+        let value = match type_from_code(v.tag & 0x0f).expect("checked by raw_view") {
+            FieldType::Float => Value::Float(f64::from_le_bytes(word(i))),
+            FieldType::Integer => Value::Integer(i64::from_le_bytes(word(i))),
+            FieldType::Unsigned => Value::Unsigned(u64::from_le_bytes(word(i))),
+            FieldType::Boolean => Value::Boolean(v.vals[i] != 0),
+            FieldType::String => unreachable!("raw_view takes fixed-width types only"),
+        };
+        return Ok(Some((v.t(i), value)));
+    }
+    let mut b = decode(bytes)?;
+    b.retain_range(min, max);
+    let i = match (b.len(), newest) {
+        (0, _) => return Ok(None),
+        (n, true) => n - 1,
+        (_, false) => 0,
+    };
+    Ok(Some((b.timestamps[i], b.values.value(i))))
+}
+
 fn pco_cfg() -> pco::ChunkConfig {
     pco::ChunkConfig::default().with_compression_level(PCO_LEVEL)
 }
@@ -543,8 +780,13 @@ fn get_timestamps(bytes: &[u8], pos: &mut usize, n: usize) -> Result<Vec<i64>, E
     }
 }
 
-/// Decodes a block in either encoding.
+/// Decodes a block in any encoding.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Block, Error> {
+    if let Some((older, newer)) = chain_parts(bytes)? {
+        let mut b = decode(older)?;
+        b.append(&decode(newer)?);
+        return Ok(b);
+    }
     let mut pos = 0;
     let tag = take(bytes, &mut pos, 1)?[0];
     let ft = type_from_code(tag & 0x0f).ok_or(Error::CorruptBlock(CorruptReason::Type))?;
@@ -687,8 +929,19 @@ mod tests {
         for enc in [encode_packed(&b).unwrap(), encode_raw(&b)] {
             for cut in 0..enc.len() {
                 assert!(decode(&enc[..cut]).is_err(), "cut at {cut}");
+                assert!(edge(&enc[..cut], 0, 9, true).is_err(), "cut at {cut}");
             }
         }
+        let newer = encode_raw(&block(vec![7], Column::Integer(vec![7])));
+        let c = chain(&encode_packed(&b).unwrap(), &newer).unwrap();
+        for cut in 0..c.len() {
+            assert!(decode(&c[..cut]).is_err(), "chain cut at {cut}");
+            assert!(edge(&c[..cut], 0, 9, true).is_err(), "chain cut at {cut}");
+        }
+        // Not in time order, or of two types: no chain.
+        assert!(chain(&newer, &encode_raw(&b)).is_none());
+        let floats = encode_raw(&block(vec![9], Column::Float(vec![1.0])));
+        assert!(chain(&encode_raw(&b), &floats).is_none());
         assert!(decode(&[0x0f, 0]).is_err());
         assert!(decode(&[0x21, 0]).is_err());
     }
@@ -719,6 +972,32 @@ mod tests {
         assert_eq!(b.values, Column::Integer(vec![4, 5]));
     }
 
+    #[test]
+    fn in_order_raw_blocks_join_as_bytes_and_nothing_else_does() {
+        let ints = |ts: &[i64]| {
+            block(
+                ts.to_vec(),
+                Column::Integer(ts.iter().map(|t| t * 10).collect()),
+            )
+        };
+        let parts = [ints(&[1, 2]), ints(&[]), ints(&[5]), ints(&[7, 9])];
+        let raw: Vec<Vec<u8>> = parts.iter().map(encode_raw).collect();
+        let joined = concat_raw(raw.iter().map(Vec::as_slice)).unwrap();
+        assert_eq!(joined, encode_raw(&ints(&[1, 2, 5, 7, 9])));
+        // Overlapping or out-of-order times need the merge rule.
+        let over = [encode_raw(&ints(&[1, 5])), encode_raw(&ints(&[5, 6]))];
+        assert!(concat_raw(over.iter().map(Vec::as_slice)).is_none());
+        // Packed, strings and mixed types are decoded.
+        let packed = [encode_packed(&ints(&[1])).unwrap(), encode_raw(&ints(&[2]))];
+        assert!(concat_raw(packed.iter().map(Vec::as_slice)).is_none());
+        let s = block(vec![1], Column::String(vec!["a".into()]));
+        assert!(concat_raw([encode_raw(&s)].iter().map(Vec::as_slice)).is_none());
+        let b = block(vec![3], Column::Boolean(vec![true]));
+        let mixed = [encode_raw(&ints(&[1])), encode_raw(&b)];
+        assert!(concat_raw(mixed.iter().map(Vec::as_slice)).is_none());
+        assert!(concat_raw(std::iter::empty()).is_none());
+    }
+
     fn model_merge(a: &[(i64, i64)], b: &[(i64, i64)]) -> Vec<(i64, i64)> {
         let mut m = std::collections::BTreeMap::new();
         m.extend(a.iter().copied());
@@ -740,6 +1019,45 @@ mod tests {
             let want = model_merge(&a, &b);
             prop_assert_eq!(m.timestamps, want.iter().map(|x| x.0).collect::<Vec<_>>());
             prop_assert_eq!(m.values, Column::Integer(want.iter().map(|x| x.1).collect()));
+        }
+
+        #[test]
+        fn edge_reads_the_value_a_decode_would(
+            ts in proptest::collection::btree_set(-50i64..50, 0..30),
+            kind in 0..3u8,
+            min in -60i64..60,
+            len in 0i64..120,
+            newest: bool,
+        ) {
+            let ts: Vec<i64> = ts.into_iter().collect();
+            let values = match kind {
+                0 => Column::Float(ts.iter().map(|t| *t as f64 / 3.0).collect()),
+                1 => Column::Boolean(ts.iter().map(|t| t % 3 == 0).collect()),
+                _ => Column::String(ts.iter().map(|t| t.to_string()).collect()),
+            };
+            let b = block(ts, values);
+            let max = min + len;
+            let mut want = b.clone();
+            want.retain_range(min, max);
+            let want = match (want.len(), newest) {
+                (0, _) => None,
+                (n, true) => Some((want.timestamps[n - 1], want.values.value(n - 1))),
+                (_, false) => Some((want.timestamps[0], want.values.value(0))),
+            };
+            let mut encodings = vec![encode_raw(&b), encode_packed(&b).unwrap()];
+            if b.len() >= 2 {
+                // A chain of the older half packed and the newer half raw.
+                let (mut older, mut newer) = (b.clone(), b.clone());
+                let cut = b.timestamps[b.len() / 2];
+                older.retain_range(i64::MIN, cut - 1);
+                newer.retain_range(cut, i64::MAX);
+                let c = chain(&encode_packed(&older).unwrap(), &encode_raw(&newer)).unwrap();
+                prop_assert_eq!(decode(&c).unwrap(), b.clone());
+                encodings.push(c);
+            }
+            for enc in encodings {
+                prop_assert_eq!(edge(&enc, min, max, newest).unwrap(), want.clone());
+            }
         }
 
         #[test]

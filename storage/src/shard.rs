@@ -264,23 +264,47 @@ impl Drop for Reading {
 }
 
 fn full_merge(_key: &[u8], existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Vec<u8>> {
-    let block = fold_operands(existing, ops)?;
-    if READING.get() {
-        return Some(codec::encode_raw(&block));
+    if !READING.get() {
+        return codec::encode_packed(&fold_operands(existing, ops)?).ok();
     }
-    codec::encode_packed(&block).ok()
+    // A stored packed block with newer writes on top (a hot window after a
+    // compaction) is handed to the reader as it is, followed by the writes.
+    if let Some(packed) = existing.filter(|e| e.first().is_some_and(|t| t & 0xf0 == codec::PACKED))
+    {
+        if let Some(chain) =
+            codec::concat_raw(ops.iter()).and_then(|tail| codec::chain(packed, &tail))
+        {
+            return Some(chain);
+        }
+    }
+    merged_raw(existing, ops)
 }
 
 fn partial_merge(_key: &[u8], existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Vec<u8>> {
     // Combined operands stay raw: packing is done once, by a full merge.
-    let block = fold_operands(existing, ops)?;
-    Some(codec::encode_raw(&block))
+    merged_raw(existing, ops)
+}
+
+/// The merge as a raw block; in-order operands (the common case) are joined
+/// as bytes without decoding them.
+fn merged_raw(existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Vec<u8>> {
+    codec::concat_raw(existing.into_iter().chain(ops.iter()))
+        .or_else(|| Some(codec::encode_raw(&decode_and_merge(existing, ops)?)))
 }
 
 /// Folds operands over the existing block in operand (= log) order. `None`
 /// (a corrupt operand) makes RocksDB report a merge error rather than invent
 /// data.
 fn fold_operands(existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Block> {
+    // In-order operands are joined as bytes and decoded once, rather than
+    // each decoded and appended.
+    match codec::concat_raw(existing.into_iter().chain(ops.iter())) {
+        Some(raw) => codec::decode(&raw).ok(),
+        None => decode_and_merge(existing, ops),
+    }
+}
+
+fn decode_and_merge(existing: Option<&[u8]>, ops: &MergeOperands) -> Option<Block> {
     let mut acc = match existing {
         Some(b) => Some(codec::decode(b).ok()?),
         None => None,
@@ -1137,7 +1161,24 @@ impl Shard {
             max,
             rev,
             done: min > max,
+            step: false,
         }
+    }
+
+    /// The oldest value of one field of one series in `[min, max]`, or the
+    /// newest when `newest`, with its time: what `first()` and `last()`
+    /// without GROUP BY time need. Reads from that end of the range and
+    /// takes the value in place where the block allows (see [`codec::edge`]).
+    pub fn edge(
+        &self,
+        series: SeriesId,
+        field: FieldId,
+        range: (i64, i64),
+        newest: bool,
+    ) -> Result<Option<(i64, Value)>> {
+        self.scan_dir(series, field, range, newest)
+            .find(|bytes, min, max| codec::edge(bytes, min, max, newest))
+            .transpose()
     }
 
     /// Several fields of one series aligned by timestamp, with `None` where
@@ -1306,38 +1347,52 @@ pub struct BlockScan<'a> {
     max: i64,
     rev: bool,
     done: bool,
+    /// Whether to move before reading (see [`BlockScan::find`]).
+    step: bool,
+}
+
+impl BlockScan<'_> {
+    /// Applies `f` to the stored blocks in scan order (with the range) until
+    /// it gives a value. The iterator moves on only when asked for the next
+    /// block: moving positions it on the next key, which merges that key's
+    /// pending operands, wasted work for a reader that stops here.
+    fn find<T>(&mut self, f: impl Fn(&[u8], i64, i64) -> Result<Option<T>>) -> Option<Result<T>> {
+        while !self.done {
+            if self.step {
+                let _reading = Reading::start();
+                if self.rev {
+                    self.it.prev();
+                } else {
+                    self.it.next();
+                }
+            }
+            self.step = true;
+            if !self.it.valid() {
+                self.done = true;
+                return self.it.status().err().map(|e| Err(e.into()));
+            }
+            match f(self.it.value().expect("valid"), self.min, self.max) {
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                Ok(Some(t)) => return Some(Ok(t)),
+                Ok(None) => {}
+            }
+        }
+        None
+    }
 }
 
 impl Iterator for BlockScan<'_> {
     type Item = Result<Block>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            if !self.it.valid() {
-                self.done = true;
-                return self.it.status().err().map(|e| Err(e.into()));
-            }
-            let block = codec::decode(self.it.value().expect("valid"));
-            let _reading = Reading::start();
-            if self.rev {
-                self.it.prev();
-            } else {
-                self.it.next();
-            }
-            match block {
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-                Ok(mut b) => {
-                    b.retain_range(self.min, self.max);
-                    if !b.is_empty() {
-                        return Some(Ok(b));
-                    }
-                }
-            }
-        }
-        None
+        self.find(|bytes, min, max| {
+            let mut b = codec::decode(bytes)?;
+            b.retain_range(min, max);
+            Ok((!b.is_empty()).then_some(b))
+        })
     }
 }
 
@@ -1476,5 +1531,24 @@ mod tests {
         let stored = shard.db.get_cf(data, key).unwrap().unwrap();
         assert_eq!(encoding(&stored), codec::PACKED);
         assert_eq!(codec::decode(&stored).unwrap(), block);
+
+        // Newer writes on a packed block: read as a chain of both...
+        let write = |t: i64, v: i64| {
+            let b = Block {
+                timestamps: vec![t],
+                values: Column::Integer(vec![v]),
+            };
+            shard.db.merge_cf(data, key, codec::encode_raw(&b)).unwrap();
+        };
+        write(3, 30);
+        let read = shard.db.get_cf(data, key).unwrap().unwrap();
+        assert_eq!(encoding(&read), codec::CHAIN);
+        assert_eq!(codec::decode(&read).unwrap().timestamps, [0, 1, 2, 3]);
+        // ...unless one goes back in time: then merged, the later write winning.
+        write(1, 11);
+        let read = shard.db.get_cf(data, key).unwrap().unwrap();
+        assert_eq!(encoding(&read), codec::RAW);
+        let block = codec::decode(&read).unwrap();
+        assert_eq!(block.values, Column::Integer(vec![0, 11, 20, 30]));
     }
 }

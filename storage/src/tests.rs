@@ -128,6 +128,19 @@ fn read_pairs(shard: &Shard, key: &str, field: &str) -> Vec<(i64, Value)> {
     }
 }
 
+/// The first and last values of a field of a series in `[min, max]`, read
+/// by [`Shard::edge`].
+fn edges(shard: &Shard, key: &str, field: &str, range: (i64, i64)) -> [Option<(i64, Value)>; 2] {
+    let Some(sid) = shard.series_id(key).unwrap() else {
+        return [None, None];
+    };
+    let m = schemas::series_key::parse_series_key(key).unwrap().0;
+    let Some(f) = shard.field(&m, field).unwrap() else {
+        return [None, None];
+    };
+    [false, true].map(|newest| shard.edge(sid, f.id, range, newest).unwrap())
+}
+
 fn ivals(pairs: &[(i64, i64)]) -> Vec<(i64, Value)> {
     pairs.iter().map(|&(t, v)| (t, Value::Integer(v))).collect()
 }
@@ -1222,11 +1235,22 @@ proptest! {
             prop_assert_eq!(&keys, &want);
             for k in &keys {
                 for f in ["f1", "f2", "f3"] {
+                    let want = model_pairs(&model, k, f);
                     prop_assert_eq!(
                         format!("{:?}", read_pairs(shard, k, f)),
-                        format!("{:?}", model_pairs(&model, k, f)),
+                        format!("{:?}", want),
                         "{} {}", k, f
                     );
+                    // first()/last() over the whole range and over its later half.
+                    let mid = want.get(want.len() / 2).map_or(0, |p| p.0);
+                    for (min, max) in [(i64::MIN, i64::MAX), (mid, i64::MAX)] {
+                        let inside: Vec<_> = want.iter().filter(|p| p.0 >= min && p.0 <= max).collect();
+                        prop_assert_eq!(
+                            format!("{:?}", edges(shard, k, f, (min, max))),
+                            format!("{:?}", [inside.first().cloned().cloned(), inside.last().cloned().cloned()]),
+                            "{} {} from {}", k, f, min
+                        );
+                    }
                 }
             }
             for m in ["cpu", "mem", "disk"] {

@@ -22,7 +22,7 @@ use schemas::record::NameMatcher;
 use schemas::series_key::parse_series_key;
 use schemas::FieldType;
 use serde::{Deserialize, Serialize};
-use storage::{Column, FieldInfo, Shard};
+use storage::{Block, Column, FieldInfo, Shard};
 
 use super::functions::{push_floats, push_ints, AggKind, Partial, Pt};
 use super::value::{truthy, Ex, Regexes, Row, Val};
@@ -772,16 +772,19 @@ fn scan_series(
                 let Some(info) = &infos[call.col] else {
                     continue;
                 };
-                // Without buckets, first() and last() need only the first
-                // block they meet, reading from their end of the range.
-                let newest_first = call.kind == AggKind::Last;
-                let blocks = match (req.window, call.kind) {
-                    (None, AggKind::First | AggKind::Last) => 1,
-                    _ => usize::MAX,
-                };
                 let range = (req.min_time, req.max_time);
-                let scan = shard.scan_dir(s.id, info.id, range, newest_first);
-                acc.add_blocks(&m.name, &s.tags, ci, call.kind, &kinds, scan.take(blocks))?;
+                // Without buckets, first() and last() need one value, read
+                // from their end of the range.
+                if let (None, AggKind::First | AggKind::Last) = (req.window, call.kind) {
+                    let edge = shard.edge(s.id, info.id, range, call.kind == AggKind::Last);
+                    let block = edge
+                        .transpose()
+                        .map(|e| e.map(|(t, v)| Block::single(t, v)));
+                    acc.add_blocks(&m.name, &s.tags, ci, call.kind, &kinds, block.into_iter())?;
+                    continue;
+                }
+                let scan = shard.scan(s.id, info.id, range.0, range.1);
+                acc.add_blocks(&m.name, &s.tags, ci, call.kind, &kinds, scan)?;
             }
             return Ok(());
         }
