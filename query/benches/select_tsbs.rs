@@ -4,7 +4,10 @@
 //! largest raw selection (every row) answered whole and chunked.
 //! `SELECT_BENCH_HOSTS` and `SELECT_BENCH_HOURS` shrink the data set for a
 //! quick run; `SELECT_BENCH_ONLY=<query type>` and `SELECT_BENCH_RUNS=<n>`
-//! run one type many times (under `perf record`, say).
+//! run one type many times (under `perf record`, say);
+//! `SELECT_BENCH_COMPACT=1` compacts every shard before timing (packed
+//! blocks only, the state of data that has gone cold) where by default the
+//! blocks are as written (raw merge operands).
 //!
 //! `cargo bench -p query --bench select_tsbs`
 
@@ -126,6 +129,21 @@ fn main() {
         hosts * hours * 360 * 10,
         t.elapsed().as_secs_f64()
     );
+    if env("SELECT_BENCH_COMPACT", 0) == 1 {
+        use query::cluster::LocalShards;
+        let t = Instant::now();
+        let groups = loaded.md.databases["benchmark"].retention_policies["autogen"]
+            .shard_groups
+            .values();
+        for id in groups.flat_map(|g| g.shards.iter().map(|s| s.id)) {
+            for shards in loaded.nodes.values() {
+                if let Some(s) = shards.shard(id) {
+                    s.compact().unwrap();
+                }
+            }
+        }
+        println!("compacted in {:.1} s", t.elapsed().as_secs_f64());
+    }
     let cluster = loaded.cluster(1);
     let ts = |s: i64| {
         let ns = T0 + s * SEC;
