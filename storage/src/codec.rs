@@ -12,10 +12,15 @@
 //!   integers/unsigned/floats with `pco`, booleans bit-packed, strings
 //!   dictionary-coded when that pays (indices with `pco`), otherwise lengths
 //!   with `pco` plus the bytes (zstd at the bottommost level of RocksDB
-//!   compresses those).
+//!   compresses those). From [`EDGES_MIN`] values on (`PACKED_EDGES`) the
+//!   first and last (time, value) come uncompressed before the body, so
+//!   `first()`/`last()` ([`edge`]) do not unpack the block.
+//! - **chain** (`CHAIN`): a stored packed block followed by the raw writes
+//!   merged on top of it since, all later in time: what a read of a hot
+//!   window gets (never stored), so the read neither unpacks nor re-encodes.
 //!
-//! Byte 0 of both is `encoding | type code`; then the value count as a
-//! LEB128 varint.
+//! Byte 0 is `encoding | type code`; then, except in a chain, the value
+//! count as a LEB128 varint.
 
 use schemas::{FieldType, FieldValues};
 
@@ -28,6 +33,16 @@ pub(crate) const PACKED: u8 = 0x10;
 /// Encoding marker for a chain: an older raw or packed block, then a newer
 /// one whose times all follow it. Only a read makes one (never stored).
 pub(crate) const CHAIN: u8 = 0x20;
+/// Encoding marker for a packed block that also carries its first and last
+/// values uncompressed (blocks of [`EDGES_MIN`] values or more).
+pub(crate) const PACKED_EDGES: u8 = 0x30;
+
+/// From this many values a packed block carries its edge values, so that
+/// `first()` and `last()` on cold data read them without unpacking the block
+/// (an 8640-value block of floats costs tens of µs to unpack, and TSBS's
+/// lastpoint reads 1000 of them); below it they would cost more space than
+/// the decode time they save.
+const EDGES_MIN: usize = 64;
 
 /// pco's compression level for packed blocks. Level 8 is pco's default; on
 /// TSBS data levels 4..8 give the same size within 1 % and 8 costs little at
@@ -499,9 +514,7 @@ pub(crate) fn concat_raw<'b>(parts: impl Iterator<Item = &'b [u8]>) -> Option<Ve
 
 /// The first and last timestamps of a raw or packed block (`None` if empty).
 fn time_bounds(bytes: &[u8]) -> Result<Option<(i64, i64)>, Error> {
-    let mut pos = 0;
-    let tag = take(bytes, &mut pos, 1)?[0];
-    let n = get_varint(bytes, &mut pos)? as usize;
+    let (tag, ft, n, mut pos) = header(bytes)?;
     if n == 0 {
         return Ok(None);
     }
@@ -526,6 +539,10 @@ fn time_bounds(bytes: &[u8]) -> Result<Option<(i64, i64)>, Error> {
         PACKED => {
             let ts = get_timestamps(bytes, &mut pos, n)?;
             Ok(Some((ts[0], ts[n - 1])))
+        }
+        PACKED_EDGES => {
+            let [(first, _), (last, _)] = get_edges(bytes, &mut pos, ft)?;
+            Ok(Some((first, last)))
         }
         _ => Err(Error::CorruptBlock(CorruptReason::Encoding)),
     }
@@ -617,6 +634,18 @@ pub(crate) fn edge(
         };
         return Ok(Some((v.t(i), value)));
     }
+    if let (PACKED_EDGES, ft, _, mut pos) =
+        header(bytes).map(|(tag, ft, n, pos)| (tag & 0xf0, ft, n, pos))?
+    {
+        let [first, last] = get_edges(bytes, &mut pos, ft)?;
+        if max < first.0 || min > last.0 {
+            return Ok(None);
+        }
+        let e = if newest { last } else { first };
+        if (min..=max).contains(&e.0) {
+            return Ok(Some(e));
+        }
+    }
     let mut b = decode(bytes)?;
     b.retain_range(min, max);
     let i = match (b.len(), newest) {
@@ -648,8 +677,16 @@ fn pco_decompress<T: pco::data_types::Number>(bytes: &[u8], n: usize) -> Result<
 pub(crate) fn encode_packed(block: &Block) -> Result<Vec<u8>, Error> {
     let n = block.len();
     let mut buf = Vec::with_capacity(32 + n);
-    buf.push(PACKED | type_code(block.values.field_type()));
+    let edges = n >= EDGES_MIN;
+    let encoding = if edges { PACKED_EDGES } else { PACKED };
+    buf.push(encoding | type_code(block.values.field_type()));
     put_varint(&mut buf, n as u64);
+    if edges {
+        for i in [0, n - 1] {
+            buf.extend_from_slice(&block.timestamps[i].to_le_bytes());
+            put_value(&mut buf, &block.values, i);
+        }
+    }
     put_timestamps(&mut buf, &block.timestamps)?;
     match &block.values {
         Column::Float(v) => buf.extend_from_slice(&pco_compress(v)?),
@@ -787,15 +824,68 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Block, Error> {
         b.append(&decode(newer)?);
         return Ok(b);
     }
+    let (tag, ft, n, mut pos) = header(bytes)?;
+    match tag & 0xf0 {
+        RAW => decode_raw(bytes, pos, ft, n),
+        PACKED => decode_packed(bytes, pos, ft, n),
+        PACKED_EDGES => {
+            get_edges(bytes, &mut pos, ft)?;
+            decode_packed(bytes, pos, ft, n)
+        }
+        _ => Err(Error::CorruptBlock(CorruptReason::Encoding)),
+    }
+}
+
+/// The encoding byte, type, value count and where the body starts.
+fn header(bytes: &[u8]) -> Result<(u8, FieldType, usize, usize), Error> {
     let mut pos = 0;
     let tag = take(bytes, &mut pos, 1)?[0];
     let ft = type_from_code(tag & 0x0f).ok_or(Error::CorruptBlock(CorruptReason::Type))?;
     let n = get_varint(bytes, &mut pos)? as usize;
-    match tag & 0xf0 {
-        RAW => decode_raw(bytes, pos, ft, n),
-        PACKED => decode_packed(bytes, pos, ft, n),
-        _ => Err(Error::CorruptBlock(CorruptReason::Encoding)),
+    Ok((tag, ft, n, pos))
+}
+
+/// Whether `bytes` is a packed block (what compactions store).
+pub(crate) fn is_packed(bytes: &[u8]) -> bool {
+    matches!(bytes.first().map(|t| t & 0xf0), Some(PACKED | PACKED_EDGES))
+}
+
+/// Appends the value at `i` uncompressed (the edges of a packed block).
+fn put_value(buf: &mut Vec<u8>, values: &Column, i: usize) {
+    match values {
+        Column::Float(v) => buf.extend_from_slice(&v[i].to_le_bytes()),
+        Column::Integer(v) => buf.extend_from_slice(&v[i].to_le_bytes()),
+        Column::Unsigned(v) => buf.extend_from_slice(&v[i].to_le_bytes()),
+        Column::Boolean(v) => buf.push(u8::from(v[i])),
+        Column::String(v) => {
+            put_varint(buf, v[i].len() as u64);
+            buf.extend_from_slice(v[i].as_bytes());
+        }
     }
+}
+
+fn get_value(bytes: &[u8], pos: &mut usize, ft: FieldType) -> Result<Value, Error> {
+    let mut word =
+        || -> Result<[u8; 8], Error> { Ok(take(bytes, pos, 8)?.try_into().expect("8 bytes")) };
+    Ok(match ft {
+        FieldType::Float => Value::Float(f64::from_le_bytes(word()?)),
+        FieldType::Integer => Value::Integer(i64::from_le_bytes(word()?)),
+        FieldType::Unsigned => Value::Unsigned(u64::from_le_bytes(word()?)),
+        FieldType::Boolean => Value::Boolean(take(bytes, pos, 1)?[0] != 0),
+        FieldType::String => {
+            let len = get_varint(bytes, pos)? as usize;
+            Value::String(utf8(take(bytes, pos, len)?)?)
+        }
+    })
+}
+
+/// The first and last (time, value) of a packed block with edges.
+fn get_edges(bytes: &[u8], pos: &mut usize, ft: FieldType) -> Result<[(i64, Value); 2], Error> {
+    let mut one = || -> Result<(i64, Value), Error> {
+        let t = i64::from_le_bytes(take(bytes, pos, 8)?.try_into().expect("8 bytes"));
+        Ok((t, get_value(bytes, pos, ft)?))
+    };
+    Ok([one()?, one()?])
 }
 
 fn decode_raw(bytes: &[u8], mut pos: usize, ft: FieldType, n: usize) -> Result<Block, Error> {
@@ -932,6 +1022,14 @@ mod tests {
                 assert!(edge(&enc[..cut], 0, 9, true).is_err(), "cut at {cut}");
             }
         }
+        // A packed block with edge values: edge() reads only those, so only
+        // a decode must see every cut.
+        let long = block((0..100).collect(), Column::Integer((0..100).collect()));
+        let enc = encode_packed(&long).unwrap();
+        assert_eq!(enc[0] & 0xf0, PACKED_EDGES);
+        for cut in 0..enc.len() {
+            assert!(decode(&enc[..cut]).is_err(), "cut at {cut}");
+        }
         let newer = encode_raw(&block(vec![7], Column::Integer(vec![7])));
         let c = chain(&encode_packed(&b).unwrap(), &newer).unwrap();
         for cut in 0..c.len() {
@@ -1023,10 +1121,10 @@ mod tests {
 
         #[test]
         fn edge_reads_the_value_a_decode_would(
-            ts in proptest::collection::btree_set(-50i64..50, 0..30),
+            ts in proptest::collection::btree_set(-150i64..150, 0..100),
             kind in 0..3u8,
-            min in -60i64..60,
-            len in 0i64..120,
+            min in -160i64..160,
+            len in 0i64..320,
             newest: bool,
         ) {
             let ts: Vec<i64> = ts.into_iter().collect();

@@ -25,8 +25,9 @@
 //!
 //!  [data] merge operator "sluice.block.v1": operands are sorted column
 //!         slices; full merge = fold in log order, later write wins on equal
-//!         timestamps, output one pco-packed block (compaction) or a raw
-//!         one (a read); partial merge combines operands (raw).
+//!         timestamps, output one pco-packed block (compaction) or, for a
+//!         read, a raw one (or the stored packed block chained with the
+//!         newer raw writes); partial merge combines operands (raw).
 //!
 //!  Shard::series / tag_keys / tag_values / field_keys / measurements ─ [index]
 //!  Shard::scan(series, field, min, max) ─ bounded iterator over [data]

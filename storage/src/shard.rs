@@ -269,8 +269,7 @@ fn full_merge(_key: &[u8], existing: Option<&[u8]>, ops: &MergeOperands) -> Opti
     }
     // A stored packed block with newer writes on top (a hot window after a
     // compaction) is handed to the reader as it is, followed by the writes.
-    if let Some(packed) = existing.filter(|e| e.first().is_some_and(|t| t & 0xf0 == codec::PACKED))
-    {
+    if let Some(packed) = existing.filter(|e| codec::is_packed(e)) {
         if let Some(chain) =
             codec::concat_raw(ops.iter()).and_then(|tail| codec::chain(packed, &tail))
         {
