@@ -94,6 +94,8 @@ pub struct FileConfig {
     pub batch_max_records: Option<usize>,
     /// Most record bytes per apply batch.
     pub batch_max_bytes: Option<usize>,
+    /// Seconds without writes after which a shard is compacted; 0: never.
+    pub compact_cold_after_s: Option<u64>,
     /// Block cache of all shards, bytes.
     pub block_cache_bytes: Option<usize>,
     /// Memtables of all shards, bytes.

@@ -63,6 +63,9 @@ impl ConsumerContext for ReplicaContext {}
 /// so a crash in between does not stop at the skipped record again.
 const RESUME_FILE: &str = "SLUICE_RESUME_FROM";
 
+/// Default of [`ConsumerConfig::compact_cold_after`]: InfluxDB's 4 h.
+pub const DEFAULT_COMPACT_COLD_AFTER: Duration = Duration::from_secs(4 * 3600);
+
 /// Settings of the replica consumers.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
@@ -81,6 +84,9 @@ pub struct ConsumerConfig {
     pub poll_timeout: Duration,
     /// Per-shard options of new shards.
     pub shard_options: ShardOptions,
+    /// A shard that has applied nothing for this long is compacted once
+    /// (InfluxDB's `compact-full-write-cold-duration`); `None`: never.
+    pub compact_cold_after: Option<Duration>,
 }
 
 impl Default for ConsumerConfig {
@@ -93,6 +99,7 @@ impl Default for ConsumerConfig {
             batch_max_bytes: 16 << 20,
             poll_timeout: Duration::from_millis(100),
             shard_options: ShardOptions::default(),
+            compact_cold_after: Some(DEFAULT_COMPACT_COLD_AFTER),
         }
     }
 }
@@ -195,6 +202,8 @@ pub(crate) fn run(ctx: ConsumerCtx) {
         shard: None,
         phase: Phase::Failed,
         last_transient: None,
+        last_write: Instant::now(),
+        cold_checked: false,
     };
     c.open_and_assign();
     c.run_loop();
@@ -208,6 +217,10 @@ struct ApplyLoop<'a> {
     phase: Phase,
     /// When a transient Kafka error was last logged (rate limit).
     last_transient: Option<Instant>,
+    /// When a record was last applied (or the loop started), and whether
+    /// the shard has been checked for a cold compaction since.
+    last_write: Instant,
+    cold_checked: bool,
 }
 
 impl<'a> ApplyLoop<'a> {
@@ -218,6 +231,8 @@ impl<'a> ApplyLoop<'a> {
             shard: None,
             phase: Phase::Failed,
             last_transient: None,
+            last_write: Instant::now(),
+            cold_checked: false,
         }
     }
 
@@ -578,6 +593,7 @@ impl<'a> ApplyLoop<'a> {
             let records = batch.len() as u64;
             match shard.apply_many(batch.iter().map(|(o, r)| (*o, r))) {
                 Ok(_) => {
+                    (self.last_write, self.cold_checked) = (Instant::now(), false);
                     self.ctx.metrics.applied(shard_id, records, values);
                     let last = batch.last().map(|(o, _)| *o).expect("not empty");
                     self.published_applied(last, last_ts, records, values);
@@ -622,6 +638,11 @@ impl<'a> ApplyLoop<'a> {
             return;
         }
         self.phase = Phase::Running { expected };
+        if messages.is_empty() {
+            // A compaction can take seconds: commands must not wait for it.
+            drop(ctl);
+            self.compact_if_cold(&shard);
+        }
         match event {
             None => {}
             Some(KafkaError::PartitionEOF(_)) => self.caught_up(consumer, expected),
@@ -650,6 +671,35 @@ impl<'a> ApplyLoop<'a> {
                     self.last_transient = Some(now);
                 }
             }
+        }
+    }
+
+    /// Compacts the shard once when it has applied nothing for
+    /// `compact_cold_after`. RocksDB leaves a shard that stopped receiving
+    /// writes (a past shard group) with its last flushes in L0 as raw merge
+    /// operands, 16 bytes a value before LZ4, where packed blocks take one
+    /// or two; reads of it also merge those operands every time.
+    fn compact_if_cold(&mut self, shard: &Shard) {
+        let Some(after) = self.ctx.config.compact_cold_after else {
+            return;
+        };
+        if self.cold_checked || self.last_write.elapsed() < after {
+            return;
+        }
+        self.cold_checked = true;
+        let started = Instant::now();
+        match shard.needs_compaction().and_then(|needed| {
+            if needed {
+                shard.compact()?;
+            }
+            Ok(needed)
+        }) {
+            Ok(false) => {}
+            Ok(true) => info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "cold shard compacted"
+            ),
+            Err(e) => warn!(error = %e, "compacting a cold shard failed"),
         }
     }
 

@@ -1300,6 +1300,39 @@ impl Shard {
         Ok(())
     }
 
+    /// Whether the data is not all compacted into packed blocks: there are
+    /// memtable entries, L0 files (flushes store raw merge operands), or
+    /// files in more than one level. A shard that stopped receiving writes
+    /// stays that way (RocksDB compacts L0 only from 4 files on), which is
+    /// what a compaction of cold shards looks for.
+    pub fn needs_compaction(&self) -> Result<bool> {
+        let data = self.cf(CF_DATA);
+        let int = |name: &str| -> Result<u64> {
+            Ok(self.db.property_int_value_cf(data, name)?.unwrap_or(0))
+        };
+        if int("rocksdb.num-entries-active-mem-table")? + int("rocksdb.num-entries-imm-mem-tables")?
+            > 0
+        {
+            return Ok(true);
+        }
+        let mut levels_with_files = 0;
+        // RocksDB's default number of levels, which the shard keeps.
+        for level in 0..7 {
+            let files = self
+                .db
+                .property_value_cf(data, &format!("rocksdb.num-files-at-level{level}"))?
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            if files > 0 {
+                if level == 0 {
+                    return Ok(true);
+                }
+                levels_with_files += 1;
+            }
+        }
+        Ok(levels_with_files > 1)
+    }
+
     /// Bytes of SST files (the data proper) of all column families.
     pub fn sst_bytes(&self) -> Result<u64> {
         let mut total = 0;
@@ -1506,6 +1539,7 @@ mod tests {
         )
         .unwrap();
         let data = shard.cf(CF_DATA);
+        assert!(!shard.needs_compaction().unwrap(), "nothing written");
         let key = keys::data_key(1, 1, 0);
         for i in 0..3 {
             let b = Block {
@@ -1514,6 +1548,9 @@ mod tests {
             };
             shard.db.merge_cf(data, key, codec::encode_raw(&b)).unwrap();
         }
+        assert!(shard.needs_compaction().unwrap(), "memtable entries");
+        shard.db.flush_cf(data).unwrap();
+        assert!(shard.needs_compaction().unwrap(), "an L0 file of operands");
         let encoding = |v: &[u8]| v[0] & 0xf0;
         let read = {
             let _reading = Reading::start();
@@ -1530,6 +1567,7 @@ mod tests {
         let stored = shard.db.get_cf(data, key).unwrap().unwrap();
         assert_eq!(encoding(&stored), codec::PACKED);
         assert_eq!(codec::decode(&stored).unwrap(), block);
+        assert!(!shard.needs_compaction().unwrap());
 
         // Newer writes on a packed block: read as a chain of both...
         let write = |t: i64, v: i64| {

@@ -53,6 +53,10 @@ struct Args {
     /// Most record bytes applied in one RocksDB write batch [default: 16777216].
     #[arg(long, env = "SLUICE_BATCH_MAX_BYTES")]
     batch_max_bytes: Option<usize>,
+    /// Seconds without writes after which a shard is compacted once into packed blocks, like
+    /// InfluxDB's compact-full-write-cold-duration; 0: never [default: 14400].
+    #[arg(long, env = "SLUICE_COMPACT_COLD_AFTER_S")]
+    compact_cold_after_s: Option<u64>,
     /// Block cache shared by all shards, bytes [default: 268435456].
     #[arg(long, env = "SLUICE_BLOCK_CACHE_BYTES")]
     block_cache_bytes: Option<usize>,
@@ -113,6 +117,9 @@ fn config(args: Args) -> anyhow::Result<NodeConfig> {
     }
     if let Some(n) = args.batch_max_bytes.or(file.batch_max_bytes) {
         c.consumer.batch_max_bytes = n;
+    }
+    if let Some(s) = args.compact_cold_after_s.or(file.compact_cold_after_s) {
+        c.consumer.compact_cold_after = (s > 0).then(|| Duration::from_secs(s));
     }
     if let Some(n) = args.block_cache_bytes.or(file.block_cache_bytes) {
         c.budget.block_cache_bytes = n;

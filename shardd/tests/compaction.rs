@@ -1,0 +1,54 @@
+//! A shard that stops receiving writes is compacted into packed blocks once
+//! `compact_cold_after` has passed, and again after new writes go cold.
+//! Runs an in-process node (`Node::start`) against real tansu and metad.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{high_watermark, tsbs_lines, write, Cluster};
+use shardd::{Node, NodeConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cold_shard_is_compacted_once_per_quiet_spell() {
+    let cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::new(dir.path());
+    config.http_listen = "127.0.0.1:0".parse().unwrap();
+    config.internal_listen = "127.0.0.1:0".parse().unwrap();
+    config.metad = meta_client::Config::new([cluster.metad_addr.clone()]);
+    config.kafka.brokers = cluster.broker.bootstrap();
+    config.heartbeat_interval = Duration::from_millis(200);
+    config.watermark_interval = Duration::from_millis(200);
+    config.consumer.compact_cold_after = Some(Duration::from_secs(2));
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let handle = Node::start(config, stop_rx).await.expect("start node");
+    let node = handle.node.clone();
+    let http_addr = handle.http_addr.to_string();
+    cluster.wait_for_data_nodes(1).await;
+    cluster.create_database("db", 1).await;
+    let http = reqwest::Client::new();
+
+    for round in 0..2 {
+        write(&http, &http_addr, "db", tsbs_lines(10, round * 10, 10)).await;
+        let group = cluster.group("db").await;
+        let shard_id = group.shards[0].id;
+        let hwm = high_watermark(&cluster.broker.bootstrap(), &group.topic, 0);
+        node.wait_for_offset(shard_id, hwm - 1, Duration::from_secs(30))
+            .await
+            .expect("applied");
+        let (shard, _) = node.shard(shard_id).expect("open");
+        // Fresh writes sit in the memtable; nothing else would compact them.
+        let written = Instant::now();
+        assert!(shard.needs_compaction().unwrap(), "round {round}");
+        let deadline = written + Duration::from_secs(30);
+        while shard.needs_compaction().unwrap() {
+            assert!(Instant::now() < deadline, "round {round}: never compacted");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            written.elapsed() >= Duration::from_millis(1500),
+            "round {round}: compacted before the shard went cold"
+        );
+    }
+}
