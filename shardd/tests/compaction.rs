@@ -7,19 +7,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{high_watermark, tsbs_lines, write, Cluster};
-use shardd::{Node, NodeConfig};
+use shardd::Node;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cold_shard_is_compacted_once_per_quiet_spell() {
     let cluster = Cluster::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = NodeConfig::new(dir.path());
-    config.http_listen = "127.0.0.1:0".parse().unwrap();
-    config.internal_listen = "127.0.0.1:0".parse().unwrap();
-    config.metad = meta_client::Config::new([cluster.metad_addr.clone()]);
-    config.kafka.brokers = cluster.broker.bootstrap();
-    config.heartbeat_interval = Duration::from_millis(200);
-    config.watermark_interval = Duration::from_millis(200);
+    let mut config = cluster.node_config(dir.path());
     config.consumer.compact_cold_after = Some(Duration::from_secs(2));
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let handle = Node::start(config, stop_rx).await.expect("start node");

@@ -10,19 +10,13 @@ use std::time::Duration;
 use common::{high_watermark, tsbs_lines, write, Cluster, Internal};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use schemas::node_api::ReplicaState;
-use shardd::{Node, NodeConfig};
+use shardd::Node;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
     let cluster = Cluster::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = NodeConfig::new(dir.path());
-    config.http_listen = "127.0.0.1:0".parse().unwrap();
-    config.internal_listen = "127.0.0.1:0".parse().unwrap();
-    config.metad = meta_client::Config::new([cluster.metad_addr.clone()]);
-    config.kafka.brokers = cluster.broker.bootstrap();
-    config.heartbeat_interval = Duration::from_millis(200);
-    config.watermark_interval = Duration::from_millis(200);
+    let config = cluster.node_config(dir.path());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let handle = Node::start(config, stop_rx).await.expect("start node");
     let node = handle.node.clone();

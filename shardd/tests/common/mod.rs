@@ -24,6 +24,19 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// The configuration of an in-process data node of this cluster in
+    /// `dir`, on free ports, with fast heartbeats and watermark refreshes.
+    pub fn node_config(&self, dir: &std::path::Path) -> shardd::NodeConfig {
+        let mut config = shardd::NodeConfig::new(dir);
+        config.http_listen = "127.0.0.1:0".parse().unwrap();
+        config.internal_listen = "127.0.0.1:0".parse().unwrap();
+        config.metad = Config::new([self.metad_addr.clone()]);
+        config.kafka.brokers = self.broker.bootstrap();
+        config.heartbeat_interval = Duration::from_millis(200);
+        config.watermark_interval = Duration::from_millis(200);
+        config
+    }
+
     /// A broker and a one-node metad.
     pub async fn start() -> Self {
         let broker = testkit::Broker::start().expect("start tansu");
