@@ -426,6 +426,7 @@ pub(crate) fn encode_raw(block: &Block) -> Vec<u8> {
 /// A raw block of fixed-width values read in place.
 struct RawView<'b> {
     tag: u8,
+    ft: FieldType,
     n: usize,
     /// `n` little-endian timestamps.
     ts: &'b [u8],
@@ -468,17 +469,20 @@ fn fixed_width(ft: FieldType) -> Option<usize> {
 /// a string block or corrupt bytes (the caller then decodes, which reports
 /// corruption).
 fn raw_view(bytes: &[u8]) -> Option<RawView<'_>> {
-    let mut pos = 0;
-    let tag = *bytes.first()?;
-    pos += 1;
+    let (tag, ft, n, mut pos) = header(bytes).ok()?;
     if tag & 0xf0 != RAW {
         return None;
     }
-    let width = fixed_width(type_from_code(tag & 0x0f)?)?;
-    let n = usize::try_from(get_varint(bytes, &mut pos).ok()?).ok()?;
+    let width = fixed_width(ft)?;
     let ts = take(bytes, &mut pos, n.checked_mul(8)?).ok()?;
     let vals = take(bytes, &mut pos, n.checked_mul(width)?).ok()?;
-    (pos == bytes.len()).then_some(RawView { tag, n, ts, vals })
+    (pos == bytes.len()).then_some(RawView {
+        tag,
+        ft,
+        n,
+        ts,
+        vals,
+    })
 }
 
 /// Concatenates raw blocks of one fixed-width type whose time ranges follow
@@ -624,19 +628,12 @@ pub(crate) fn edge(
             return Ok(None);
         }
         let i = if newest { r.end - 1 } else { r.start };
-        let word = |i: usize| -> [u8; 8] { v.vals[i * 8..i * 8 + 8].try_into().expect("8 bytes") };
-        let value = match type_from_code(v.tag & 0x0f).expect("checked by raw_view") {
-            FieldType::Float => Value::Float(f64::from_le_bytes(word(i))),
-            FieldType::Integer => Value::Integer(i64::from_le_bytes(word(i))),
-            FieldType::Unsigned => Value::Unsigned(u64::from_le_bytes(word(i))),
-            FieldType::Boolean => Value::Boolean(v.vals[i] != 0),
-            FieldType::String => unreachable!("raw_view takes fixed-width types only"),
-        };
+        let mut pos = i * fixed_width(v.ft).expect("checked by raw_view");
+        let value = get_value(v.vals, &mut pos, v.ft)?;
         return Ok(Some((v.t(i), value)));
     }
-    if let (PACKED_EDGES, ft, _, mut pos) =
-        header(bytes).map(|(tag, ft, n, pos)| (tag & 0xf0, ft, n, pos))?
-    {
+    let (tag, ft, _, mut pos) = header(bytes)?;
+    if tag & 0xf0 == PACKED_EDGES {
         let [first, last] = get_edges(bytes, &mut pos, ft)?;
         if max < first.0 || min > last.0 {
             return Ok(None);
