@@ -7,7 +7,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{high_watermark, tsbs_lines, write, Cluster};
-use shardd::Node;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cold_shard_is_compacted_once_per_quiet_spell() {
@@ -15,12 +14,9 @@ async fn a_cold_shard_is_compacted_once_per_quiet_spell() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = cluster.node_config(dir.path());
     config.consumer.compact_cold_after = Some(Duration::from_secs(2));
-    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let handle = Node::start(config, stop_rx).await.expect("start node");
+    let (handle, _stop_tx) = cluster.start_node(config, "db").await;
     let node = handle.node.clone();
     let http_addr = handle.http_addr.to_string();
-    cluster.wait_for_data_nodes(1).await;
-    cluster.create_database("db", 1).await;
     let http = reqwest::Client::new();
 
     for round in 0..2 {

@@ -10,19 +10,15 @@ use std::time::Duration;
 use common::{high_watermark, tsbs_lines, write, Cluster, Internal};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use schemas::node_api::ReplicaState;
-use shardd::Node;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
     let cluster = Cluster::start().await;
     let dir = tempfile::tempdir().unwrap();
     let config = cluster.node_config(dir.path());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let handle = Node::start(config, stop_rx).await.expect("start node");
+    let (handle, stop_tx) = cluster.start_node(config, "db").await;
     let node = handle.node.clone();
     let http_addr = handle.http_addr.to_string();
-    cluster.wait_for_data_nodes(1).await;
-    cluster.create_database("db", 1).await;
     let http = reqwest::Client::new();
     let internal = Internal::new(handle.internal_addr.to_string());
 

@@ -37,6 +37,23 @@ impl Cluster {
         config
     }
 
+    /// Starts the only data node of this cluster in-process, waits until
+    /// metad lists it and creates database `db` (one replica per shard).
+    /// Sending `true` on the returned sender stops the node.
+    pub async fn start_node(
+        &self,
+        config: shardd::NodeConfig,
+        db: &str,
+    ) -> (shardd::NodeHandle, tokio::sync::watch::Sender<bool>) {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let handle = shardd::Node::start(config, stop_rx)
+            .await
+            .expect("start node");
+        self.wait_for_data_nodes(1).await;
+        self.create_database(db, 1).await;
+        (handle, stop_tx)
+    }
+
     /// A broker and a one-node metad.
     pub async fn start() -> Self {
         let broker = testkit::Broker::start().expect("start tansu");
