@@ -130,7 +130,7 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
     if env("SELECT_BENCH_COMPACT", 0) == 1 {
-        use query::cluster::LocalShards;
+        use shardd::queries::cluster::LocalShards;
         let t = Instant::now();
         let groups = loaded.md.databases["benchmark"].retention_policies["autogen"]
             .shard_groups

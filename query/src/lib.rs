@@ -1,22 +1,33 @@
-//! # query — executing InfluxQL
+//! # query — the InfluxQL engine
 //!
-//! Shard-local execution over `storage`, partial aggregates, the
-//! coordinator's merge and InfluxDB's result formats (being written).
+//! Compiles, plans, scans and merges InfluxQL SELECT and the SHOW
+//! statements that read shard indexes, and formats answers as InfluxDB
+//! 1.x does. It reads data only through a [`shards::ShardReader`]; who
+//! owns which shard, how a peer is reached and how a request arrives is
+//! the data node's business (`shardd`), so this crate has no network,
+//! Kafka or HTTP server in it.
 //!
-//! The public side: [`http::routes`] serves `/query` (parameters, auth,
-//! JSON/CSV/chunked answers in [`format`]), [`statements::Executor`]
-//! dispatches each statement to the SELECT engine, to metad (meta
-//! statements) or to [`tombstone`] (DELETE / DROP SERIES / DROP
-//! MEASUREMENT as log records).
+//! ```text
+//!  influxql::SelectStatement
+//!     │ select::plan: time range, shards of (db, rp) from ShardReader::meta,
+//!     │               schema phase, columns → expressions / partial calls
+//!     ▼
+//!  ShardReader::read(shard, ShardOp) ──▶ on the owner: shards::run_op over
+//!     │                                  storage::Shard (select::scan)
+//!     ▼
+//!  select::plan merge + finish (fill, transformations, ORDER/LIMIT)
+//!     ▼
+//!  result::Series ──▶ format: JSON / CSV / chunked, as InfluxDB prints them
+//! ```
+//!
+//! Modules: [`select`] (SELECT), [`show`] (SHOW MEASUREMENTS / TAG KEYS /
+//! TAG VALUES / FIELD KEYS / SERIES / cardinality), [`shards`] (the reader
+//! trait and the shard-local operations), [`result`] and [`format`].
 
-pub mod cluster;
-pub mod cq;
 pub mod format;
-pub mod http;
-pub mod into;
 pub mod result;
 pub mod select;
-pub mod shard_api;
+pub mod shards;
 pub mod show;
-pub mod statements;
-pub mod tombstone;
+
+pub use shards::{BoxFuture, ShardOp, ShardOut, ShardRead, ShardReader};

@@ -13,12 +13,12 @@ use influxql::ast::{
 use schemas::meta::Shard as MetaShard;
 use schemas::series_key::parse_series_key;
 
-use crate::cluster::Cluster;
+use crate::shards::ShardReader;
 use crate::result::{Cell, Series};
 use crate::select::scan::{SchemaRequest, SeriesRequest, SourceMatch};
 use crate::select::value::{Ex, Op, Val};
 use crate::select::{QueryContext, QueryError};
-use crate::shard_api::{ShardOp, ShardOut};
+use crate::shards::{ShardOp, ShardOut};
 
 fn sources_of(sources: &[Source]) -> Vec<SourceMatch> {
     sources
@@ -66,7 +66,7 @@ fn tag_cond(e: &Expr) -> Result<Ex, QueryError> {
 /// when there are none) across all shards of the database; a field that
 /// has different types in different shards keeps the first one seen.
 async fn field_types(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     ctx: &QueryContext,
     database: Option<&String>,
     sources: &[Source],
@@ -75,7 +75,7 @@ async fn field_types(
     if sources.is_empty() {
         sources.push(SourceMatch::Regex(String::new()));
     }
-    let outs = fan_out(cluster, ctx, database, |shard_id| {
+    let outs = fan_out(reader, ctx, database, |shard_id| {
         ShardOp::Schema(SchemaRequest {
             shard_id,
             sources: sources.clone(),
@@ -97,7 +97,7 @@ async fn field_types(
 }
 
 async fn fan_out(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     ctx: &QueryContext,
     database: Option<&String>,
     make: impl Fn(u64) -> ShardOp,
@@ -107,7 +107,7 @@ async fn fan_out(
         .or_else(|| ctx.database.clone())
         .filter(|d| !d.is_empty())
         .ok_or(QueryError::DatabaseRequired)?;
-    let md = cluster.meta();
+    let md = reader.meta();
     let database = md
         .database(&db)
         .ok_or_else(|| QueryError::DatabaseNotFound(db.clone()))?;
@@ -123,17 +123,17 @@ async fn fan_out(
         .into_iter()
         .map(|s| (s.clone(), make(s.id)))
         .collect();
-    crate::select::dispatch_calls(cluster, &md, calls).await
+    crate::select::dispatch_calls(reader, &md, calls).await
 }
 
 async fn series_keys(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     ctx: &QueryContext,
     database: Option<&String>,
     sources: &[Source],
     cond: Option<&Expr>,
 ) -> Result<BTreeSet<String>, QueryError> {
-    Ok(series_keys_per_shard(cluster, ctx, database, sources, cond)
+    Ok(series_keys_per_shard(reader, ctx, database, sources, cond)
         .await?
         .into_iter()
         .flatten()
@@ -142,7 +142,7 @@ async fn series_keys(
 
 /// The matching series keys of every shard, one list per shard.
 async fn series_keys_per_shard(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     ctx: &QueryContext,
     database: Option<&String>,
     sources: &[Source],
@@ -150,7 +150,7 @@ async fn series_keys_per_shard(
 ) -> Result<Vec<Vec<String>>, QueryError> {
     let sources = sources_of(sources);
     let cond = cond.map(tag_cond).transpose()?;
-    let outs = fan_out(cluster, ctx, database, |shard_id| {
+    let outs = fan_out(reader, ctx, database, |shard_id| {
         ShardOp::Series(SeriesRequest {
             shard_id,
             sources: sources.clone(),
@@ -201,7 +201,7 @@ fn key_matches(p: &TagKeyPredicate, k: &str) -> bool {
 
 /// Answers an index SHOW statement; other statements are refused.
 pub async fn show(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     ctx: &QueryContext,
     stmt: &Statement,
 ) -> Result<Vec<Series>, QueryError> {
@@ -212,7 +212,7 @@ pub async fn show(
                 sources.push(Source::Measurement(m.clone()));
             }
             let keys = match series_keys(
-                cluster,
+                reader,
                 ctx,
                 s.database.as_ref(),
                 &sources,
@@ -238,7 +238,7 @@ pub async fn show(
         }
         Statement::ShowTagKeys(s) => {
             let keys = series_keys(
-                cluster,
+                reader,
                 ctx,
                 s.database.as_ref(),
                 &s.sources,
@@ -265,7 +265,7 @@ pub async fn show(
         }
         Statement::ShowTagValues(s) => {
             let keys = series_keys(
-                cluster,
+                reader,
                 ctx,
                 s.database.as_ref(),
                 &s.sources,
@@ -294,7 +294,7 @@ pub async fn show(
             Ok(out)
         }
         Statement::ShowFieldKeys(s) => {
-            let by_m = field_types(cluster, ctx, s.database.as_ref(), &s.sources).await?;
+            let by_m = field_types(reader, ctx, s.database.as_ref(), &s.sources).await?;
             let mut out = Vec::new();
             for (m, fields) in by_m {
                 let values = page(fields.into_iter().collect(), s.limit, s.offset)
@@ -307,7 +307,7 @@ pub async fn show(
         }
         Statement::ShowSeries(s) => {
             let keys = series_keys(
-                cluster,
+                reader,
                 ctx,
                 s.database.as_ref(),
                 &s.sources,
@@ -320,7 +320,7 @@ pub async fn show(
                 .collect();
             Ok(one("", &["key"], values))
         }
-        Statement::ShowCardinality(s) => cardinality(cluster, ctx, s).await,
+        Statement::ShowCardinality(s) => cardinality(reader, ctx, s).await,
         _ => Err(QueryError::Invalid("not an index SHOW statement".into())),
     }
 }
@@ -332,7 +332,7 @@ pub async fn show(
 /// sketched); measurement counts are one `count`; the others one `count`
 /// series per measurement, measurements counting nothing left out.
 async fn cardinality(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     ctx: &QueryContext,
     s: &ShowCardinalityStatement,
 ) -> Result<Vec<Series>, QueryError> {
@@ -354,13 +354,13 @@ async fn cardinality(
             .collect()
     };
     if let CardinalityKind::FieldKey = s.kind {
-        let by_m = field_types(cluster, ctx, s.database.as_ref(), &s.sources).await?;
+        let by_m = field_types(reader, ctx, s.database.as_ref(), &s.sources).await?;
         return Ok(per_measurement(
             by_m.into_iter().map(|(m, f)| (m, f.len())).collect(),
         ));
     }
     let per_shard = match series_keys_per_shard(
-        cluster,
+        reader,
         ctx,
         s.database.as_ref(),
         &s.sources,

@@ -27,7 +27,7 @@ fn influx(port: u16, args: &[&str]) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn influx_cli_shows_inserts_and_selects() {
     let s = Sluice::start(false).await;
-    let port = s.node.http_addr.port();
+    let port = s.node().http_addr.port();
 
     let run = |args: Vec<String>| {
         tokio::task::spawn_blocking(move || {

@@ -17,7 +17,7 @@ cpu,host=c usage=9,idle=5i 70000000000
 
 const DAY: u64 = 86_400_000_000_000;
 
-async fn answers(cluster: &query::cluster::Cluster) -> Vec<serde_json::Value> {
+async fn answers(cluster: &shardd::queries::cluster::Cluster) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     for q in [
         "SELECT * FROM cpu",

@@ -14,12 +14,85 @@
 //! | `POST /internal/shards/{id}/release`       | —                 | [`ShardStatus`]    |
 //! | `POST /internal/shards/{id}/rebuild`       | —                 | [`ShardStatus`]    |
 //! | `POST /internal/shards/{id}/resume`        | [`ResumeRequest`] | [`ShardStatus`]    |
+//! | `POST /internal/v1/shard` (bincode)        | [`ShardReadRequest`] | [`ShardReadResponse`] |
+//! | `GET /internal/ping`                       | —                 | 204                |
 //!
-//! Errors are `4xx`/`5xx` with an [`ErrorBody`](crate::meta_api::ErrorBody).
+//! Errors are `4xx`/`5xx` with an [`ErrorBody`](crate::meta_api::ErrorBody)
+//! (a shard read answers plain text).
+//!
+//! Paths are built by [`paths`] on both ends. Every request and answer of
+//! this API carries [`NODE_API_VERSION`]: JSON calls in the
+//! [`VERSION_HEADER`] header, shard reads also as the first field of their
+//! bincode envelope; a node refuses a call of another version with 400
+//! and a client refuses such an answer, so mixed builds fail loudly instead
+//! of misreading each other's bytes.
 
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{NodeId, ShardGroupId, ShardId};
+
+/// The version of this API. Raise it on any change to a type below that an
+/// older node could not read.
+pub const NODE_API_VERSION: u16 = 1;
+
+/// The header that carries [`NODE_API_VERSION`] on JSON calls and answers.
+pub const VERSION_HEADER: &str = "x-sluice-node-api";
+
+/// The internal API's paths, for routers and clients alike.
+pub mod paths {
+    use crate::meta::ShardId;
+
+    /// Liveness of the internal API.
+    pub const PING: &str = "/internal/ping";
+    /// Every replica of the node.
+    pub const SHARDS: &str = "/internal/shards";
+    /// Route pattern of one replica.
+    pub const SHARD: &str = "/internal/shards/{id}";
+    /// Route pattern of a replica's digest.
+    pub const DIGEST: &str = "/internal/shards/{id}/digest";
+    /// Route pattern of a hold.
+    pub const HOLD: &str = "/internal/shards/{id}/hold";
+    /// Route pattern of a release.
+    pub const RELEASE: &str = "/internal/shards/{id}/release";
+    /// Route pattern of a rebuild.
+    pub const REBUILD: &str = "/internal/shards/{id}/rebuild";
+    /// Route pattern of a resume.
+    pub const RESUME: &str = "/internal/shards/{id}/resume";
+    /// Shard reads of query coordinators (bincode).
+    pub const SHARD_READ: &str = "/internal/v1/shard";
+
+    /// `pattern` with `{id}` replaced by `shard`.
+    pub fn for_shard(pattern: &str, shard: ShardId) -> String {
+        pattern.replace("{id}", &shard.to_string())
+    }
+}
+
+/// A coordinator's read of one shard: `op` is the query engine's shard-local
+/// plan (`query::ShardOp`), which lives with the engine because it is made
+/// of the engine's expressions and partial aggregates; this envelope is the
+/// part every node agrees on. Encoded with bincode, `version` first, so a
+/// peer checks it before decoding the rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardReadRequest<Op> {
+    /// [`NODE_API_VERSION`] of the sender.
+    pub version: u16,
+    /// Answer only once every record of the partition below this offset is
+    /// applied (read-your-writes).
+    pub wait_offset: Option<i64>,
+    /// How long the replica may wait for that.
+    pub wait_timeout_ms: u64,
+    /// What to read.
+    pub op: Op,
+}
+
+/// The answer to a [`ShardReadRequest`], `version` first as well.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardReadResponse<Out> {
+    /// [`NODE_API_VERSION`] of the answering node.
+    pub version: u16,
+    /// The shard-local result.
+    pub out: Out,
+}
 
 /// Where a replica stands. Only a `Healthy` replica answers queries; a
 /// coordinator reads other nodes' states from their heartbeats
@@ -178,6 +251,12 @@ mod tests {
         }
         assert!(!ReplicaState::parse("rebuilding").is_queryable());
         assert!(ReplicaState::parse("healthy").is_queryable());
+    }
+
+    #[test]
+    fn shard_paths_fill_in_the_id() {
+        assert_eq!(paths::for_shard(paths::DIGEST, 42), "/internal/shards/42/digest");
+        assert_eq!(paths::for_shard(paths::SHARD, 7), "/internal/shards/7");
     }
 
     #[test]

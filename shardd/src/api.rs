@@ -3,10 +3,10 @@
 //! - **internal** (default `127.0.0.1:8088`, InfluxDB's RPC port), behind
 //!   the cluster's shared secret: replica status, digests at a common
 //!   offset, hold/release, rebuild, resume (see `schemas::node_api` for the
-//!   table); the query engine's shard-read routes are merged here.
+//!   table); the shard-read route of [`crate::queries`] is merged here.
 //! - **public** (default `127.0.0.1:8086`): ingest's `/write`,
-//!   `/api/v2/write` and `/ping`, plus `/health` and `/metrics`; the query
-//!   engine's `/query` is merged here.
+//!   `/api/v2/write` and `/ping`, plus `/health` and `/metrics`;
+//!   [`crate::queries`]' `/query` is merged here.
 //!
 //! Every error goes through [`ApiError`], whose `IntoResponse` is the one
 //! place statuses are chosen; bodies are `ErrorBody` JSON as metad's.
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,7 +24,10 @@ use ingest::http::WriteApi;
 use meta_client::auth::has_shared_secret;
 use schemas::meta::ShardId;
 use schemas::meta_api::ErrorBody;
-use schemas::node_api::{DigestReport, HoldRequest, ReplicaState, ResumeRequest, ShardStatus};
+use schemas::node_api::{
+    paths, DigestReport, HoldRequest, ReplicaState, ResumeRequest, ShardStatus, NODE_API_VERSION,
+    VERSION_HEADER,
+};
 use serde::Deserialize;
 use tracing::info;
 
@@ -63,6 +66,9 @@ pub enum ApiError {
     /// A blocking task was cancelled (shutdown).
     #[error("shutting down")]
     ShuttingDown,
+    /// The caller speaks another version of the internal API.
+    #[error("node API version {0}, this node speaks {NODE_API_VERSION}")]
+    Version(String),
 }
 
 impl IntoResponse for ApiError {
@@ -72,7 +78,7 @@ impl IntoResponse for ApiError {
             ApiError::NoReplica(_) => StatusCode::NOT_FOUND,
             ApiError::NotOpen(_) | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::Version(_) => StatusCode::BAD_REQUEST,
             ApiError::Wait(WaitError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Wait(WaitError::NoReplica(_)) => StatusCode::NOT_FOUND,
             ApiError::Wait(_) => StatusCode::CONFLICT,
@@ -89,26 +95,42 @@ impl IntoResponse for ApiError {
 /// The internal routes (not yet behind the shared secret; see [`guard_internal`]).
 pub(crate) fn internal_routes(node: Arc<Node>) -> Router {
     Router::new()
-        .route("/internal/ping", get(|| async { StatusCode::NO_CONTENT }))
-        .route("/internal/shards", get(list))
-        .route("/internal/shards/{id}", get(status))
-        .route("/internal/shards/{id}/digest", get(digest))
-        .route("/internal/shards/{id}/hold", post(hold))
-        .route("/internal/shards/{id}/release", post(release))
-        .route("/internal/shards/{id}/rebuild", post(rebuild))
-        .route("/internal/shards/{id}/resume", post(resume))
+        .route(paths::PING, get(|| async { StatusCode::NO_CONTENT }))
+        .route(paths::SHARDS, get(list))
+        .route(paths::SHARD, get(status))
+        .route(paths::DIGEST, get(digest))
+        .route(paths::HOLD, post(hold))
+        .route(paths::RELEASE, post(release))
+        .route(paths::REBUILD, post(rebuild))
+        .route(paths::RESUME, post(resume))
         .with_state(node)
 }
 
-/// Puts every internal route (ours and the extensions') behind the shared
-/// secret and a request span.
+/// Puts every internal route behind the shared secret and the API version
+/// check, with a request span.
 pub(crate) fn guard_internal(router: Router, node: &Arc<Node>) -> Router {
     router
         .layer(middleware::from_fn_with_state(
             node.config().metad.shared_secret.clone(),
             authenticate,
         ))
+        .layer(middleware::from_fn(check_version))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Refuses a call that announces another [`NODE_API_VERSION`] (a call that
+/// announces none, such as an operator's curl, is served) and stamps ours
+/// on every answer, which `node_client` requires.
+async fn check_version(req: Request, next: Next) -> Response {
+    let announced = req.headers().get(VERSION_HEADER).map(|v| v.to_str().ok());
+    let mut resp = match announced {
+        Some(Some(v)) if v == NODE_API_VERSION.to_string() => next.run(req).await,
+        None => next.run(req).await,
+        Some(v) => ApiError::Version(v.unwrap_or("?").to_owned()).into_response(),
+    };
+    resp.headers_mut()
+        .insert(VERSION_HEADER, HeaderValue::from(NODE_API_VERSION));
+    resp
 }
 
 /// `/write`, `/api/v2/write`, `/ping`, `/health`, `/metrics`.

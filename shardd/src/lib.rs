@@ -2,7 +2,7 @@
 //!
 //! Consumes the partitions of the shards it owns into RocksDB (consume →
 //! decode → apply), serves InfluxDB's public HTTP API (`/write` from
-//! `ingest`; `/query` from the `query` crate through [`Extensions`]) and an
+//! `ingest`; `/query` in [`queries`], over the `query` engine) and an
 //! internal API for operators and peers.
 //!
 //! ```text
@@ -17,13 +17,16 @@
 //!    └──────────── status: state, applied offset, watermarks, lag, bytes
 //!
 //!  internal API :8088 (api.rs) ── status, digest@offset, hold/release, rebuild, resume
+//!                 (queries/shard_api.rs) ── shard reads of peers coordinating a query
 //!  public API   :8086 (api.rs) ── /write /api/v2/write /ping (ingest) /health /metrics
-//!                                 + /query (query crate, via Extensions)
+//!                 (queries/http.rs) ── /query; queries/cq.rs: continuous queries
 //! ```
 //!
 //! Modules: [`node`] (start, meta reconcile, heartbeat, watermarks),
 //! `consumer` (the apply loop), [`replica`] (state shared between the
-//! consumer and the API), `api` (both routers), [`metrics`], [`config`].
+//! consumer and the API), `api` (both routers), [`queries`] (InfluxQL:
+//! `/query`, statements, the cluster view the engine reads through,
+//! continuous queries), [`metrics`], [`config`].
 //!
 //! ## Design choices
 //!
@@ -94,8 +97,7 @@ pub mod replica;
 
 pub use config::{ConfigError, FileConfig, NodeConfig};
 pub use consumer::ConsumerConfig;
-pub use node::{shard_path, Extensions, Node, NodeError, NodeHandle, RouteHook};
-pub use queries::query_extensions;
+pub use node::{shard_path, Node, NodeError, NodeHandle};
 pub use replica::{Replica, ReplicaSpec, WaitError};
 pub use schemas::node_api::ReplicaState;
 

@@ -63,40 +63,8 @@ pub enum NodeError {
     },
 }
 
-/// Builds extra routes once the node exists: the seam where the `query`
-/// crate's `/query` (public) and shard-read (internal) routes are merged.
-pub type RouteHook = Box<dyn FnOnce(&Arc<Node>) -> Router + Send>;
-
-/// Starts a background job once the node exists (the query crate's
-/// continuous queries); the future ends when the shutdown signal turns true.
-pub type TaskHook = Box<
-    dyn FnOnce(&Arc<Node>, watch::Receiver<bool>) -> futures::future::BoxFuture<'static, ()> + Send,
->;
-
-/// Routes and jobs other crates add to the node.
-#[derive(Default)]
-pub struct Extensions {
-    /// Merged into the public router (after `/write`, `/ping`, `/health`,
-    /// `/metrics`), under the same version headers.
-    pub public_routes: Option<RouteHook>,
-    /// Merged into the internal router, behind the shared-secret check.
-    pub internal_routes: Option<RouteHook>,
-    /// Spawned once the node is listening.
-    pub task: Option<TaskHook>,
-}
-
-impl std::fmt::Debug for Extensions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Extensions")
-            .field("public_routes", &self.public_routes.is_some())
-            .field("internal_routes", &self.internal_routes.is_some())
-            .field("task", &self.task.is_some())
-            .finish()
-    }
-}
-
-/// A data node. Shared (`Arc`) by its tasks, its HTTP handlers and whatever
-/// the extensions need (the query engine reads shards through it).
+/// A data node. Shared (`Arc`) by its tasks, its HTTP handlers and the query
+/// engine, which reads shards through it.
 pub struct Node {
     id: NodeId,
     config: NodeConfig,
@@ -179,17 +147,8 @@ impl Node {
     /// Starts a node: binds both listeners, registers with metad, starts
     /// following the meta data and runs until `shutdown` turns true.
     pub async fn start(
-        config: NodeConfig,
-        shutdown: watch::Receiver<bool>,
-    ) -> Result<NodeHandle, NodeError> {
-        Self::start_with(config, shutdown, Extensions::default()).await
-    }
-
-    /// [`Node::start`] with extra routes (the query engine's).
-    pub async fn start_with(
         mut config: NodeConfig,
         shutdown: watch::Receiver<bool>,
-        extensions: Extensions,
     ) -> Result<NodeHandle, NodeError> {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
@@ -254,25 +213,21 @@ impl Node {
             stopping: AtomicBool::new(false),
         });
 
-        let mut internal = crate::api::internal_routes(Arc::clone(&node));
-        if let Some(hook) = extensions.internal_routes {
-            internal = internal.merge(hook(&node));
-        }
+        let internal = crate::api::internal_routes(Arc::clone(&node))
+            .merge(crate::queries::internal_routes(&node));
         let internal = crate::api::guard_internal(internal, &node);
-        let mut public = crate::api::public_routes(&node);
-        if let Some(hook) = extensions.public_routes {
-            public = public.merge(hook(&node));
-        }
-        let public = public.layer(axum::middleware::map_response(
-            ingest::http::version_headers,
-        ));
+        let engine = crate::queries::engine(&node);
+        let public = crate::api::public_routes(&node)
+            .merge(crate::queries::public_routes(&node, Arc::clone(&engine)))
+            .layer(axum::middleware::map_response(
+                ingest::http::version_headers,
+            ));
 
-        if let Some(hook) = extensions.task {
-            tokio::spawn(
-                hook(&node, shutdown.clone())
-                    .instrument(info_span!("shardd", node_id = registered.id)),
-            );
-        }
+        tokio::spawn(
+            crate::queries::cq::ContinuousQueries::new(engine)
+                .run(shutdown.clone())
+                .instrument(info_span!("shardd", node_id = registered.id)),
+        );
         let task = tokio::spawn(
             Arc::clone(&node)
                 .run(http_listener, public, internal_listener, internal, shutdown)

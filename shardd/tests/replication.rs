@@ -113,11 +113,7 @@ async fn two_replicas_agree_survive_sigkill_and_rebuild_by_replay() {
     assert_ne!(d[0].digest, first, "the later writes are in");
 
     // Rebuild b from scratch by replay.
-    let r = ib
-        .post(&format!("/internal/shards/{shard_id}/rebuild"), &())
-        .await;
-    assert_eq!(r.status(), 202);
-    let s: schemas::node_api::ShardStatus = r.json().await.unwrap();
+    let s = ib.rebuild(shard_id).await.expect("rebuild accepted");
     assert_eq!(
         s.state,
         ReplicaState::CatchingUp,

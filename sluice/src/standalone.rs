@@ -1,13 +1,12 @@
 //! Starting and stopping the parts of the all-in-one cluster.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
-use tokio::sync::watch;
+use sluice::cluster::{ClusterSpec, Kafka};
 use tracing::{info, warn};
 
 /// Flags of `sluice standalone`; each may also come from the environment
@@ -158,153 +157,40 @@ impl Args {
     }
 }
 
-/// The address of data node `i` (0-based) on `base`'s host, `step` ports apart.
-fn node_addr(base: SocketAddr, i: usize, step: u16) -> SocketAddr {
-    let mut a = base;
-    a.set_port(base.port() + step * i as u16);
-    a
-}
-
-/// The embedded broker, restarted if it dies while the cluster runs.
-struct Supervised {
-    tansu: Arc<Mutex<broker::Tansu>>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Supervised {
-    fn start(dir: &Path, listen: SocketAddr) -> anyhow::Result<Self> {
-        let tansu = broker::Tansu::start(dir, listen).context("start the embedded broker")?;
-        let tansu = Arc::new(Mutex::new(tansu));
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (t, s) = (Arc::clone(&tansu), Arc::clone(&stop));
-        let thread = std::thread::spawn(move || {
-            while !s.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(500));
-                let mut broker = t.lock().expect("broker lock");
-                if s.load(std::sync::atomic::Ordering::Relaxed) {
-                    break;
-                }
-                if let Some(status) = broker.exited() {
-                    warn!(%status, log = %broker.log_tail(), "the embedded broker exited; restarting it");
-                    if let Err(e) = broker.restart() {
-                        warn!(error = %e, "restarting the embedded broker failed; retrying");
-                    }
-                }
-            }
-        });
-        Ok(Supervised {
-            tansu,
-            stop,
-            thread,
-        })
-    }
-
-    fn stop(self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let _ = self.thread.join();
-        self.tansu
-            .lock()
-            .expect("broker lock")
-            .stop(Duration::from_secs(10));
-    }
-}
-
 pub async fn run(s: Settings) -> anyhow::Result<()> {
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("create data dir {}", s.data_dir.display()))?;
     let data_dir = s.data_dir.canonicalize()?;
-
-    // 1. The broker.
-    let (broker, brokers) = match &s.kafka_brokers {
-        Some(b) => (None, b.clone()),
-        None => {
-            let sup = Supervised::start(&data_dir.join("kafka"), s.kafka_bind)?;
-            (Some(sup), s.kafka_bind.to_string())
-        }
-    };
-
-    // 2. metad, one voter.
-    let mut meta = metad::config::NodeConfig::new(1, s.meta_bind, data_dir.join("meta"));
-    meta.bootstrap = true;
-    meta.topic_prefix = s.topic_prefix.clone();
-    meta.default_replication_factor = s.replication_factor;
-    let (meta_stop, mut meta_stop_rx) = watch::channel(false);
-    let metad = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = meta_stop_rx.wait_for(|s| *s).await;
-        };
-        metad::node::MetaNode::run(meta, stopped).await
-    });
-    let meta_config = meta_client::Config::new([s.meta_bind.to_string()]);
-    let client = meta_client::MetaClient::new(meta_config.clone())?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while let Err(e) = client.snapshot_linearizable().await {
-        if metad.is_finished() || tokio::time::Instant::now() > deadline {
-            bail!("metad did not come up on {}: {e}", s.meta_bind);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    // 3. Data nodes.
-    let (stop_nodes, nodes_rx) = watch::channel(false);
-    let kafka = ingest::produce::KafkaConfig {
-        brokers: brokers.clone(),
-        ..Default::default()
-    };
-    let mut nodes = Vec::new();
-    for i in 0..s.data_nodes {
-        let mut config = shardd::NodeConfig::new(data_dir.join(format!("node-{}", i + 1)));
-        config.http_listen = node_addr(s.http_bind, i, 100);
-        config.internal_listen = node_addr(s.internal_bind, i, 1);
-        config.metad = meta_config.clone();
-        config.kafka = kafka.clone();
-        config.api.auth_enabled = s.auth_enabled;
-        let handle = shardd::Node::start_with(config, nodes_rx.clone(), shardd::query_extensions())
-            .await
-            .with_context(|| format!("start data node {}", i + 1))?;
-        nodes.push(handle);
-    }
-
-    if let Some(db) = &s.create_database {
-        let md = client.snapshot_linearizable().await?;
-        if md.database(db).is_none() {
-            client
-                .create_database(db, None)
-                .await
-                .with_context(|| format!("create database {db}"))?;
-        }
-    }
-
-    // 4. The ingest router for the raw line-protocol topics.
-    let (stop_ingest, ingest_rx) = watch::channel(false);
-    let ingest_config = ingest::daemon::DaemonConfig {
-        kafka,
-        metad: meta_config,
-        raw: ingest::raw::RawConfig {
-            topic_prefix: s.topic_prefix.clone(),
-            // The one router of this cluster: a restart after a crash takes
-            // its raw partitions straight back.
-            instance_id: Some("standalone".into()),
-            ..Default::default()
+    let mut spec = ClusterSpec::new(&data_dir);
+    spec.kafka = match &s.kafka_brokers {
+        Some(b) => Kafka::Brokers(b.clone()),
+        None => Kafka::Embedded {
+            dir: data_dir.join("kafka"),
+            listen: s.kafka_bind,
         },
-        http_listen: s.ingest_bind,
-        serve_writes: false,
-        api: Default::default(),
     };
-    let ingest = tokio::spawn(ingest::daemon::run(ingest_config, ingest_rx));
+    spec.meta_bind = s.meta_bind;
+    spec.http_bind = s.http_bind;
+    spec.internal_bind = s.internal_bind;
+    spec.data_nodes = s.data_nodes;
+    spec.replication_factor = s.replication_factor;
+    spec.topic_prefix = s.topic_prefix.clone();
+    spec.auth_enabled = s.auth_enabled;
+    spec.create_database = s.create_database.clone();
+    spec.ingest_bind = Some(s.ingest_bind);
+    let mut cluster = spec.start().await?;
 
     println!("sluice standalone is up (data in {})", data_dir.display());
     println!(
         "  InfluxDB HTTP API   http://{}  (/write /query /ping /health /metrics)",
-        nodes[0].http_addr
+        cluster.nodes[0].http_addr
     );
-    for (i, n) in nodes.iter().enumerate().skip(1) {
+    for (i, n) in cluster.nodes.iter().enumerate().skip(1) {
         println!("  data node {}         http://{}", i + 1, n.http_addr);
     }
     println!(
-        "  Kafka bootstrap     {brokers}  (raw line protocol: topic {}.lp.<db>)",
-        s.topic_prefix
+        "  Kafka bootstrap     {}  (raw line protocol: topic {}.lp.<db>)",
+        cluster.brokers, s.topic_prefix
     );
     println!("  metad               http://{}", s.meta_bind);
     println!("  ingest metrics      http://{}/metrics", s.ingest_bind);
@@ -313,28 +199,16 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     }
     info!("ready; Ctrl-C or SIGTERM stops");
 
+    let ingest = cluster.ingest.take().expect("standalone runs the ingest router");
     tokio::select! {
         _ = shutdown::signal() => info!("stopping"),
         r = ingest_finished(&ingest) => warn!(?r, "the ingest router stopped"),
     }
+    cluster.ingest = Some(ingest);
     // Ingest, the data nodes, metad and the broker in turn: twice the grace
     // of one daemon.
     shutdown::exit_if_stuck(2 * shutdown::GRACE);
-    let _ = stop_ingest.send(true);
-    match ingest.await {
-        Ok(Err(e)) => warn!(error = %e, "ingest router"),
-        Err(e) => warn!(error = %e, "ingest router task"),
-        Ok(Ok(())) => {}
-    }
-    let _ = stop_nodes.send(true);
-    for n in nodes {
-        n.wait().await;
-    }
-    let _ = meta_stop.send(true);
-    let _ = metad.await;
-    if let Some(b) = broker {
-        tokio::task::spawn_blocking(move || b.stop()).await?;
-    }
+    cluster.stop().await;
     info!("stopped");
     Ok(())
 }

@@ -5,12 +5,10 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meta_client::{Config, MetaClient};
-use metad::config::NodeConfig;
+use meta_client::MetaClient;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -22,8 +20,9 @@ pub struct Cluster {
     pub metad_addr: String,
     pub meta: Arc<MetaClient>,
     pub prefix: String,
+    _cluster: sluice::cluster::Cluster,
     _meta_dir: tempfile::TempDir,
-    _tasks: Vec<tokio::task::JoinHandle<()>>,
+    _heartbeats: tokio::task::JoinHandle<()>,
 }
 
 impl Cluster {
@@ -31,21 +30,9 @@ impl Cluster {
     pub async fn start(data_nodes: usize, db: &str) -> Self {
         let broker = testkit::Broker::start().expect("start tansu");
         let meta_dir = tempfile::tempdir().unwrap();
-        let port = testkit::free_port();
-        let listen: SocketAddr = ([127, 0, 0, 1], port).into();
-        let prefix = format!("t{port}");
-        let mut config = NodeConfig::new(1, listen, meta_dir.path().to_owned());
-        config.bootstrap = true;
-        config.topic_prefix = prefix.clone();
-        config.election_timeout = Duration::from_millis(300);
-        config.heartbeat_interval = Duration::from_millis(50);
-        let mut tasks = vec![tokio::spawn(async move {
-            metad::node::MetaNode::run(config, std::future::pending())
-                .await
-                .expect("metad runs");
-        })];
-        let metad_addr = listen.to_string();
-        let meta = Arc::new(MetaClient::new(Config::new([metad_addr.clone()])).unwrap());
+        let spec = sluice::cluster::ClusterSpec::for_test(meta_dir.path(), broker.bootstrap(), 0);
+        let cluster = spec.start().await.expect("start metad");
+        let meta = Arc::clone(&cluster.meta);
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut nodes = Vec::new();
         for i in 0..data_nodes {
@@ -68,24 +55,25 @@ impl Cluster {
         }
         // Keep the registered nodes alive: shard groups are sized from them.
         let hb = Arc::clone(&meta);
-        tasks.push(tokio::spawn(async move {
+        let heartbeats = tokio::spawn(async move {
             loop {
                 for &id in &nodes {
                     let _ = hb.heartbeat(id, Vec::new()).await;
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-        }));
+        });
         meta.create_database(db, None)
             .await
             .expect("create database");
         Cluster {
             broker,
-            metad_addr,
+            metad_addr: cluster.meta_addr.to_string(),
             meta,
-            prefix,
+            prefix: cluster.spec().topic_prefix.clone(),
+            _cluster: cluster,
             _meta_dir: meta_dir,
-            _tasks: tasks,
+            _heartbeats: heartbeats,
         }
     }
 

@@ -477,8 +477,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::VerifyShard { shard, wait_s } => {
             let wait = Duration::from_secs(wait_s);
-            let api = replicas::NodeApi::new(
-                cli.shared_secret.clone().filter(|s| !s.is_empty()),
+            let api = node_client::NodeClient::new(
+                cli.shared_secret.clone(),
                 wait + Duration::from_secs(cli.timeout_s),
             )?;
             let v = replicas::verify(&client, &api, shard, wait).await?;
@@ -493,8 +493,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             node,
             no_wait,
         } => {
-            let api = replicas::NodeApi::new(
-                cli.shared_secret.clone().filter(|s| !s.is_empty()),
+            let api = node_client::NodeClient::new(
+                cli.shared_secret.clone(),
                 Duration::from_secs(cli.timeout_s),
             )?;
             let s = replicas::rebuild(&client, &api, shard, node, !no_wait, cli.json).await?;
@@ -505,8 +505,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             node,
             from_offset,
         } => {
-            let api = replicas::NodeApi::new(
-                cli.shared_secret.clone().filter(|s| !s.is_empty()),
+            let api = node_client::NodeClient::new(
+                cli.shared_secret.clone(),
                 Duration::from_secs(cli.timeout_s),
             )?;
             let s = replicas::resume(&client, &api, shard, node, from_offset).await?;

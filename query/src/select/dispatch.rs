@@ -1,14 +1,12 @@
-//! Fan-out of shard calls: one owner per shard, tried in
-//! [`Cluster::owners_for`] order, the next one on failure or timeout; all
-//! shards in parallel.
+//! Fan-out of shard calls through the [`ShardReader`]: all shards in
+//! parallel (which owner answers is the reader's choice).
 
 use std::collections::HashMap;
 
 use schemas::meta::{MetaData, Shard as MetaShard, ShardGroup, ShardId};
 
 use super::QueryError;
-use crate::cluster::{Cluster, Owner};
-use crate::shard_api::{self, ShardCall, ShardOp, ShardOut};
+use crate::shards::{ShardOp, ShardOut, ShardRead, ShardReader};
 
 /// The shards of `(db, rp)` whose groups overlap `[min, max]`.
 pub(crate) fn shards_for(
@@ -40,67 +38,31 @@ pub(crate) fn shards_for(
 /// Reads the high watermarks of `shards` when the query asks for
 /// read-your-writes.
 pub(crate) async fn watermarks(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     shards: &[(ShardGroup, MetaShard)],
     read_your_writes: bool,
 ) -> Result<HashMap<ShardId, i64>, QueryError> {
     if !read_your_writes || shards.is_empty() {
         return Ok(HashMap::new());
     }
-    let refs: Vec<(&ShardGroup, &MetaShard)> = shards.iter().map(|(g, s)| (g, s)).collect();
-    cluster
-        .high_watermarks(&refs)
-        .await
-        .map_err(|e| QueryError::Watermark(e.to_string()))
+    reader.high_watermarks(shards).await
 }
 
-/// Runs one call per shard, each on the first owner that answers.
+/// Runs one call per shard, all shards at once, each on the first owner
+/// that answers.
 pub(crate) async fn call_all(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     md: &MetaData,
     calls: Vec<(MetaShard, ShardOp)>,
     wait: &HashMap<ShardId, i64>,
 ) -> Result<Vec<ShardOut>, QueryError> {
-    let futs = calls.into_iter().map(|(shard, op)| {
-        let owners = cluster.owners_for(md, &shard, wait.contains_key(&shard.id));
-        let call = ShardCall {
-            wait_offset: wait.get(&shard.id).copied(),
-            wait_timeout_ms: cluster.options().read_your_writes_timeout.as_millis() as u64,
+    let (shards, ops): (Vec<MetaShard>, Vec<ShardOp>) = calls.into_iter().unzip();
+    let futs = shards.iter().zip(ops).map(|(shard, op)| {
+        let read = ShardRead {
             op,
+            wait_offset: wait.get(&shard.id).copied(),
         };
-        call_one(cluster, shard.id, owners, call)
+        reader.read(md, shard, read)
     });
     futures::future::try_join_all(futs).await
-}
-
-async fn call_one(
-    cluster: &Cluster,
-    shard_id: ShardId,
-    owners: Vec<Owner>,
-    call: ShardCall,
-) -> Result<ShardOut, QueryError> {
-    let mut last = String::from("no owner holds a queryable replica");
-    for owner in owners {
-        let res = match &owner {
-            Owner::Local => shard_api::run_local(cluster.local(), call.clone()).await,
-            Owner::Remote { internal_addr, .. } => {
-                shard_api::call_remote(
-                    cluster.http(),
-                    internal_addr,
-                    cluster.shared_secret(),
-                    &call,
-                    cluster.options().remote_timeout,
-                )
-                .await
-            }
-        };
-        match res {
-            Ok(out) => return Ok(out),
-            Err(e) => {
-                tracing::warn!(shard_id, ?owner, error = %e, "shard owner failed; trying the next");
-                last = e.to_string();
-            }
-        }
-    }
-    Err(QueryError::ShardUnavailable { shard_id, last })
 }

@@ -50,7 +50,7 @@ pub mod value;
 
 use influxql::ast::SelectStatement;
 
-use crate::cluster::Cluster;
+use crate::shards::ShardReader;
 use crate::result::Series;
 
 pub use plan::Plan;
@@ -114,12 +114,12 @@ pub enum QueryError {
 /// Runs a SELECT and returns its series in InfluxDB's order.
 #[tracing::instrument(level = "debug", skip_all, fields(db = ?ctx.database))]
 pub async fn select(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     ctx: &QueryContext,
     stmt: &SelectStatement,
 ) -> Result<Vec<Series>, QueryError> {
-    let plan = plan::plan(cluster, ctx, stmt).await?;
-    plan.execute(cluster, ctx).await
+    let plan = plan::plan(reader, ctx, stmt).await?;
+    plan.execute(reader, ctx).await
 }
 
 /// Runs a SELECT for a chunked answer, sending its series in answer order
@@ -129,16 +129,16 @@ pub async fn select(
 /// by the chunk size whatever the answer's size; other answers (bounded by
 /// their buckets) are computed whole.
 pub async fn select_chunked(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     ctx: &QueryContext,
     stmt: &SelectStatement,
     tx: &tokio::sync::mpsc::Sender<Series>,
 ) -> Result<(), QueryError> {
-    let plan = plan::plan(cluster, ctx, stmt).await?;
+    let plan = plan::plan(reader, ctx, stmt).await?;
     if plan.pages() {
-        return plan.execute_paged(cluster, ctx, ctx.chunk_size, tx).await;
+        return plan.execute_paged(reader, ctx, ctx.chunk_size, tx).await;
     }
-    for s in plan.execute(cluster, ctx).await? {
+    for s in plan.execute(reader, ctx).await? {
         if tx.send(s).await.is_err() {
             break;
         }
@@ -149,9 +149,9 @@ pub async fn select_chunked(
 /// Runs one call per shard on the first owner that answers (for the index
 /// SHOW statements).
 pub(crate) async fn dispatch_calls(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     md: &schemas::meta::MetaData,
-    calls: Vec<(schemas::meta::Shard, crate::shard_api::ShardOp)>,
-) -> Result<Vec<crate::shard_api::ShardOut>, QueryError> {
-    dispatch::call_all(cluster, md, calls, &std::collections::HashMap::new()).await
+    calls: Vec<(schemas::meta::Shard, crate::shards::ShardOp)>,
+) -> Result<Vec<crate::shards::ShardOut>, QueryError> {
+    dispatch::call_all(reader, md, calls, &std::collections::HashMap::new()).await
 }

@@ -22,9 +22,9 @@ use super::scan::{
 };
 use super::value::{cast, Cast, Ex, Op, Regexes, Row, Val};
 use super::{QueryContext, QueryError};
-use crate::cluster::Cluster;
+use crate::shards::ShardReader;
 use crate::result::{Cell, Series};
-use crate::shard_api::{ShardOp, ShardOut};
+use crate::shards::{ShardOp, ShardOut};
 
 /// Slots of aux values start here until the call count is known.
 const AUX_BASE: usize = 1 << 20;
@@ -96,7 +96,7 @@ fn invalid(s: impl Into<String>) -> QueryError {
 /// Plans `stmt`: resolves the sources and time range, reads the schema of
 /// the matched measurements from the shards and compiles the fields.
 pub async fn plan(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     ctx: &QueryContext,
     stmt: &SelectStatement,
 ) -> Result<Plan, QueryError> {
@@ -115,7 +115,7 @@ pub async fn plan(
             stmt.timezone.as_deref(),
         )?;
         let q = with_outer_time_range(q, &outer.time_range);
-        let series = Box::pin(super::select(cluster, ctx, &q)).await?;
+        let series = Box::pin(super::select(reader, ctx, &q)).await?;
         inner = Some(series);
     }
     for s in stmt.sources.iter().filter(|_| inner.is_none()) {
@@ -192,7 +192,7 @@ pub async fn plan(
                 .or_else(|| ctx.retention_policy.clone())
                 .filter(|r| !r.is_empty());
             schema_phase(
-                cluster,
+                reader,
                 ctx,
                 (&db, rp.as_deref(), min, max),
                 &sources,
@@ -284,7 +284,7 @@ fn inner_schema(
 /// Reads the schema of the measurements `sources` match from every shard
 /// of the time range; returns the shards.
 async fn schema_phase(
-    cluster: &Cluster,
+    reader: &dyn ShardReader,
     ctx: &QueryContext,
     (db, rp, min, max): (&str, Option<&str>, i64, i64),
     sources: &[SourceMatch],
@@ -294,7 +294,7 @@ async fn schema_phase(
         &mut BTreeSet<String>,
     ),
 ) -> Result<Vec<(ShardGroup, MetaShard)>, QueryError> {
-    let md = cluster.meta();
+    let md = reader.meta();
     let shards = dispatch::shards_for(&md, db, rp, min, max)?;
 
     // Schema phase.
@@ -310,8 +310,8 @@ async fn schema_phase(
             )
         })
         .collect();
-    let wait = dispatch::watermarks(cluster, &shards, ctx.read_your_writes).await?;
-    let outs = dispatch::call_all(cluster, &md, calls, &wait).await?;
+    let wait = dispatch::watermarks(reader, &shards, ctx.read_your_writes).await?;
+    let outs = dispatch::call_all(reader, &md, calls, &wait).await?;
     for o in outs {
         if let ShardOut::Schema(ms) = o {
             for MeasurementSchema {
@@ -1062,7 +1062,7 @@ impl Plan {
     /// Scans every shard and finishes the result.
     pub async fn execute(
         &self,
-        cluster: &Cluster,
+        reader: &dyn ShardReader,
         ctx: &QueryContext,
     ) -> Result<Vec<Series>, QueryError> {
         if self.measurements.is_empty() || (self.shards.is_empty() && self.inner.is_none()) {
@@ -1114,9 +1114,9 @@ impl Plan {
             )?)],
             None => {
                 let wait =
-                    dispatch::watermarks(cluster, &self.shards, ctx.read_your_writes).await?;
+                    dispatch::watermarks(reader, &self.shards, ctx.read_your_writes).await?;
                 let range = (self.min, self.max);
-                self.scan_shards(cluster, &wait, measurements, range, mode)
+                self.scan_shards(reader, &wait, measurements, range, mode)
                     .await?
             }
         };
@@ -1154,7 +1154,7 @@ impl Plan {
     /// gone (the client went away).
     pub async fn execute_paged(
         &self,
-        cluster: &Cluster,
+        reader: &dyn ShardReader,
         ctx: &QueryContext,
         page: usize,
         tx: &tokio::sync::mpsc::Sender<Series>,
@@ -1163,11 +1163,11 @@ impl Plan {
             return Ok(());
         }
         let page = page.max(1);
-        let wait = dispatch::watermarks(cluster, &self.shards, ctx.read_your_writes).await?;
+        let wait = dispatch::watermarks(reader, &self.shards, ctx.read_your_writes).await?;
         let all = self.measurement_scans(&self.measurements, self.cond.clone());
         let range = (self.min, self.max);
         let outs = self
-            .scan_shards(cluster, &wait, all, range, ScanMode::Groups)
+            .scan_shards(reader, &wait, all, range, ScanMode::Groups)
             .await?;
         let groups: BTreeSet<(String, Vec<String>)> = outs
             .into_iter()
@@ -1194,7 +1194,7 @@ impl Plan {
                 if kept.len() >= take {
                     break;
                 }
-                if self.has_rows_past_offset(cluster, &wait, &g).await? {
+                if self.has_rows_past_offset(reader, &wait, &g).await? {
                     if seen >= self.soffset {
                         kept.push(g);
                     }
@@ -1228,7 +1228,7 @@ impl Plan {
                     desc: self.desc,
                 };
                 let outs = self
-                    .scan_shards(cluster, &wait, scans.clone(), (lo, hi), mode)
+                    .scan_shards(reader, &wait, scans.clone(), (lo, hi), mode)
                     .await?;
                 let mut rows = Vec::new();
                 // The nearest last time among shards that may have more.
@@ -1297,7 +1297,7 @@ impl Plan {
     /// Whether a group has more rows than the statement's OFFSET skips.
     async fn has_rows_past_offset(
         &self,
-        cluster: &Cluster,
+        reader: &dyn ShardReader,
         wait: &HashMap<ShardId, i64>,
         (name, key): &(String, Vec<String>),
     ) -> Result<bool, QueryError> {
@@ -1307,7 +1307,7 @@ impl Plan {
             desc: false,
         };
         let outs = self
-            .scan_shards(cluster, wait, scans, (self.min, self.max), mode)
+            .scan_shards(reader, wait, scans, (self.min, self.max), mode)
             .await?;
         let rows: usize = outs
             .iter()
@@ -1406,13 +1406,13 @@ impl Plan {
 
     async fn scan_shards(
         &self,
-        cluster: &Cluster,
+        reader: &dyn ShardReader,
         wait: &HashMap<ShardId, i64>,
         measurements: Vec<MeasurementScan>,
         (min_time, max_time): (i64, i64),
         mode: ScanMode,
     ) -> Result<Vec<ShardOut>, QueryError> {
-        let md = cluster.meta();
+        let md = reader.meta();
         let calls: Vec<(MetaShard, ShardOp)> = self
             .shards
             .iter()
@@ -1432,7 +1432,7 @@ impl Plan {
                 )
             })
             .collect();
-        dispatch::call_all(cluster, &md, calls, wait).await
+        dispatch::call_all(reader, &md, calls, wait).await
     }
 
     /// Merges the shards' groups and finishes every series.

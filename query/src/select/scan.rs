@@ -1,5 +1,5 @@
 //! Shard-local execution: the requests a coordinator sends for one shard
-//! (local or over [`crate::shard_api`]) and the code that answers them over
+//! (locally or on a peer, see [`crate::shards`]) and the code that answers them over
 //! a `storage::Shard`.
 //!
 //! ```text

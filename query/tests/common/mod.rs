@@ -5,26 +5,14 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use meta_client::{Config, MetaClient};
-use metad::config::NodeConfig as MetaConfig;
-use shardd::node::{Node, NodeHandle};
-use tokio::sync::watch;
+use shardd::node::NodeHandle;
 
 /// A one-node Sluice cluster.
 pub struct Sluice {
     pub broker: testkit::Broker,
-    pub meta: Arc<MetaClient>,
-    pub metad_addr: String,
-    pub node: NodeHandle,
+    pub cluster: sluice::cluster::Cluster,
     pub url: String,
-    shutdown: watch::Sender<bool>,
-    _meta_dir: tempfile::TempDir,
-    _data_dir: tempfile::TempDir,
-    _metad: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
 }
 
 impl Sluice {
@@ -32,57 +20,27 @@ impl Sluice {
     /// authentication on the public API.
     pub async fn start(auth: bool) -> Self {
         let broker = testkit::Broker::start().expect("start tansu (scripts/setup.sh installs it)");
-        let meta_dir = tempfile::tempdir().expect("temp dir");
-        let port = testkit::free_port();
-        let listen: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut config = MetaConfig::new(1, listen, meta_dir.path().to_owned());
-        config.bootstrap = true;
-        config.topic_prefix = format!("q{port}");
-        config.election_timeout = Duration::from_millis(300);
-        config.heartbeat_interval = Duration::from_millis(50);
-        let metad = tokio::spawn(async move {
-            metad::node::MetaNode::run(config, std::future::pending())
-                .await
-                .expect("metad runs");
-        });
-        let metad_addr = listen.to_string();
-        let meta = Arc::new(MetaClient::new(Config::new([metad_addr.clone()])).expect("client"));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while meta.status().await.map_or(true, |s| s.leader.is_none()) {
-            assert!(Instant::now() < deadline, "metad did not elect itself");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut nc = shardd::config::NodeConfig::new(data_dir.path());
-        nc.http_listen = ([127, 0, 0, 1], 0).into();
-        nc.internal_listen = ([127, 0, 0, 1], 0).into();
-        nc.metad = Config::new([metad_addr.clone()]);
-        nc.kafka.brokers = broker.bootstrap();
-        nc.api.auth_enabled = auth;
-        let ext = shardd::query_extensions();
-        let (shutdown, rx) = watch::channel(false);
-        let node = Node::start_with(nc, rx, ext)
-            .await
-            .expect("start data node");
-        let url = format!("http://{}", node.http_addr);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut spec = sluice::cluster::ClusterSpec::for_test(dir.path(), broker.bootstrap(), 1);
+        spec.auth_enabled = auth;
+        let cluster = spec.start().await.expect("start the cluster");
+        let url = format!("http://{}", cluster.nodes[0].http_addr);
         Sluice {
             broker,
-            meta,
-            metad_addr,
-            node,
+            cluster,
             url,
-            shutdown,
-            _meta_dir: meta_dir,
-            _data_dir: data_dir,
-            _metad: metad,
+            _dir: dir,
         }
     }
 
-    /// Stops the data node.
+    /// The data node.
+    pub fn node(&self) -> &NodeHandle {
+        &self.cluster.nodes[0]
+    }
+
+    /// Stops the cluster.
     pub async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        self.node.wait().await;
+        self.cluster.stop().await;
     }
 }
 

@@ -1,6 +1,6 @@
 //! Test context for the SELECT engine: real `storage::Shard`s in temp
 //! dirs, loaded from line protocol through the real ingest router, served
-//! through `LocalShards` and (for peers) the real internal HTTP routes on a
+//! through shardd's `LocalShards` and (for peers) its real shard-read route on a
 //! loopback port.
 
 #![allow(dead_code)]
@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use query::cluster::{Cluster, ClusterOptions, StaticShards};
+use shardd::queries::cluster::{Cluster, ClusterOptions, StaticShards};
 use schemas::meta::{
     DataNode, Database, MetaData, NodeId, NodeState, RetentionPolicy, Shard as MetaShard,
     ShardGroup,
@@ -176,7 +176,7 @@ impl Loaded {
 pub async fn serve(shards: Arc<StaticShards>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let app = query::shard_api::routes(shards, None);
+    let app = shardd::queries::shard_api::routes(shards);
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });

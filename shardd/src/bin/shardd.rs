@@ -159,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = config(Args::parse())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let handle = Node::start_with(config, stop_rx, shardd::query_extensions())
+    let handle = Node::start(config, stop_rx)
         .await
         .context("starting the data node")?;
     tokio::spawn(async move {

@@ -4,23 +4,22 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use meta_client::{Config, MetaClient};
-use metad::config::NodeConfig as MetaConfig;
 use schemas::meta::{MetaData, ShardGroup};
 use schemas::meta_api::RetentionPolicySpec;
-use schemas::node_api::{DigestReport, HoldRequest, ReplicaState, ResumeRequest, ShardStatus};
+use schemas::node_api::{DigestReport, HoldRequest, ReplicaState, ShardStatus};
 
 pub struct Cluster {
     pub broker: testkit::Broker,
     pub metad_addr: String,
     pub meta: Arc<MetaClient>,
     pub prefix: String,
+    /// metad alone: the tests start their data nodes themselves.
+    _cluster: sluice::cluster::Cluster,
     _meta_dir: tempfile::TempDir,
-    _task: tokio::task::JoinHandle<()>,
 }
 
 impl Cluster {
@@ -58,33 +57,15 @@ impl Cluster {
     pub async fn start() -> Self {
         let broker = testkit::Broker::start().expect("start tansu");
         let meta_dir = tempfile::tempdir().unwrap();
-        let port = testkit::free_port();
-        let listen: SocketAddr = ([127, 0, 0, 1], port).into();
-        let prefix = format!("t{port}");
-        let mut config = MetaConfig::new(1, listen, meta_dir.path().to_owned());
-        config.bootstrap = true;
-        config.topic_prefix = prefix.clone();
-        config.election_timeout = Duration::from_millis(300);
-        config.heartbeat_interval = Duration::from_millis(50);
-        let task = tokio::spawn(async move {
-            metad::node::MetaNode::run(config, std::future::pending())
-                .await
-                .expect("metad runs");
-        });
-        let metad_addr = listen.to_string();
-        let meta = Arc::new(MetaClient::new(Config::new([metad_addr.clone()])).unwrap());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while meta.status().await.map_or(true, |s| s.leader.is_none()) {
-            assert!(Instant::now() < deadline, "metad did not elect itself");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let spec = sluice::cluster::ClusterSpec::for_test(meta_dir.path(), broker.bootstrap(), 0);
+        let cluster = spec.start().await.expect("start metad");
         Cluster {
             broker,
-            metad_addr,
-            meta,
-            prefix,
+            metad_addr: cluster.meta_addr.to_string(),
+            meta: Arc::clone(&cluster.meta),
+            prefix: cluster.spec().topic_prefix.clone(),
+            _cluster: cluster,
             _meta_dir: meta_dir,
-            _task: task,
         }
     }
 
@@ -188,82 +169,48 @@ pub async fn write(http: &reqwest::Client, addr: &str, db: &str, body: String) {
 
 /// The internal API of one data node.
 pub struct Internal {
-    pub http: reqwest::Client,
+    pub client: node_client::NodeClient,
     pub addr: String,
 }
 
 impl Internal {
     pub fn new(addr: impl Into<String>) -> Self {
         Internal {
-            http: reqwest::Client::new(),
+            client: node_client::NodeClient::new(None, Duration::from_secs(30)).unwrap(),
             addr: addr.into(),
         }
     }
 
     pub async fn status(&self, shard: u64) -> Option<ShardStatus> {
-        let resp = self
-            .http
-            .get(format!("http://{}/internal/shards/{shard}", self.addr))
-            .send()
-            .await
-            .ok()?;
-        if !resp.status().is_success() {
-            return None;
-        }
-        resp.json().await.ok()
-    }
-
-    pub async fn post<B: serde::Serialize>(&self, path: &str, body: &B) -> reqwest::Response {
-        self.http
-            .post(format!("http://{}{path}", self.addr))
-            .json(body)
-            .send()
-            .await
-            .expect("internal api")
+        self.client.status(&self.addr, shard).await.ok()
     }
 
     pub async fn hold(&self, shard: u64) -> ShardStatus {
-        let r = self
-            .post(
-                &format!("/internal/shards/{shard}/hold"),
-                &HoldRequest::default(),
-            )
-            .await;
-        assert!(r.status().is_success(), "hold: {}", r.status());
-        r.json().await.unwrap()
+        let hold = HoldRequest::default();
+        self.client.hold(&self.addr, shard, &hold).await.expect("hold")
     }
 
     pub async fn release(&self, shard: u64) {
-        let r = self
-            .post(&format!("/internal/shards/{shard}/release"), &())
-            .await;
-        assert!(r.status().is_success(), "release: {}", r.status());
+        self.client.release(&self.addr, shard).await.expect("release");
     }
 
     pub async fn digest_at(&self, shard: u64, offset: i64) -> DigestReport {
-        let r = self
-            .http
-            .get(format!(
-                "http://{}/internal/shards/{shard}/digest?offset={offset}&timeout_ms=20000",
-                self.addr
-            ))
-            .send()
+        self.client
+            .digest(&self.addr, shard, Some(offset), 20_000)
             .await
-            .unwrap();
-        assert!(
-            r.status().is_success(),
-            "digest: {}",
-            r.text().await.unwrap()
-        );
-        r.json().await.unwrap()
+            .expect("digest")
     }
 
-    pub async fn resume(&self, shard: u64, from_offset: i64) -> reqwest::Response {
-        self.post(
-            &format!("/internal/shards/{shard}/resume"),
-            &ResumeRequest { from_offset },
-        )
-        .await
+    pub async fn resume(
+        &self,
+        shard: u64,
+        from_offset: i64,
+    ) -> Result<ShardStatus, node_client::Error> {
+        self.client.resume(&self.addr, shard, from_offset).await
+    }
+
+    pub async fn rebuild(&self, shard: u64) -> Result<ShardStatus, node_client::Error> {
+        self.client.rebuild(&self.addr, shard).await
     }
 
     /// Waits until the replica is in `state` and, with `through`, has

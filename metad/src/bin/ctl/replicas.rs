@@ -6,78 +6,14 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use meta_client::MetaClient;
+use node_client::NodeClient;
 use schemas::meta::{DataNode, MetaData, NodeId, ShardId};
-use schemas::meta_api::ErrorBody;
-use schemas::node_api::{DigestReport, HoldRequest, ReplicaState, ResumeRequest, ShardStatus};
-use serde::de::DeserializeOwned;
+use schemas::node_api::{HoldRequest, ReplicaState, ShardStatus};
 use serde::Serialize;
 
-/// A client of data nodes' internal APIs.
-pub struct NodeApi {
-    http: reqwest::Client,
-    secret: Option<String>,
-}
-
-impl NodeApi {
-    pub fn new(secret: Option<String>, timeout: Duration) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(timeout)
-            .build()?;
-        Ok(Self { http, secret })
-    }
-
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        node: &DataNode,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> anyhow::Result<T> {
-        let url = format!("http://{}{path}", node.internal_addr);
-        let mut req = self.http.request(method, &url);
-        if let Some(s) = &self.secret {
-            req = req.bearer_auth(s);
-        }
-        if let Some(b) = body {
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(b);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("data node {} at {}", node.id, node.internal_addr))?;
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        if !status.is_success() {
-            let msg = serde_json::from_str::<ErrorBody>(&text).map_or(text, |b| b.error);
-            bail!("data node {} answered {status}: {msg}", node.id);
-        }
-        serde_json::from_str(&text)
-            .with_context(|| format!("unexpected answer from data node {}", node.id))
-    }
-
-    pub async fn status(&self, node: &DataNode, shard: ShardId) -> anyhow::Result<ShardStatus> {
-        self.call(
-            reqwest::Method::GET,
-            node,
-            &format!("/internal/shards/{shard}"),
-            None,
-        )
-        .await
-    }
-
-    async fn post<B: Serialize, T: DeserializeOwned>(
-        &self,
-        node: &DataNode,
-        path: &str,
-        body: &B,
-    ) -> anyhow::Result<T> {
-        let bytes = serde_json::to_vec(body)?;
-        self.call(reqwest::Method::POST, node, path, Some(bytes))
-            .await
-    }
+/// Names the data node in an error of a call to it.
+fn at(node: &DataNode) -> impl Fn() -> String + '_ {
+    move || format!("data node {} at {}", node.id, node.internal_addr)
 }
 
 /// The data nodes owning `shard`, from the meta data.
@@ -130,7 +66,7 @@ pub struct Verification {
 /// them, releases the holds.
 pub async fn verify(
     client: &MetaClient,
-    api: &NodeApi,
+    api: &NodeClient,
     shard: ShardId,
     wait: Duration,
 ) -> anyhow::Result<Verification> {
@@ -139,16 +75,14 @@ pub async fn verify(
     let ttl_ms = (wait.as_millis() as u64).saturating_mul(2).max(60_000);
     let mut held: Vec<Result<ShardStatus, String>> = Vec::new();
     for n in &nodes {
-        let r: anyhow::Result<ShardStatus> = api
-            .post(
-                n,
-                &format!("/internal/shards/{shard}/hold"),
-                &HoldRequest {
-                    offset: None,
-                    ttl_ms: Some(ttl_ms),
-                },
-            )
-            .await;
+        let hold = HoldRequest {
+            offset: None,
+            ttl_ms: Some(ttl_ms),
+        };
+        let r = api
+            .hold(&n.internal_addr, shard, &hold)
+            .await
+            .with_context(at(n));
         held.push(r.map_err(|e| format!("{e:#}")));
     }
     let offset = held
@@ -170,16 +104,10 @@ pub async fn verify(
             rows.push(row);
             continue;
         }
-        let path = match offset {
-            Some(o) => format!(
-                "/internal/shards/{shard}/digest?offset={o}&timeout_ms={}",
-                wait.as_millis()
-            ),
-            None => format!("/internal/shards/{shard}/digest"),
-        };
         match api
-            .call::<DigestReport>(reqwest::Method::GET, n, &path, None)
+            .digest(&n.internal_addr, shard, offset, wait.as_millis() as u64)
             .await
+            .with_context(at(n))
         {
             Ok(d) => {
                 row.applied_offset = d.applied_offset;
@@ -190,9 +118,10 @@ pub async fn verify(
         rows.push(row);
     }
     for n in &nodes {
-        let released: anyhow::Result<ShardStatus> = api
-            .post(n, &format!("/internal/shards/{shard}/release"), &())
-            .await;
+        let released = api
+            .release(&n.internal_addr, shard)
+            .await
+            .with_context(at(n));
         if let Err(e) = released {
             eprintln!("warning: releasing the hold on node {}: {e:#}", n.id);
         }
@@ -252,7 +181,7 @@ pub fn verification_table(v: &Verification) -> String {
 /// progress until it is healthy again.
 pub async fn rebuild(
     client: &MetaClient,
-    api: &NodeApi,
+    api: &NodeClient,
     shard: ShardId,
     node: NodeId,
     wait: bool,
@@ -260,9 +189,10 @@ pub async fn rebuild(
 ) -> anyhow::Result<ShardStatus> {
     let meta = client.snapshot().await?;
     let n = owner(&meta, shard, node)?;
-    let status: ShardStatus = api
-        .post(&n, &format!("/internal/shards/{shard}/rebuild"), &())
-        .await?;
+    let status = api
+        .rebuild(&n.internal_addr, shard)
+        .await
+        .with_context(at(&n))?;
     if !wait {
         return Ok(status);
     }
@@ -282,7 +212,10 @@ pub async fn rebuild(
     let started = Instant::now();
     let mut last: Option<(Instant, u64)> = None;
     loop {
-        let s = api.status(&n, shard).await?;
+        let s = api
+            .status(&n.internal_addr, shard)
+            .await
+            .with_context(at(&n))?;
         let done = s
             .caught_up_through
             .max(s.applied_offset)
@@ -326,19 +259,16 @@ pub async fn rebuild(
 /// Resumes a failed replica at `from_offset`.
 pub async fn resume(
     client: &MetaClient,
-    api: &NodeApi,
+    api: &NodeClient,
     shard: ShardId,
     node: NodeId,
     from_offset: i64,
 ) -> anyhow::Result<ShardStatus> {
     let meta = client.snapshot().await?;
     let n = owner(&meta, shard, node)?;
-    api.post(
-        &n,
-        &format!("/internal/shards/{shard}/resume"),
-        &ResumeRequest { from_offset },
-    )
-    .await
+    api.resume(&n.internal_addr, shard, from_offset)
+        .await
+        .with_context(at(&n))
 }
 
 pub fn status_line(s: &ShardStatus) -> String {

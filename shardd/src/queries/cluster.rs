@@ -1,5 +1,5 @@
-//! How the query engine reaches data: the [`Cluster`] a coordinating data
-//! node queries through.
+//! How this node reaches data for the query engine: the [`Cluster`], its
+//! [`query::ShardReader`].
 //!
 //! ```text
 //!   select()/show() ── plan ──▶ shard groups of (db, rp) overlapping the time range
@@ -12,17 +12,17 @@
 //!                          metad's /status, cached ~1 s)
 //!                                   │
 //!               local ──────────────┴───────────── remote
-//!      spawn_blocking(shard-local plan       POST http://<internal_addr>/internal/v1/shard/...
-//!        over Arc<storage::Shard>)           (shard_api; the peer runs the same
-//!                                             shard-local plan on its LocalShards)
+//!      spawn_blocking(shard-local plan       node_client: POST <internal_addr>/internal/v1/shard
+//!        over Arc<storage::Shard>)           (the peer runs the same shard-local
+//!                                             plan on its LocalShards, shard_api.rs)
 //!                                   │ on error/timeout: next owner
 //!                                   ▼
 //!                      partial results merged by the coordinator
 //! ```
 //!
-//! shardd builds one `Cluster` per process and shares it (in an `Arc`) between
-//! the public `/query` handler and whatever else runs queries; it also mounts
-//! [`crate::shard_api::routes`] on its internal port over the same
+//! The node builds one `Cluster` and shares it (in an `Arc`) between
+//! `/query` and the continuous queries; it also mounts
+//! [`super::shard_api::routes`] on its internal port over the same
 //! [`LocalShards`].
 //!
 //! **What shardd implements**: [`LocalShards`] — the replicas this node holds
@@ -32,7 +32,7 @@
 //!
 //! **Read-your-writes**: when a query asks for it, the coordinator reads each
 //! involved partition's high watermark once at query start through
-//! [`Watermarks`] (a Kafka metadata call, [`KafkaWatermarks`]), and sends it
+//! [`Watermarks`] (a Kafka metadata call), and sends it
 //! with every shard request; the replica (local or remote) waits until it
 //! has applied every record below that offset before reading. The
 //! watermark is read by the coordinator, not by the replica, because the
@@ -44,35 +44,19 @@
 //! `Authorization: Bearer <secret>`, like calls to metad.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use schemas::meta::{MetaData, NodeId, NodeState, ShardGroup, ShardId};
+use node_client::NodeClient;
+use query::select::QueryError;
+use query::{BoxFuture, ShardOut, ShardRead, ShardReader};
+use schemas::meta::{MetaData, NodeId, NodeState, Shard as MetaShard, ShardGroup, ShardId};
 use schemas::meta_api::ReplicaStatus;
+use schemas::node_api::{ShardReadRequest, NODE_API_VERSION};
 use tokio::sync::watch;
 
-/// A boxed future, for the object-safe traits of this module.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Why a replica did not reach an offset in time.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WaitError {
-    /// This node holds no queryable replica of the shard.
-    #[error("shard {0} is not held by this node")]
-    NotHeld(ShardId),
-    /// The replica is behind and did not catch up within the timeout.
-    #[error("shard {shard_id} did not apply up to offset {offset} in time (at {applied:?})")]
-    Timeout {
-        /// Shard.
-        shard_id: ShardId,
-        /// The offset waited for (exclusive: every record below it).
-        offset: i64,
-        /// The last applied offset when giving up.
-        applied: Option<i64>,
-    },
-}
+use super::shard_api;
+use crate::replica::WaitError;
 
 /// The shard replicas of this node, as the query engine sees them.
 /// Implemented by shardd.
@@ -112,16 +96,15 @@ pub trait LocalShards: Send + Sync + 'static {
             loop {
                 let shard = self
                     .shard_for_wait(shard_id)
-                    .ok_or(WaitError::NotHeld(shard_id))?;
+                    .ok_or(WaitError::NoReplica(shard_id))?;
                 let applied = shard.applied_offset();
                 if next_offset <= 0 || applied.is_some_and(|a| a >= next_offset - 1) {
                     return Ok(());
                 }
                 if Instant::now() >= deadline {
                     return Err(WaitError::Timeout {
-                        shard_id,
                         offset: next_offset,
-                        applied,
+                        progress: applied,
                     });
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -212,66 +195,6 @@ pub trait Watermarks: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<i64, WatermarkError>>;
 }
 
-/// [`Watermarks`] from Kafka: one rdkafka `BaseConsumer` (no group, no
-/// subscriptions) used only for `fetch_watermarks`, called on the blocking
-/// pool because librdkafka's call is synchronous.
-pub struct KafkaWatermarks {
-    consumer: Arc<rdkafka::consumer::BaseConsumer>,
-    timeout: Duration,
-}
-
-impl KafkaWatermarks {
-    /// A client of the brokers `bootstrap` (`host:port,...`) with extra
-    /// librdkafka properties (security settings).
-    pub fn new(
-        bootstrap: &str,
-        extra: &[(String, String)],
-        timeout: Duration,
-    ) -> Result<Self, rdkafka::error::KafkaError> {
-        let mut cfg = rdkafka::ClientConfig::new();
-        cfg.set("bootstrap.servers", bootstrap)
-            .set("group.id", "sluice-query-watermarks")
-            .set("enable.auto.commit", "false");
-        for (k, v) in extra {
-            cfg.set(k, v);
-        }
-        Ok(Self {
-            consumer: Arc::new(cfg.create()?),
-            timeout,
-        })
-    }
-}
-
-impl Watermarks for KafkaWatermarks {
-    fn high_watermark(
-        &self,
-        topic: &str,
-        partition: i32,
-    ) -> BoxFuture<'_, Result<i64, WatermarkError>> {
-        let consumer = Arc::clone(&self.consumer);
-        let topic = topic.to_owned();
-        let timeout = self.timeout;
-        Box::pin(async move {
-            let t = topic.clone();
-            let res = tokio::task::spawn_blocking(move || {
-                use rdkafka::consumer::Consumer;
-                consumer.fetch_watermarks(&t, partition, timeout)
-            })
-            .await;
-            match res {
-                Ok(Ok((_low, high))) => Ok(high),
-                Ok(Err(e)) => Err(WatermarkError::from_kafka(topic, partition, &e)),
-                Err(e) => Err(WatermarkError {
-                    topic,
-                    partition,
-                    message: e.to_string(),
-                    unknown_partition: false,
-                }),
-            }
-        })
-    }
-}
-
 /// Tunables of query distribution.
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
@@ -310,8 +233,7 @@ pub struct Cluster {
     meta_client: Option<Arc<meta_client::MetaClient>>,
     local: Arc<dyn LocalShards>,
     watermarks: Option<Arc<dyn Watermarks>>,
-    http: reqwest::Client,
-    shared_secret: Option<String>,
+    peers: NodeClient,
     options: ClusterOptions,
     status: Arc<Mutex<StatusCache>>,
 }
@@ -355,19 +277,15 @@ impl Cluster {
         shared_secret: Option<String>,
         options: ClusterOptions,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .tcp_nodelay(true)
-            .build()
-            .expect("a default reqwest client builds");
+        let peers = NodeClient::new(shared_secret, options.remote_timeout)
+            .expect("an HTTP client without TLS settings builds");
         Self {
             node_id,
             meta,
             meta_client,
             local,
             watermarks,
-            http,
-            shared_secret,
+            peers,
             options,
             status: Arc::new(Mutex::new(StatusCache {
                 fetched: None,
@@ -390,21 +308,6 @@ impl Cluster {
     /// This node's replicas.
     pub fn local(&self) -> &Arc<dyn LocalShards> {
         &self.local
-    }
-
-    /// The watermark reader, if read-your-writes is possible.
-    pub fn watermarks(&self) -> Option<&Arc<dyn Watermarks>> {
-        self.watermarks.as_ref()
-    }
-
-    /// The HTTP client for peers.
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
-    /// The secret node-to-node calls carry.
-    pub fn shared_secret(&self) -> Option<&str> {
-        self.shared_secret.as_deref()
     }
 
     /// The distribution tunables.
@@ -459,7 +362,7 @@ impl Cluster {
     pub fn owners_for(
         &self,
         md: &MetaData,
-        shard: &schemas::meta::Shard,
+        shard: &MetaShard,
         read_your_writes: bool,
     ) -> Vec<Owner> {
         let mut out = Vec::new();
@@ -514,7 +417,7 @@ impl Cluster {
     /// Reads the high watermark of each `(group, shard index)` partition.
     pub async fn high_watermarks(
         &self,
-        shards: &[(&ShardGroup, &schemas::meta::Shard)],
+        shards: &[(ShardGroup, MetaShard)],
     ) -> Result<HashMap<ShardId, i64>, WatermarkError> {
         let Some(w) = &self.watermarks else {
             return Err(WatermarkError {
@@ -537,7 +440,7 @@ impl Cluster {
                         Ok(h) => return Ok((id, h)),
                         Err(e) if e.unknown_partition && attempt < 10 => {
                             attempt += 1;
-                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
                         }
                         Err(e) => return Err(e),
                     }
@@ -548,12 +451,75 @@ impl Cluster {
             .await
             .map(|v| v.into_iter().collect())
     }
+
+    /// Runs `read` on the first of `owners` that answers.
+    async fn read_on(
+        &self,
+        shard_id: ShardId,
+        owners: Vec<Owner>,
+        read: ShardRead,
+    ) -> Result<ShardOut, QueryError> {
+        let mut last = String::from("no owner holds a queryable replica");
+        let request = ShardReadRequest {
+            version: NODE_API_VERSION,
+            wait_offset: read.wait_offset,
+            wait_timeout_ms: self.options.read_your_writes_timeout.as_millis() as u64,
+            op: read.op,
+        };
+        for owner in owners {
+            let res = match &owner {
+                Owner::Local => shard_api::run_local(&self.local, request.clone())
+                    .await
+                    .map_err(|e| e.to_string()),
+                Owner::Remote { internal_addr, .. } => self
+                    .peers
+                    .read_shard(internal_addr, &request, self.options.remote_timeout)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            match res {
+                Ok(out) => return Ok(out),
+                Err(e) => {
+                    tracing::warn!(shard_id, ?owner, error = %e, "shard owner failed; trying the next");
+                    last = e;
+                }
+            }
+        }
+        Err(QueryError::ShardUnavailable { shard_id, last })
+    }
+}
+
+impl ShardReader for Cluster {
+    fn meta(&self) -> Arc<MetaData> {
+        Cluster::meta(self)
+    }
+
+    fn high_watermarks<'a>(
+        &'a self,
+        shards: &'a [(ShardGroup, MetaShard)],
+    ) -> BoxFuture<'a, Result<HashMap<ShardId, i64>, QueryError>> {
+        Box::pin(async move {
+            Cluster::high_watermarks(self, shards)
+                .await
+                .map_err(|e| QueryError::Watermark(e.to_string()))
+        })
+    }
+
+    fn read<'a>(
+        &'a self,
+        md: &'a MetaData,
+        shard: &'a MetaShard,
+        read: ShardRead,
+    ) -> BoxFuture<'a, Result<ShardOut, QueryError>> {
+        let owners = self.owners_for(md, shard, read.wait_offset.is_some());
+        Box::pin(self.read_on(shard.id, owners, read))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use schemas::meta::{DataNode, Shard as MetaShard};
+    use schemas::meta::DataNode;
 
     fn md() -> MetaData {
         let mut md = MetaData::default();

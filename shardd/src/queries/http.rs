@@ -30,14 +30,14 @@ use axum::Router;
 use influxql::ParamValue;
 use ingest::http::ApiConfig;
 use meta_client::auth::{self, AuthError, Authenticator};
-use tracing::{info_span, Instrument};
-
-use crate::format::{
+use query::format::{
     mark_unchunked_partials, write_json_error, write_json_response, CsvWriter, Epoch, JsonOptions,
     DEFAULT_CHUNK_SIZE,
 };
-use crate::result::StatementResult;
-use crate::statements::{authorize, is_bootstrap_admin_creation, ExecContext, Executor};
+use query::result::StatementResult;
+use tracing::{info_span, Instrument};
+
+use super::statements::{authorize, is_bootstrap_admin_creation, ExecContext, Executor};
 
 /// The header that asks for read-your-writes (alternative to
 /// `consistency=strong`).

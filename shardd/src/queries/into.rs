@@ -12,8 +12,7 @@ use std::borrow::Cow;
 use influxql::ast::Target;
 use ingest::write::WriteService;
 use line_protocol::{FieldValue, Point};
-
-use crate::result::{Cell, Series};
+use query::result::{Cell, Series};
 
 /// Where the points go, with the request's defaults resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]

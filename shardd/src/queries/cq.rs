@@ -24,7 +24,7 @@ use schemas::meta::MetaData;
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::statements::Engine;
+use super::statements::{now_ns, Engine};
 
 /// How often the schedule is checked (InfluxDB's `run-interval` default).
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -141,7 +141,7 @@ impl ContinuousQueries {
                 self.last_runs.clear();
                 continue;
             }
-            self.run_due(&md, crate::statements::now_ns()).await;
+            self.run_due(&md, now_ns()).await;
         }
     }
 
@@ -187,7 +187,7 @@ impl ContinuousQueries {
             return;
         };
         let sel = with_time_range(&stmt, run.start, run.end);
-        let ctx = crate::select::QueryContext::new(Some(key.0.clone()), run.at);
+        let ctx = query::select::QueryContext::new(Some(key.0.clone()), run.at);
         match self.engine.select_into(&ctx, &sel, target).await {
             Ok(series) => {
                 let written = series

@@ -1,0 +1,9 @@
+//! # sluice — a whole cluster in one process
+//!
+//! [`cluster::ClusterSpec`] starts the broker (or uses given brokers), one
+//! metad, N data nodes and optionally the ingest router, in one process:
+//! the `sluice standalone` command runs it with the all-in-one's ports, and
+//! the integration tests of `shardd`, `query` and `ingest` run it on free
+//! ports, so a scenario can run against one node and against three.
+
+pub mod cluster;
