@@ -1,7 +1,7 @@
 //! Who may run what: InfluxDB 1.6's `RequiredPrivileges` per statement.
 
-use influxql::{Source, Statement};
-use schemas::meta::{Privilege, User};
+use influxql::Statement;
+use schemas::meta::User;
 
 /// Why a user may not run a query: InfluxDB 1.6's
 /// `error authorizing query: ...` text follows the prefix.
@@ -128,6 +128,7 @@ pub fn is_bootstrap_admin_creation(statements: &[Statement]) -> bool {
 mod tests {
     use super::*;
     use crate::queries::statements::test_user as user;
+    use schemas::meta::Privilege;
 
     #[test]
     fn authorization_follows_required_privileges() {

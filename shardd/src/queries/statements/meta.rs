@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 
 use influxql::{Privilege as QlPrivilege, Statement};
 use query::result::Series;
-use schemas::meta::Privilege;
+use schemas::meta::{MetaData, Privilege};
 use schemas::meta_api::{CommandError, MetaCommand, RetentionPolicySpec};
+use tracing::debug;
 
 use super::show_meta::*;
-use super::{ExecContext, Executor, META_CATCH_UP};
+use super::{statement_kind, ExecContext, Executor, META_CATCH_UP};
 
 impl Executor {
     /// Applies a meta command and waits until this node's follower has it.
@@ -38,7 +39,7 @@ impl Executor {
             .ok_or_else(|| "database name required".to_owned())
     }
 
-    async fn meta_statement(
+    pub(super) async fn meta_statement(
         &self,
         stmt: &Statement,
         ctx: &ExecContext,

@@ -16,17 +16,16 @@
 //! statements answer `not executed`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use influxql::{Privilege as QlPrivilege, Statement};
+use influxql::Statement;
 use ingest::write::WriteService;
 use meta_client::MetaClient;
-use schemas::meta::{MetaData, Privilege, User};
-use query::format::{rfc3339, Chunker};
-use query::result::{Cell, Series, StatementResult};
+use schemas::meta::User;
+use query::format::Chunker;
+use query::result::{Series, StatementResult};
 use query::select::QueryContext;
-use schemas::meta_api::{CommandError, MetaCommand, RetentionPolicySpec};
-use tracing::{debug, info_span, Instrument};
+use tracing::{info_span, Instrument};
 
 use super::cluster::Cluster;
 use super::tombstone::TombstoneWriter;

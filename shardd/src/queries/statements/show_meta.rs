@@ -199,9 +199,7 @@ mod tests {
 
     use super::*;
     use crate::queries::statements::test_user as user;
-    use query::result::Cell;
-    use schemas::meta::Privilege;
-    use schemas::meta::{Database, RetentionPolicy};
+    use schemas::meta::{Database, Privilege, RetentionPolicy};
 
     fn md() -> MetaData {
         let mut md = MetaData::default();
