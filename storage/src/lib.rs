@@ -7,7 +7,7 @@
 //! ```text
 //!  Kafka record (offset, LogRecord)
 //!        │
-//!        ▼
+//!        ▼                                              (shard/apply.rs)
 //!  Shard::apply / apply_many ──────────── one WriteBatch per call ─────────┐
 //!        │                                                                  │
 //!        ├─ Points: per series ─ type check (first type of a field wins;   │
@@ -23,23 +23,30 @@
 //!        └─ applied offset + id counters ─────────────────────► [default] ─┘
 //!                                                  (atomic with the data)
 //!
-//!  [data] merge operator "sluice.block.v1": operands are sorted column
-//!         slices; full merge = fold in log order, later write wins on equal
-//!         timestamps, output one pco-packed block (compaction) or, for a
-//!         read, a raw one (or the stored packed block chained with the
-//!         newer raw writes); partial merge combines operands (raw).
+//!  [data] merge operator "sluice.block.v1" (shard/merge.rs): operands are
+//!         sorted column slices; full merge = fold in log order, later write
+//!         wins on equal timestamps, output one pco-packed block (compaction)
+//!         or, for a read, a raw one (or the stored packed block chained with
+//!         the newer raw writes); partial merge combines operands (raw).
 //!
 //!  Shard::series / tag_keys / tag_values / field_keys / measurements ─ [index]
+//!                                                       (shard/index.rs)
 //!  Shard::scan(series, field, min, max) ─ bounded iterator over [data]
 //!        ─ decode block (pco) ─ trim to range ─► Block { timestamps, values }
 //!  Shard::scan_aligned ─ several fields of a series as rows with nulls,
-//!        window by window
+//!        window by window                               (shard/scan.rs)
 //!  Shard::digest ─ snapshot ─ series in key order ─ fields in name order
 //!        ─ values in time order ─► SHA-256 (independent of physical layout)
+//!  Shard::open / close / destroy (options, column families), digest,
+//!        compact, needs_compaction, sizes               (shard/maintenance.rs)
 //! ```
 //!
 //! Modules: [`codec`] (block encodings and the merge rule), `keys` (key
-//! layout), [`predicate`] (InfluxQL matchers), [`digest`], `shard`.
+//! layout), [`predicate`] (InfluxQL matchers), [`digest`], `shard` (the
+//! [`Shard`], one file per job: `shard/mod.rs` the struct, its accessors
+//! and shared helpers; `apply.rs`; `index.rs`; `scan.rs`; `merge.rs` the
+//! merge operator; `maintenance.rs` options, column families, open/close,
+//! digest, compaction and sizes).
 //!
 //! Exactly-once: the applied offset is written in the same `WriteBatch` as
 //! the data of the records it covers (WAL on), so after any crash the shard
