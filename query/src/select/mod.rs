@@ -2,7 +2,7 @@
 //! merge and finish with InfluxDB 1.6's semantics.
 //!
 //! ```text
-//!  SelectStatement
+//!  SelectStatement                                        (plan/compile.rs)
 //!    │ split WHERE into time range + rest (influxql::split_condition)
 //!    │ shard groups of (db, rp) overlapping the range → shards
 //!    ▼
@@ -13,25 +13,33 @@
 //!  plan: output columns → row expressions (Ex) over field columns (raw) or
 //!    │   over aggregate calls (Agg); calls pushed down as partials
 //!    ▼
-//!  scan phase: every shard (one owner each, retried on the next owner)
-//!    │         → per (measurement, group-by tags): raw rows, or per time
-//!    │           bucket one Partial per call
+//!  scan phase: every shard (one owner each, retried   (plan/execute.rs,
+//!    │         on the next owner) → per (measurement,   dispatch.rs, scan.rs)
+//!    │         group-by tags): raw rows, or per time
+//!    │         bucket one Partial per call
 //!    ▼
-//!  merge: rows by time (ties by series key) / partials merged per bucket
+//!  merge: rows by time (ties by series key) /            (plan/merge.rs)
+//!    │    partials merged per bucket
 //!    ▼
-//!  finish: exact aggregates, selectors' times and aux values, fill,
-//!          transformations, ORDER BY, LIMIT/OFFSET, SLIMIT/SOFFSET
+//!  finish: exact aggregates, selectors' times and aux    (plan/finish.rs)
+//!          values, fill, transformations, ORDER BY, LIMIT/OFFSET,
+//!          SLIMIT/SOFFSET
 //! ```
 //!
 //! A subquery source (`FROM (SELECT ...)`) runs first, narrowed to the
 //! outer time range; its series then stand in for the schema phase (columns
 //! as fields, GROUP BY tags as tags) and for the shards (scanned in memory
-//! by the same accumulator a shard uses).
+//! by the same accumulator a shard uses): `plan/subquery.rs`.
 //!
 //! Module files: [`value`] (values, expressions), [`functions`] (partials,
 //! aggregates, transformations, math), [`scan`] (shard-local execution and
-//! its request/response types), `plan` (AST → plan, merge and InfluxQL's
-//! output rules), `dispatch` (fan-out with owner retry).
+//! its request/response types), `dispatch` (fan-out with owner retry), and
+//! `plan/` (the [`Plan`] and its stages): `plan/compile.rs` (AST → plan:
+//! sources, time range, schema phase, output columns, expressions, pushed
+//! down calls), `plan/subquery.rs` (`FROM (SELECT ...)`), `plan/execute.rs`
+//! (the scan phase through `dispatch`, paging for chunked answers),
+//! `plan/merge.rs` (rows by time, partials per bucket, from several shards)
+//! and `plan/finish.rs` (InfluxQL's output rules).
 
 // Index loops over parallel columns read clearer than zipped iterators
 // here; the match arms mirror InfluxDB's per-type reducers one to one.
