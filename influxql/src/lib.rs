@@ -30,6 +30,10 @@
 //! - [`split_condition`] ([`time_range`]): WHERE into an inclusive time range
 //!   and the remaining condition, with `now()`, RFC3339 / epoch / duration
 //!   values and InfluxDB's errors.
+//! - [`functions`]: the registry of InfluxQL functions (aggregate,
+//!   selector, transformation or math, argument counts, whether the query
+//!   engine computes it). The validator and the query engine both read it,
+//!   so a function is declared in one place.
 //! - [`select::compile_select`]: classify (raw / selector / aggregate /
 //!   transformation) and validate a SELECT with InfluxDB's texts; also
 //!   [`SelectStatement::column_names`], [`Field::name`],
@@ -40,6 +44,13 @@
 //! - [`duration`]: [`parse_duration`], [`format_duration`] (`90m`), and
 //!   [`format_go_duration`] (Go's `1h0m0s`, used by SHOW RETENTION POLICIES).
 //!
+//! Layout: `lexer` (tokens), `parser/` (`mod.rs`: parser state and token
+//! helpers; `statements.rs`: statement dispatch and the non-SELECT
+//! statements; `select.rs`: SELECT and its clauses; `expressions.rs`:
+//! precedence climbing, calls and regexes), `ast` and `display` (the tree
+//! and its canonical text), `functions` (the registry), `select`
+//! (validation), `reduce`, `time_range`, `normalize`, `privileges`.
+//!
 //! Limits not in InfluxDB: 200 levels of parentheses / calls / subqueries
 //! and [`MAX_OPERATORS`] binary operators per statement, so that no stage
 //! (nor dropping the tree) can overflow a 2 MiB thread stack.
@@ -48,6 +59,7 @@ pub mod ast;
 mod display;
 pub mod duration;
 pub mod error;
+pub mod functions;
 mod lexer;
 pub mod normalize;
 mod parser;

@@ -16,17 +16,6 @@ pub struct ReduceOptions<'a> {
     pub math: bool,
 }
 
-/// The math functions of InfluxQL (InfluxDB 1.6).
-pub const MATH_FUNCTIONS: &[&str] = &[
-    "abs", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "exp", "log", "ln", "log2",
-    "log10", "sqrt", "pow", "floor", "ceil", "round",
-];
-
-/// True for a call to one of [`MATH_FUNCTIONS`].
-pub fn is_math_function(call: &Call) -> bool {
-    MATH_FUNCTIONS.contains(&call.name.as_str())
-}
-
 /// Folds constants in `expr`.
 pub fn reduce(expr: &Expr, opt: &ReduceOptions<'_>) -> Expr {
     match expr {

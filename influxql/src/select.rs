@@ -1,7 +1,8 @@
 //! SELECT classification and validation.
 
 use crate::ast::*;
-use crate::reduce::{is_math_function, reduce, ReduceOptions};
+use crate::functions::{self, ArityError, FunctionKind, FunctionSpec};
+use crate::reduce::{reduce, ReduceOptions};
 use crate::time::{is_time_string, parse_time_string};
 use crate::time_range::{split_condition, TimeRange, TimeRangeError};
 
@@ -95,6 +96,12 @@ impl From<TimeRangeError> for SelectError {
     }
 }
 
+impl From<ArityError> for SelectError {
+    fn from(e: ArityError) -> Self {
+        SelectError::new(e.to_string())
+    }
+}
+
 impl From<GroupByTimeError> for SelectError {
     fn from(e: GroupByTimeError) -> Self {
         SelectError::new(e.to_string())
@@ -161,39 +168,6 @@ pub struct SelectInfo {
     pub functions: Vec<String>,
 }
 
-const TRANSFORMATIONS: &[&str] = &[
-    "derivative",
-    "non_negative_derivative",
-    "difference",
-    "non_negative_difference",
-    "cumulative_sum",
-    "moving_average",
-    "elapsed",
-    "holt_winters",
-    "holt_winters_with_fit",
-    "exponential_moving_average",
-    "double_exponential_moving_average",
-    "triple_exponential_moving_average",
-    "relative_strength_index",
-    "triple_exponential_derivative",
-    "kaufmans_efficiency_ratio",
-    "kaufmans_adaptive_moving_average",
-    "chande_momentum_oscillator",
-];
-
-/// True for the transformation functions (see [`SelectKind::Transformation`]).
-pub fn is_transformation(name: &str) -> bool {
-    TRANSFORMATIONS.contains(&name)
-}
-
-/// True for selector functions.
-pub fn is_selector(name: &str) -> bool {
-    matches!(
-        name,
-        "first" | "last" | "min" | "max" | "top" | "bottom" | "percentile" | "sample"
-    )
-}
-
 struct Compiler {
     now: i64,
     interval: Option<Interval>,
@@ -223,7 +197,11 @@ pub fn compile_select(stmt: &SelectStatement, now: i64) -> Result<SelectInfo, Se
     c.compile(stmt)?;
     let kind = if c.function_calls.is_empty() {
         SelectKind::Raw
-    } else if c.function_calls.iter().any(|f| is_transformation(f)) {
+    } else if c
+        .function_calls
+        .iter()
+        .any(|f| functions::kind(f) == Some(FunctionKind::Transformation))
+    {
         SelectKind::Transformation
     } else if c.only_selectors {
         SelectKind::Selector
@@ -474,14 +452,21 @@ impl Compiler {
                 Ok(())
             }
             Expr::Call(call) => {
-                if is_math_function(call) {
-                    return self.compile_math(call, allow_wildcard);
+                let Some(spec) = functions::lookup(&call.name) else {
+                    bail!("undefined function {}()", call.name);
+                };
+                if spec.kind == FunctionKind::Math {
+                    return self.compile_math(spec, call, allow_wildcard);
                 }
                 self.function_calls.push(call.name.clone());
-                self.compile_call(call, allow_wildcard)
+                if spec.kind != FunctionKind::Selector {
+                    self.only_selectors = false;
+                }
+                self.compile_call(spec, call, allow_wildcard)
             }
             Expr::Distinct(name) => {
                 self.function_calls.push("distinct".to_owned());
+                self.only_selectors = false;
                 self.compile_distinct(&[Expr::var(name.clone())], false)
             }
             Expr::Binary(b) => {
@@ -572,17 +557,23 @@ impl Compiler {
         }
     }
 
-    fn compile_call(&mut self, call: &Call, aw: bool) -> Result<(), SelectError> {
-        let name = call.name.as_str();
+    fn compile_call(
+        &mut self,
+        spec: &FunctionSpec,
+        call: &Call,
+        aw: bool,
+    ) -> Result<(), SelectError> {
+        let name = spec.name;
         let args = &call.args;
         match name {
+            // InfluxDB words distinct's argument count its own way.
+            "distinct" => return self.compile_distinct(args, false),
+            // Combining is refused before the argument count is looked at.
+            "top" | "bottom" => return self.compile_top_bottom(spec, call),
+            _ => spec.check_arity(args.len())?,
+        }
+        match name {
             "percentile" => {
-                if args.len() != 2 {
-                    bail!(
-                        "invalid number of arguments for percentile, expected 2, got {}",
-                        args.len()
-                    );
-                }
                 if !matches!(
                     args[1],
                     Expr::Literal(Literal::Integer(_) | Literal::Float(_))
@@ -592,12 +583,6 @@ impl Compiler {
                 self.compile_symbol("percentile", &args[0], aw)
             }
             "sample" => {
-                if args.len() != 2 {
-                    bail!(
-                        "invalid number of arguments for sample, expected 2, got {}",
-                        args.len()
-                    );
-                }
                 match int_arg(&args[1]) {
                     Some(n) if n <= 0 => bail!("sample window must be greater than 1, got {n}"),
                     Some(_) => {}
@@ -605,15 +590,7 @@ impl Compiler {
                 }
                 self.compile_symbol("sample", &args[0], aw)
             }
-            "distinct" => self.compile_distinct(args, false),
-            "top" | "bottom" => self.compile_top_bottom(call),
             "derivative" | "non_negative_derivative" | "elapsed" => {
-                if args.is_empty() || args.len() > 2 {
-                    bail!(
-                        "invalid number of arguments for {name}, expected at least 1 but no more than 2, got {}",
-                        args.len()
-                    );
-                }
                 if let Some(a1) = args.get(1) {
                     match a1 {
                         Expr::Literal(Literal::Duration(d)) => {
@@ -630,28 +607,14 @@ impl Compiler {
                         ),
                     }
                 }
-                self.only_selectors = false;
                 self.bump_extra(1);
                 self.needs_interval(name, &args[0], aw, false)
             }
             "difference" | "non_negative_difference" | "cumulative_sum" => {
-                if args.len() != 1 {
-                    bail!(
-                        "invalid number of arguments for {name}, expected 1, got {}",
-                        args.len()
-                    );
-                }
-                self.only_selectors = false;
                 self.bump_extra(1);
                 self.needs_interval(name, &args[0], aw, false)
             }
             "moving_average" => {
-                if args.len() != 2 {
-                    bail!(
-                        "invalid number of arguments for moving_average, expected 2, got {}",
-                        args.len()
-                    );
-                }
                 let Some(n) = int_arg(&args[1]) else {
                     bail!(
                         "second argument for moving_average must be an integer, got {}",
@@ -661,7 +624,6 @@ impl Compiler {
                 if n <= 1 {
                     bail!("moving_average window must be greater than 1, got {n}");
                 }
-                self.only_selectors = false;
                 self.bump_extra(n);
                 self.needs_interval(name, &args[0], aw, false)
             }
@@ -670,12 +632,6 @@ impl Compiler {
             | "triple_exponential_moving_average"
             | "relative_strength_index"
             | "triple_exponential_derivative" => {
-                if args.len() < 2 || args.len() > 4 {
-                    bail!(
-                        "invalid number of arguments for {name}, expected at least 2 but no more than 4, got {}",
-                        args.len()
-                    );
-                }
                 let Some(period) = int_arg(&args[1]) else {
                     bail!("{name} period must be an integer");
                 };
@@ -705,17 +661,10 @@ impl Compiler {
                         _ => bail!("{name} warmup type must be a string"),
                     }
                 }
-                self.only_selectors = false;
                 self.bump_extra(period);
                 self.needs_interval(name, &args[0], aw, true)
             }
             "kaufmans_efficiency_ratio" | "kaufmans_adaptive_moving_average" => {
-                if args.len() < 2 || args.len() > 3 {
-                    bail!(
-                        "invalid number of arguments for {name}, expected at least 2 but no more than 3, got {}",
-                        args.len()
-                    );
-                }
                 let Some(period) = int_arg(&args[1]) else {
                     bail!("{name} period must be an integer");
                 };
@@ -731,17 +680,10 @@ impl Compiler {
                         None => bail!("{name} hold period must be an integer"),
                     }
                 }
-                self.only_selectors = false;
                 self.bump_extra(period);
                 self.needs_interval(name, &args[0], aw, true)
             }
             "chande_momentum_oscillator" => {
-                if args.len() < 2 || args.len() > 4 {
-                    bail!(
-                        "invalid number of arguments for chande_momentum_oscillator, expected at least 2 but no more than 4, got {}",
-                        args.len()
-                    );
-                }
                 let Some(period) = int_arg(&args[1]) else {
                     bail!("chande_momentum_oscillator period must be an integer");
                 };
@@ -757,7 +699,6 @@ impl Compiler {
                         None => bail!("chande_momentum_oscillator hold period must be an integer"),
                     }
                 }
-                self.only_selectors = false;
                 self.bump_extra(period);
                 if let Some(a3) = args.get(3) {
                     match a3 {
@@ -772,12 +713,6 @@ impl Compiler {
                 self.needs_interval(name, &args[0], aw, true)
             }
             "integral" => {
-                if args.is_empty() || args.len() > 2 {
-                    bail!(
-                        "invalid number of arguments for integral, expected at least 1 but no more than 2, got {}",
-                        args.len()
-                    );
-                }
                 if let Some(a1) = args.get(1) {
                     match a1 {
                         Expr::Literal(Literal::Duration(d)) => {
@@ -791,16 +726,9 @@ impl Compiler {
                         _ => bail!("second argument must be a duration"),
                     }
                 }
-                self.only_selectors = false;
                 self.compile_symbol("integral", &args[0], aw)
             }
             "holt_winters" | "holt_winters_with_fit" => {
-                if args.len() != 3 {
-                    bail!(
-                        "invalid number of arguments for {name}, expected 3, got {}",
-                        args.len()
-                    );
-                }
                 match int_arg(&args[1]) {
                     None => bail!("expected integer argument as second arg in {name}"),
                     Some(n) if n <= 0 => {
@@ -813,7 +741,6 @@ impl Compiler {
                     Some(s) if s < 0 => bail!("third arg to {name} cannot be negative, got {s}"),
                     Some(_) => {}
                 }
-                self.only_selectors = false;
                 let Expr::Call(_) = &args[0] else {
                     bail!("must use aggregate function with {name}");
                 };
@@ -826,21 +753,10 @@ impl Compiler {
         }
     }
 
+    /// The aggregates and selectors of one field (`count`, `mean`, `max`,
+    /// ...).
     fn compile_function(&mut self, call: &Call, aw: bool) -> Result<(), SelectError> {
         let name = call.name.as_str();
-        match name {
-            "max" | "min" | "first" | "last" => {}
-            "count" | "sum" | "mean" | "median" | "mode" | "stddev" | "spread" => {
-                self.only_selectors = false;
-            }
-            _ => bail!("undefined function {name}()"),
-        }
-        if call.args.len() != 1 {
-            bail!(
-                "invalid number of arguments for {name}, expected 1, got {}",
-                call.args.len()
-            );
-        }
         if name == "count" {
             match &call.args[0] {
                 Expr::Call(c) if c.name == "distinct" => {
@@ -865,21 +781,15 @@ impl Compiler {
         if !nested {
             self.has_distinct = true;
         }
-        self.only_selectors = false;
         Ok(())
     }
 
-    fn compile_top_bottom(&mut self, call: &Call) -> Result<(), SelectError> {
-        let name = call.name.as_str();
+    fn compile_top_bottom(&mut self, spec: &FunctionSpec, call: &Call) -> Result<(), SelectError> {
+        let name = spec.name;
         if let Some(tb) = &self.top_bottom {
             bail!("selector function {tb}() cannot be combined with other functions");
         }
-        if call.args.len() < 2 {
-            bail!(
-                "invalid number of arguments for {name}, expected at least 2, got {}",
-                call.args.len()
-            );
-        }
+        spec.check_arity(call.args.len())?;
         let last = &call.args[call.args.len() - 1];
         let Some(limit) = int_arg(last) else {
             bail!("expected integer as last argument in {name}(), found {last}");
@@ -913,18 +823,13 @@ impl Compiler {
         Ok(())
     }
 
-    fn compile_math(&mut self, call: &Call, aw: bool) -> Result<(), SelectError> {
-        let nargs = match call.name.as_str() {
-            "atan2" | "pow" | "log" => 2,
-            _ => 1,
-        };
-        if call.args.len() != nargs {
-            bail!(
-                "invalid number of arguments for {}, expected {nargs}, got {}",
-                call.name,
-                call.args.len()
-            );
-        }
+    fn compile_math(
+        &mut self,
+        spec: &FunctionSpec,
+        call: &Call,
+        aw: bool,
+    ) -> Result<(), SelectError> {
+        spec.check_arity(call.args.len())?;
         for a in &call.args {
             if matches!(a, Expr::Literal(_)) {
                 continue;
@@ -946,20 +851,24 @@ fn validate_condition(expr: &Expr) -> Result<(), SelectError> {
                 stack.push(&b.lhs);
             }
             Expr::Call(c) => {
-                if !is_math_function(c) {
+                let Some(spec) =
+                    functions::lookup(&c.name).filter(|f| f.kind == FunctionKind::Math)
+                else {
                     bail!("invalid function call in condition: {e}");
-                }
-                let nargs = match c.name.as_str() {
-                    "atan2" | "pow" => 2,
-                    _ => 1,
                 };
-                if c.args.len() != nargs {
-                    bail!(
-                        "invalid number of arguments for {}, expected {nargs}, got {}",
-                        c.name,
-                        c.args.len()
-                    );
-                }
+                // InfluxDB 1.6 checks conditions with its own count, in which
+                // only atan2 and pow take two arguments: `log(x, b)` is
+                // refused in WHERE although it is valid in a field.
+                let spec = if spec.name == "log" {
+                    FunctionSpec {
+                        min_args: 1,
+                        max_args: Some(1),
+                        ..*spec
+                    }
+                } else {
+                    *spec
+                };
+                spec.check_arity(c.args.len())?;
                 stack.extend(c.args.iter().rev());
             }
             _ => {}

@@ -1,6 +1,8 @@
 //! InfluxQL functions: partial aggregate states (computed next to the data,
 //! merged by the coordinator), exact aggregates over shipped points,
-//! selectors, transformations over a series of rows, and math.
+//! selectors, transformations over a series of rows, and math. Which names
+//! are which comes from `influxql::functions`, the registry the validator
+//! reads too.
 //!
 //! Tie rules follow InfluxDB 1.6's reducers: `min`/`max` keep the earliest
 //! point among equal values; `first`/`last` keep the larger value among
@@ -9,6 +11,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
+use influxql::functions::FunctionKind;
 use serde::{Deserialize, Serialize};
 
 use super::value::Val;
@@ -585,76 +588,38 @@ fn same_type(a: &Val, b: &Val) -> bool {
     std::mem::discriminant(a) == std::mem::discriminant(b)
 }
 
+/// The kind of a function this engine computes, from the registry shared
+/// with the validator; `None` for unknown names and for those InfluxQL
+/// accepts but the engine has no implementation of, which the planner then
+/// refuses as undefined.
+fn computed_kind(name: &str) -> Option<FunctionKind> {
+    influxql::functions::lookup(name)
+        .filter(|f| f.engine_supported)
+        .map(|f| f.kind)
+}
+
 /// Whether a function is an aggregate or selector (works on a bucket).
 pub fn is_aggregate(name: &str) -> bool {
     matches!(
-        name,
-        "count"
-            | "distinct"
-            | "integral"
-            | "mean"
-            | "median"
-            | "mode"
-            | "spread"
-            | "stddev"
-            | "sum"
-            | "bottom"
-            | "first"
-            | "last"
-            | "max"
-            | "min"
-            | "percentile"
-            | "sample"
-            | "top"
+        computed_kind(name),
+        Some(FunctionKind::Aggregate | FunctionKind::Selector)
     )
 }
 
 /// Whether an aggregate returns a point's own time when it is the only
 /// call and there is no GROUP BY time.
 pub fn is_selector(name: &str) -> bool {
-    matches!(
-        name,
-        "first" | "last" | "max" | "min" | "percentile" | "sample" | "top" | "bottom"
-    )
+    computed_kind(name) == Some(FunctionKind::Selector)
 }
 
 /// Whether a function transforms a series of rows (window functions).
 pub fn is_transformation(name: &str) -> bool {
-    matches!(
-        name,
-        "cumulative_sum"
-            | "derivative"
-            | "non_negative_derivative"
-            | "difference"
-            | "non_negative_difference"
-            | "elapsed"
-            | "moving_average"
-    )
+    computed_kind(name) == Some(FunctionKind::Transformation)
 }
 
 /// Whether a function is a row-wise math function.
 pub fn is_math(name: &str) -> bool {
-    matches!(
-        name,
-        "abs"
-            | "ceil"
-            | "floor"
-            | "round"
-            | "sin"
-            | "cos"
-            | "tan"
-            | "asin"
-            | "acos"
-            | "atan"
-            | "atan2"
-            | "exp"
-            | "ln"
-            | "log"
-            | "log2"
-            | "log10"
-            | "sqrt"
-            | "pow"
-    )
+    computed_kind(name) == Some(FunctionKind::Math)
 }
 
 /// A row-wise math function; integers stay integers for `abs`, `ceil`,
@@ -886,6 +851,36 @@ mod tests {
             transform("derivative", &args, &rows),
             vec![(1, Some(Val::Float(0.5)))]
         );
+    }
+
+    /// `engine_supported` must match what this file implements: a function
+    /// marked supported without an implementation would be planned and
+    /// answer nothing instead of being refused.
+    #[test]
+    fn registry_functions_marked_supported_are_computed() {
+        let p = pts(&[(1, 4.0), (2, 1.0), (3, 3.0)]);
+        let rows: Vec<(i64, Option<Val>)> =
+            p.iter().map(|p| (p.time, Some(p.val.clone()))).collect();
+        for f in influxql::functions::FUNCTIONS {
+            let computed = match f.kind {
+                FunctionKind::Aggregate | FunctionKind::Selector => {
+                    finish(f.name, &FnArgs::default(), Partial::Points(p.clone()))[0]
+                        .val
+                        .is_some()
+                }
+                FunctionKind::Transformation => {
+                    !transform(f.name, &FnArgs::default(), &rows).is_empty()
+                }
+                FunctionKind::Math => {
+                    math(f.name, &[Some(Val::Float(2.0)), Some(Val::Float(2.0))]).is_some()
+                }
+            };
+            assert_eq!(computed, f.engine_supported, "{}", f.name);
+            assert_eq!(
+                is_transformation(f.name),
+                computed && f.kind == FunctionKind::Transformation
+            );
+        }
     }
 
     #[test]
