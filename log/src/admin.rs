@@ -91,7 +91,7 @@ impl Admin {
             .create()
             .map_err(|source| Error::Client {
                 role: "admin client",
-                source,
+                source: Box::new(source),
             })?;
         Ok(Self {
             client: Arc::new(client),
@@ -138,7 +138,7 @@ impl Admin {
             .await
             .map_err(|source| Error::CreateTopic {
                 topic: first.name.clone(),
-                source,
+                source: Box::new(source),
             })?;
         results
             .into_iter()
@@ -149,7 +149,7 @@ impl Admin {
                 }
                 Err((topic, code)) => Err(Error::CreateTopic {
                     topic,
-                    source: KafkaError::AdminOp(code),
+                    source: Box::new(KafkaError::AdminOp(code)),
                 }),
             })
             .collect()
@@ -166,7 +166,7 @@ impl Admin {
             .await
             .map_err(|source| Error::DeleteTopic {
                 topic: (*first).to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         for r in results {
             match r {
@@ -174,7 +174,7 @@ impl Admin {
                 Err((topic, code)) => {
                     return Err(Error::DeleteTopic {
                         topic,
-                        source: KafkaError::AdminOp(code),
+                        source: Box::new(KafkaError::AdminOp(code)),
                     })
                 }
             }
@@ -187,7 +187,7 @@ impl Admin {
     pub async fn topic_config(&self, topic: &str) -> Result<BTreeMap<String, String>, Error> {
         let err = |source| Error::DescribeConfigs {
             topic: topic.to_owned(),
-            source,
+            source: Box::new(source),
         };
         let results = self
             .client
@@ -220,7 +220,7 @@ impl Admin {
             topic: topic.to_owned(),
             partition,
             before,
-            source,
+            source: Box::new(source),
         };
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, partition, Offset::Offset(before))
@@ -245,7 +245,7 @@ impl Admin {
             .inner()
             .fetch_watermarks(topic, partition, self.metadata_timeout)
             .map_err(|source| {
-                Error::Watermarks(WatermarkError {
+                Error::from(WatermarkError {
                     topic: topic.to_owned(),
                     partition,
                     source,
@@ -266,7 +266,7 @@ impl Admin {
             .client
             .inner()
             .fetch_metadata(None, timeout)
-            .map_err(Error::Metadata)?;
+            .map_err(|e| Error::Metadata(Box::new(e)))?;
         Ok(md.brokers().len())
     }
 
@@ -277,7 +277,7 @@ impl Admin {
             .client
             .inner()
             .fetch_metadata(Some(topic), self.metadata_timeout)
-            .map_err(Error::Metadata)?;
+            .map_err(|e| Error::Metadata(Box::new(e)))?;
         Ok(md
             .topics()
             .iter()

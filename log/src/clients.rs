@@ -10,7 +10,10 @@ use crate::config::{client_config, KafkaConfig, RoleSettings};
 use crate::error::Error;
 
 fn client_err(role: &'static str) -> impl FnOnce(KafkaError) -> Error {
-    move |source| Error::Client { role, source }
+    move |source| Error::Client {
+        role,
+        source: Box::new(source),
+    }
 }
 
 /// The write path's producer settings: a write counts only once every

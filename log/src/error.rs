@@ -12,7 +12,7 @@ pub enum Error {
         /// Which client (`producer`, `replica consumer`, ...).
         role: &'static str,
         /// The cause.
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// Creating a topic failed.
     #[error("creating topic {topic}: {source}")]
@@ -20,7 +20,7 @@ pub enum Error {
         /// The topic.
         topic: String,
         /// The cause.
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// Deleting a topic failed.
     #[error("deleting topic {topic}: {source}")]
@@ -28,7 +28,7 @@ pub enum Error {
         /// The topic.
         topic: String,
         /// The cause.
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// Reading a topic's configuration failed.
     #[error("describing the configuration of topic {topic}: {source}")]
@@ -36,7 +36,7 @@ pub enum Error {
         /// The topic.
         topic: String,
         /// The cause.
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// Deleting the records below an offset failed.
     #[error("deleting the records of {topic}[{partition}] below offset {before}: {source}")]
@@ -48,14 +48,38 @@ pub enum Error {
         /// The first offset to keep.
         before: i64,
         /// The cause.
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
     /// The cluster's metadata could not be read.
     #[error("fetching cluster metadata: {0}")]
-    Metadata(#[source] KafkaError),
+    Metadata(#[source] Box<KafkaError>),
     /// A partition's watermarks could not be read.
     #[error(transparent)]
-    Watermarks(#[from] WatermarkError),
+    Watermarks(Box<WatermarkError>),
+}
+
+// Causes are boxed so that an `Error` stays small: it travels inside the
+// error enums of every caller.
+
+impl From<WatermarkError> for Error {
+    fn from(e: WatermarkError) -> Self {
+        Error::Watermarks(Box::new(e))
+    }
+}
+
+impl Error {
+    /// The librdkafka error underneath.
+    pub fn kafka_error(&self) -> &KafkaError {
+        match self {
+            Error::Client { source, .. }
+            | Error::CreateTopic { source, .. }
+            | Error::DeleteTopic { source, .. }
+            | Error::DescribeConfigs { source, .. }
+            | Error::DeleteRecords { source, .. }
+            | Error::Metadata(source) => source,
+            Error::Watermarks(e) => &e.source,
+        }
+    }
 }
 
 /// A partition's watermarks could not be read.
@@ -89,6 +113,15 @@ impl WatermarkError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_stay_small() {
+        assert!(
+            std::mem::size_of::<Error>() <= 64,
+            "{}",
+            std::mem::size_of::<Error>()
+        );
+    }
 
     #[test]
     fn unknown_partition_is_told_apart() {

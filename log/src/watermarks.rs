@@ -38,7 +38,7 @@ impl Watermarks {
             .create()
             .map_err(|source| Error::Client {
                 role: "watermark client",
-                source,
+                source: Box::new(source),
             })?;
         Ok(Self {
             consumer: Arc::new(consumer),
