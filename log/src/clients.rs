@@ -236,8 +236,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn clients_are_created_without_a_broker() {
+    // A StreamConsumer starts a task on the tokio runtime.
+    #[tokio::test]
+    async fn clients_are_created_without_a_broker() {
         // librdkafka connects lazily: creation checks the configuration.
         let config = KafkaConfig::new("127.0.0.1:1");
         let _producer = producer(&config).unwrap();
