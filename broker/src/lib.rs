@@ -21,10 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, Producer};
+use kafka_log::{Admin, KafkaConfig, TopicSpec};
 
 /// How long a broker may take to answer after it starts.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -74,9 +71,9 @@ pub enum Error {
         /// The address.
         addr: SocketAddr,
     },
-    /// The broker refused an admin request.
-    #[error("kafka: {0}")]
-    Kafka(String),
+    /// The broker refused an admin request, or no client could be made.
+    #[error(transparent)]
+    Kafka(#[from] kafka_log::Error),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
@@ -180,11 +177,8 @@ impl Tansu {
     }
 
     fn wait_ready(&mut self) -> Result<(), Error> {
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
-            .set("log_level", "0")
-            .create()
-            .map_err(|e| Error::Kafka(e.to_string()))?;
+        // Quiet: refused connections are expected until it listens.
+        let admin = Admin::new(&self.kafka_config().with_property("log_level", "0"))?;
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(child) = self.child.as_mut() {
@@ -196,10 +190,9 @@ impl Tansu {
                     });
                 }
             }
-            if producer
-                .client()
-                .fetch_metadata(None, Duration::from_millis(500))
-                .is_ok_and(|m| !m.brokers().is_empty())
+            if admin
+                .broker_count_within(Duration::from_millis(500))
+                .is_ok_and(|n| n > 0)
             {
                 return Ok(());
             }
@@ -219,6 +212,11 @@ impl Tansu {
         let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// A client configuration for this broker.
+    pub fn kafka_config(&self) -> KafkaConfig {
+        KafkaConfig::new(self.bootstrap())
     }
 
     /// `host:port` for `bootstrap.servers`.
@@ -282,21 +280,9 @@ impl Tansu {
     /// Creates `topic` with `partitions` partitions unless it exists (tansu
     /// does not create topics on first use, as Kafka may).
     pub async fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), Error> {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
-            .create()
-            .map_err(|e| Error::Kafka(e.to_string()))?;
-        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-        for r in admin
-            .create_topics([&new], &AdminOptions::new())
-            .await
-            .map_err(|e| Error::Kafka(e.to_string()))?
-        {
-            match r {
-                Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((t, e)) => return Err(Error::Kafka(format!("create topic {t}: {e}"))),
-            }
-        }
+        Admin::new(&self.kafka_config())?
+            .create_topic(&TopicSpec::new(topic, partitions, 1))
+            .await?;
         Ok(())
     }
 }

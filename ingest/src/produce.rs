@@ -5,79 +5,28 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use kafka_log::rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use kafka_log::rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use kafka_log::rdkafka::util::Timeout;
+use kafka_log::{Admin, TopicCreation, TopicSpec};
 use schemas::record::record_key;
 use tracing::{debug, info};
 
 use crate::route::ShardBatch;
 
-/// Kafka settings of the producer.
-#[derive(Debug, Clone)]
-pub struct KafkaConfig {
-    /// `bootstrap.servers`.
-    pub brokers: String,
-    /// Largest record value we produce; bigger batches are split. Must stay
-    /// under the broker's `message.max.bytes` (1 MiB by default).
-    pub max_record_bytes: usize,
-    /// `linger.ms`: how long librdkafka waits to fill a produce request. Our
-    /// records are already batches of thousands of points, so a short linger
-    /// only lets concurrent writes share requests without adding latency.
-    pub linger_ms: u32,
-    /// `compression.type`: lz4 compresses the repeated keys and timestamps of
-    /// a batch well at a low CPU cost.
-    pub compression: String,
-    /// How long one record may take to be acknowledged (`message.timeout.ms`).
-    pub delivery_timeout: Duration,
-    /// Replication factor of the topics created for shard groups.
-    pub topic_replication: i32,
-    /// Extra librdkafka properties (`security.protocol`, SASL, ...).
-    pub extra: Vec<(String, String)>,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        Self {
-            brokers: "127.0.0.1:9092".into(),
-            max_record_bytes: 900 * 1024,
-            linger_ms: 5,
-            compression: "lz4".into(),
-            delivery_timeout: Duration::from_secs(30),
-            topic_replication: 1,
-            extra: Vec::new(),
-        }
-    }
-}
-
-impl KafkaConfig {
-    /// The common client configuration (brokers and extra properties).
-    pub fn client_config(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers);
-        for (k, v) in &self.extra {
-            c.set(k, v);
-        }
-        c
-    }
-}
+/// Kafka settings of the producer (and of every other client): the one
+/// configuration of the `kafka_log` crate.
+pub use kafka_log::KafkaConfig;
 
 /// Why producing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProduceError {
     /// The Kafka client could not be created from the configuration.
-    #[error("invalid Kafka client configuration: {0}")]
-    Config(#[source] KafkaError),
-    /// Creating a shard group's topic failed.
-    #[error("creating topic {topic}: {source}")]
-    CreateTopic {
-        /// The topic.
-        topic: String,
-        /// The cause.
-        source: KafkaError,
-    },
+    #[error(transparent)]
+    Config(kafka_log::Error),
+    /// Creating a topic, or reading its partition count, failed.
+    #[error(transparent)]
+    Topic(kafka_log::Error),
     /// A topic exists with another partition count than its shard group.
     #[error("topic {topic} has {found} partitions, its shard group has {expected} shards")]
     PartitionMismatch {
@@ -112,7 +61,7 @@ pub struct Sent {
 /// Produces shard batches and creates shard-group topics.
 pub struct Producer {
     producer: FutureProducer,
-    admin: AdminClient<DefaultClientContext>,
+    admin: Admin,
     config: KafkaConfig,
     /// Topics known to exist with the right partition count.
     topics: Mutex<HashSet<String>>,
@@ -129,26 +78,8 @@ impl std::fmt::Debug for Producer {
 impl Producer {
     /// Connects (lazily, as librdkafka does) to the brokers of `config`.
     pub fn new(config: KafkaConfig) -> Result<Self, ProduceError> {
-        let producer = config
-            .client_config()
-            .set("acks", "all")
-            .set("enable.idempotence", "true")
-            .set("compression.type", &config.compression)
-            .set("linger.ms", config.linger_ms.to_string())
-            .set(
-                "message.max.bytes",
-                (config.max_record_bytes + 64 * 1024).to_string(),
-            )
-            .set(
-                "message.timeout.ms",
-                config.delivery_timeout.as_millis().to_string(),
-            )
-            .create()
-            .map_err(ProduceError::Config)?;
-        let admin = config
-            .client_config()
-            .create()
-            .map_err(ProduceError::Config)?;
+        let producer = kafka_log::producer(&config).map_err(ProduceError::Config)?;
+        let admin = Admin::new(&config).map_err(ProduceError::Config)?;
         Ok(Self {
             producer,
             admin,
@@ -204,30 +135,22 @@ impl Producer {
         partitions: usize,
         unlimited_retention: bool,
     ) -> Result<(), ProduceError> {
-        let create_err = |source| ProduceError::CreateTopic {
-            topic: topic.to_owned(),
-            source,
-        };
-        let mut new = NewTopic::new(
+        let mut spec = TopicSpec::new(
             topic,
             i32::try_from(partitions).expect("partition count fits i32"),
-            TopicReplication::Fixed(self.config.topic_replication),
+            self.config.topic_replication,
         );
         if unlimited_retention {
-            new = new.set("retention.ms", "-1").set("retention.bytes", "-1");
+            spec = spec.unlimited_retention();
         }
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let results = self
+        match self
             .admin
-            .create_topics([&new], &opts)
+            .create_topic(&spec)
             .await
-            .map_err(create_err)?;
-        for result in results {
-            match result {
-                Ok(_) => info!(topic, partitions, "created topic"),
-                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => debug!(topic, "topic exists"),
-                Err((_, code)) => return Err(create_err(KafkaError::AdminOp(code))),
-            }
+            .map_err(ProduceError::Topic)?
+        {
+            TopicCreation::Created => info!(topic, partitions, "created topic"),
+            TopicCreation::Existed => debug!(topic, "topic exists"),
         }
         Ok(())
     }
@@ -236,25 +159,12 @@ impl Producer {
         // Metadata may lag a fresh creation for a moment.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let (producer, name) = (self.producer.clone(), topic.to_owned());
-            // fetch_metadata blocks on the network: keep it off the runtime.
-            let found = tokio::task::spawn_blocking(move || {
-                let md = producer
-                    .client()
-                    .fetch_metadata(Some(&name), Duration::from_secs(5))?;
-                Ok::<_, KafkaError>(
-                    md.topics()
-                        .iter()
-                        .find(|t| t.name() == name && t.error().is_none())
-                        .map_or(0, |t| t.partitions().len()),
-                )
-            })
-            .await
-            .expect("metadata task does not panic")
-            .map_err(|source| ProduceError::CreateTopic {
-                topic: topic.to_owned(),
-                source,
-            })?;
+            let (admin, name) = (self.admin.clone(), topic.to_owned());
+            // Metadata requests block on the network: keep them off the runtime.
+            let found = tokio::task::spawn_blocking(move || admin.partition_count(&name))
+                .await
+                .expect("metadata task does not panic")
+                .map_err(ProduceError::Topic)?;
             if found == expected {
                 return Ok(());
             }
@@ -339,10 +249,7 @@ impl Producer {
             .payload(payload);
         match self
             .producer
-            .send(
-                record,
-                rdkafka::util::Timeout::After(self.config.delivery_timeout),
-            )
+            .send(record, Timeout::After(self.config.delivery_timeout))
             .await
         {
             Ok(_) => Ok(()),

@@ -20,11 +20,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use kafka_log::rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use kafka_log::rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use kafka_log::rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use kafka_log::rdkafka::producer::{FutureProducer, FutureRecord};
 use line_protocol::{parse_batch_bytes, Point, Precision};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use schemas::topics::{self, HEADER_DATABASE, HEADER_PRECISION, HEADER_RETENTION_POLICY};
 use tokio::sync::watch;
 use tracing::{error, info, info_span, warn, Instrument};
@@ -76,9 +76,18 @@ impl Default for RawConfig {
 /// Why the consumer stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RawError {
-    /// The consumer could not be created or subscribed.
-    #[error("raw-topic consumer: {0}")]
-    Kafka(#[from] KafkaError),
+    /// A Kafka client (the consumer, the dead-letter producer) could not
+    /// be created.
+    #[error(transparent)]
+    Client(#[from] kafka_log::Error),
+    /// The consumer could not subscribe to the raw topics.
+    #[error("raw-topic consumer: subscribing to {pattern}: {source}")]
+    Subscribe {
+        /// The subscription pattern.
+        pattern: String,
+        /// The cause.
+        source: KafkaError,
+    },
     /// The dead-letter topic is a raw topic, or not a valid name.
     #[error("dead-letter topic {0:?} must be a valid topic name outside the raw topics (<prefix>.lp, <prefix>.lp.*)")]
     BadDeadLetterTopic(String),
@@ -196,40 +205,24 @@ pub async fn run(
     config: RawConfig,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), RawError> {
-    let mut client = kafka.client_config();
-    if let Some(id) = &config.instance_id {
-        client.set("group.instance.id", id);
-    }
-    let consumer: Arc<StreamConsumer> = Arc::new(
-        client
-            .set("group.id", &config.group_id)
-            // Offsets are stored by hand once a record is acknowledged and
-            // committed in the background: at-least-once.
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.commit.interval.ms", "1000")
-            .set("auto.offset.reset", "earliest")
-            .set("topic.metadata.refresh.interval.ms", "5000")
-            // A daemon that died (SIGKILL, lost host) holds its partitions
-            // until the broker gives up on it: 10 s rather than librdkafka's
-            // 45 s. A rebalance waits up to max.poll.interval.ms for members
-            // to rejoin, so a daemon killed mid-rebalance (new raw topics
-            // trigger one) stalls the group for that long: 60 s, not 300 s.
-            // A write that cannot finish within it (metad or Kafka away)
-            // hands the partition to another daemon; its offsets were not
-            // stored, so nothing is lost.
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "3000")
-            .set("max.poll.interval.ms", "60000")
-            .create()?,
-    );
+    // Consumer-group and offset settings: kafka_log::raw_consumer.
+    let consumer: Arc<StreamConsumer> = Arc::new(kafka_log::raw_consumer(
+        kafka,
+        &config.group_id,
+        config.instance_id.as_deref(),
+    )?);
     let pattern = subscription(&config.topic_prefix);
-    consumer.subscribe(&[&pattern])?;
+    consumer
+        .subscribe(&[&pattern])
+        .map_err(|source| RawError::Subscribe {
+            pattern: pattern.clone(),
+            source,
+        })?;
     info!(%pattern, group = %config.group_id, "consuming raw line-protocol topics");
     let dead_letters: Option<FutureProducer> = match &config.dead_letter_topic {
         Some(topic) => {
             validate_dead_letter_topic(&config.topic_prefix, topic)?;
-            Some(kafka.client_config().set("acks", "all").create()?)
+            Some(kafka_log::dead_letter_producer(kafka)?)
         }
         None => None,
     };
@@ -546,7 +539,7 @@ async fn report_lag(consumer: Arc<StreamConsumer>, service: Arc<WriteService>) {
 
 #[cfg(test)]
 mod tests {
-    use rdkafka::message::Timestamp;
+    use kafka_log::rdkafka::message::Timestamp;
 
     use super::*;
 

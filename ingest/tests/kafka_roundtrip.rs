@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use kafka_log::rdkafka::consumer::Consumer;
+use kafka_log::rdkafka::producer::FutureRecord;
+use kafka_log::rdkafka::{Message, Offset, TopicPartitionList};
+use kafka_log::KafkaConfig;
 use schemas::record::record_key;
 use schemas::{
     series_key, shard_index, FieldColumn, FieldValues, LogRecord, PointBatch, Series, Tag,
@@ -69,13 +69,9 @@ async fn batches_land_on_their_partition_and_read_back_identically() {
         "30 hosts spread over all shards"
     );
 
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("compression.type", "lz4")
-        .create()
-        .unwrap();
+    // The write path's own producer: idempotent, acks=all, lz4.
+    let kafka = KafkaConfig::new(broker.bootstrap());
+    let producer = kafka_log::producer(&kafka).unwrap();
     let mut expected: BTreeMap<(u32, i64), PointBatch<'static>> = BTreeMap::new();
     for seq in 0..5 {
         for (&shard, hosts) in &by_shard {
@@ -99,13 +95,7 @@ async fn batches_land_on_their_partition_and_read_back_identically() {
         }
     }
 
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", "unused-manual-assignment")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "error")
-        .create()
-        .unwrap();
+    let consumer = kafka_log::reader(&kafka, "unused-manual-assignment").unwrap();
     let mut tpl = TopicPartitionList::new();
     for shard in 0..SHARDS {
         tpl.add_partition_offset(&topic, shard as i32, Offset::Beginning)

@@ -9,8 +9,8 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{drain_shard_topics, expected_values, tsbs_lines, Cluster};
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use kafka_log::rdkafka::producer::FutureRecord;
+use kafka_log::KafkaConfig;
 
 const T0: i64 = 1_451_606_400_000_000_000; // 2016-01-01T00:00:00Z
 
@@ -61,11 +61,8 @@ async fn sigkill_mid_stream_loses_no_raw_point() {
         .map(|i| tsbs_lines(40, 1, T0 + i * 10_000_000_000))
         .collect();
     let expected = expected_values(&records.concat());
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", cluster.broker.bootstrap())
-        .set("acks", "all")
-        .create()
-        .unwrap();
+    let producer =
+        kafka_log::dead_letter_producer(&KafkaConfig::new(cluster.broker.bootstrap())).unwrap();
     let topic = raw_topic.clone();
     let writer = tokio::spawn(async move {
         for (i, payload) in records.iter().enumerate() {

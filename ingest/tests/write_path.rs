@@ -14,9 +14,8 @@ use ingest::daemon::{self, DaemonConfig};
 use ingest::http::ApiConfig;
 use ingest::produce::KafkaConfig;
 use ingest::raw::RawConfig;
-use rdkafka::config::ClientConfig;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use kafka_log::rdkafka::message::{Header, OwnedHeaders};
+use kafka_log::rdkafka::producer::FutureRecord;
 use tokio::sync::watch;
 
 const T0: i64 = 1_451_606_400_000_000_000; // 2016-01-01T00:00:00Z
@@ -107,11 +106,7 @@ async fn http_and_raw_topic_points_land_on_their_partitions() {
     );
     // A point without timestamp takes the record's (kcat cannot set one).
     let record_ms = 1_500_000_000_000i64;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("acks", "all")
-        .create()
-        .unwrap();
+    let producer = kafka_log::dead_letter_producer(&KafkaConfig::new(&brokers)).unwrap();
     producer
         .send(
             FutureRecord::<(), _>::to(&catch_all)
@@ -277,10 +272,8 @@ async fn bad_input_gets_influxdb_errors_and_good_lines_are_written() {
     // dead-lettered, and the partition moves on to the next record.
     let raw_topic = schemas::topics::raw_topic(&cluster.prefix);
     cluster.broker.create_topic(&raw_topic, 1).await.unwrap();
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", cluster.broker.bootstrap())
-        .create()
-        .unwrap();
+    let producer =
+        kafka_log::simple_producer(&KafkaConfig::new(cluster.broker.bootstrap())).unwrap();
     for (db, body) in [
         ("ghost", format!("m v=1 {T0}")),
         ("db", format!("after v=1 {T0}")),
@@ -331,11 +324,9 @@ async fn bad_input_gets_influxdb_errors_and_good_lines_are_written() {
         "{metrics}"
     );
     eventually("dead letter", Duration::from_secs(10), || {
-        let c: rdkafka::consumer::BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .create()
-            .unwrap();
-        rdkafka::consumer::Consumer::fetch_watermarks(&c, &dead, 0, Duration::from_secs(5))
+        kafka_log::Watermarks::new(&KafkaConfig::new(&brokers))
+            .unwrap()
+            .fetch_blocking(&dead, 0, Duration::from_secs(5))
             .is_ok_and(|(_, h)| h == 1)
     })
     .await;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ingest::http::ApiConfig;
-use ingest::produce::KafkaConfig;
+use kafka_log::KafkaConfig;
 use serde::Deserialize;
 use storage::NodeBudget;
 
@@ -35,7 +35,7 @@ pub struct NodeConfig {
     pub metad: meta_client::Config,
     /// Kafka (brokers and extra properties shared by producer and consumers).
     pub kafka: KafkaConfig,
-    /// Replica consumers (`brokers` and `extra` are taken from `kafka`).
+    /// Replica consumers (their `kafka` is taken from `kafka`).
     pub consumer: ConsumerConfig,
     /// The node's shared block cache and write-buffer budget.
     pub budget: NodeBudget,

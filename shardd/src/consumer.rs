@@ -23,12 +23,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::{Offset, TopicPartitionList};
+use kafka_log::rdkafka::consumer::Consumer;
+use kafka_log::rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use kafka_log::rdkafka::message::{BorrowedMessage, Message};
+use kafka_log::rdkafka::{Offset, TopicPartitionList};
+use kafka_log::KafkaConfig;
 use schemas::node_api::ReplicaState;
 use schemas::LogRecord;
 use storage::{Shard, ShardOptions, StorageResources};
@@ -37,26 +36,8 @@ use tracing::{debug, error, info, info_span, warn};
 use crate::metrics::{FailureKind, Metrics};
 use crate::replica::{Command, Replica};
 
-/// The consumer of one replica.
-type BaseConsumer = rdkafka::consumer::BaseConsumer<ReplicaContext>;
-
-/// librdkafka's client callbacks for a replica's consumer. End of partition
-/// is how a replica learns it caught up (`enable.partition.eof`), and
-/// librdkafka reports it through the error callback too, which rdkafka's
-/// default context logs as an error: here it is not one.
-struct ReplicaContext;
-
-impl ClientContext for ReplicaContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        if let KafkaError::Global(RDKafkaErrorCode::PartitionEOF) = error {
-            debug!(reason, "end of partition");
-        } else {
-            error!(%error, reason, "librdkafka");
-        }
-    }
-}
-
-impl ConsumerContext for ReplicaContext {}
+/// The consumer of one replica (its settings: `kafka_log::replica_consumer`).
+type BaseConsumer = kafka_log::ReplicaConsumer;
 
 /// Name of the file in a shard directory that records an operator's
 /// `resume-shard --from-offset N` until a record at or after `N` is applied,
@@ -69,10 +50,9 @@ pub const DEFAULT_COMPACT_COLD_AFTER: Duration = Duration::from_secs(4 * 3600);
 /// Settings of the replica consumers.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
-    /// `bootstrap.servers`.
-    pub brokers: String,
-    /// Extra librdkafka properties (security, SASL, ...).
-    pub extra: Vec<(String, String)>,
+    /// Brokers, client id and extra librdkafka properties (a node takes
+    /// them from [`crate::NodeConfig::kafka`]).
+    pub kafka: KafkaConfig,
     /// `group.id`, required by librdkafka but used for nothing: partitions
     /// are assigned, never subscribed, and offsets are never committed.
     pub group_id: String,
@@ -92,8 +72,7 @@ pub struct ConsumerConfig {
 impl Default for ConsumerConfig {
     fn default() -> Self {
         ConsumerConfig {
-            brokers: "127.0.0.1:9092".into(),
-            extra: Vec::new(),
+            kafka: KafkaConfig::default(),
             group_id: "sluice-shardd".into(),
             batch_max_records: 16,
             batch_max_bytes: 16 << 20,
@@ -101,37 +80,6 @@ impl Default for ConsumerConfig {
             shard_options: ShardOptions::default(),
             compact_cold_after: Some(DEFAULT_COMPACT_COLD_AFTER),
         }
-    }
-}
-
-impl ConsumerConfig {
-    /// The librdkafka configuration of a replica consumer.
-    pub fn client_config(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers)
-            .set("group.id", &self.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            // Never jump to another offset by ourselves: an offset that is
-            // gone is the operator's decision (DESIGN, apply path).
-            .set("auto.offset.reset", "error")
-            // End of partition is how a replica learns it has caught up.
-            .set("enable.partition.eof", "true")
-            // Records are batches of up to ~1 MiB; the default 1 MiB per
-            // partition would fetch one record per round trip on replay.
-            .set("max.partition.fetch.bytes", (16 << 20).to_string())
-            .set("fetch.max.bytes", (64 << 20).to_string())
-            // Bounded prefetch per replica: memory is the node's budget.
-            .set("queued.max.messages.kbytes", (32 << 10).to_string())
-            // Fresh records are applied soon after they are produced.
-            .set("fetch.wait.max.ms", "100")
-            // A replica may be assigned before ingest has created its topic;
-            // look again soon rather than after librdkafka's 5 minutes.
-            .set("topic.metadata.refresh.interval.ms", "10000");
-        for (k, v) in &self.extra {
-            c.set(k, v);
-        }
-        c
     }
 }
 
@@ -180,22 +128,16 @@ pub(crate) fn run(ctx: ConsumerCtx) {
         partition = spec.partition
     );
     let _entered = span.enter();
-    let consumer: BaseConsumer = match ctx
-        .config
-        .client_config()
-        .create_with_context(ReplicaContext)
-    {
-        Ok(c) => c,
-        Err(e) => {
-            let mut c = ApplyLoop::without_kafka(&ctx);
-            c.fail(Failure::new(
-                FailureKind::Consumer,
-                format!("cannot create Kafka consumer: {e}"),
-            ));
-            c.wait_for_stop();
-            return;
-        }
-    };
+    let consumer: BaseConsumer =
+        match kafka_log::replica_consumer(&ctx.config.kafka, &ctx.config.group_id) {
+            Ok(c) => c,
+            Err(e) => {
+                let mut c = ApplyLoop::without_kafka(&ctx);
+                c.fail(Failure::new(FailureKind::Consumer, e.to_string()));
+                c.wait_for_stop();
+                return;
+            }
+        };
     let mut c = ApplyLoop {
         ctx: &ctx,
         consumer: Some(consumer),

@@ -39,7 +39,8 @@
 //! the beginning for a new replica), never commits, never subscribes
 //! (`group.id` is set only because librdkafka wants one), and runs with
 //! `auto.offset.reset=error` so an offset that is gone is reported, not
-//! silently replaced by the earliest or latest one.
+//! silently replaced by the earliest or latest one. These settings live
+//! with every other Kafka client setting in `kafka_log::replica_consumer`.
 //!
 //! **Batch size.** A record is already a batch of thousands of points (up
 //! to ~1 MiB), so the consumer applies a run of at most

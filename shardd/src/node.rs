@@ -12,11 +12,11 @@ use axum::Router;
 use ingest::http::ApiConfig;
 use ingest::produce::{ProduceError, Producer};
 use ingest::write::WriteService;
+use kafka_log::rdkafka::error::KafkaError;
+use kafka_log::Watermarks;
 use meta_client::auth::Authenticator;
 use meta_client::{Follower, MetaClient};
 use prometheus::Registry;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use schemas::meta::{MetaData, NodeId, ShardId};
 use schemas::meta_api::ReplicaStatus;
 use schemas::node_api::ReplicaState;
@@ -51,8 +51,8 @@ pub enum NodeError {
     #[error(transparent)]
     Produce(#[from] ProduceError),
     /// A Kafka client could not be created.
-    #[error("kafka client: {0}")]
-    Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Kafka(#[from] kafka_log::Error),
     /// The data directory is unusable.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -80,7 +80,7 @@ pub struct Node {
     replicas: RwLock<BTreeMap<ShardId, Arc<Replica>>>,
     threads: Mutex<HashMap<ShardId, std::thread::JoinHandle<()>>>,
     /// Watermark queries for read-your-writes and the status poller.
-    watermarks: BaseConsumer,
+    watermarks: Watermarks,
     stopping: AtomicBool,
 }
 
@@ -155,8 +155,7 @@ impl Node {
             path: config.data_dir.clone(),
             source,
         })?;
-        config.consumer.brokers = config.kafka.brokers.clone();
-        config.consumer.extra = config.kafka.extra.clone();
+        config.consumer.kafka = config.kafka.clone();
 
         let bind = |addr: SocketAddr| async move {
             tokio::net::TcpListener::bind(addr)
@@ -194,7 +193,7 @@ impl Node {
             producer,
             Arc::new(ingest::metrics::Metrics::new(registry.clone())),
         ));
-        let watermarks: BaseConsumer = config.consumer.client_config().create()?;
+        let watermarks = Watermarks::new(&config.kafka)?;
         let node = Arc::new(Node {
             id: registered.id,
             resources: StorageResources::new(config.budget),
@@ -428,14 +427,10 @@ impl Node {
         topic: &str,
         partition: i32,
     ) -> Result<(i64, i64), KafkaError> {
-        let node = Arc::clone(self);
-        let topic = topic.to_owned();
-        tokio::task::spawn_blocking(move || {
-            node.watermarks
-                .fetch_watermarks(&topic, partition, Duration::from_secs(5))
-        })
-        .await
-        .unwrap_or(Err(KafkaError::Canceled))
+        self.watermarks
+            .fetch(topic, partition)
+            .await
+            .map_err(|e| e.source)
     }
 
     // ---- replica management ---------------------------------------------
@@ -667,7 +662,7 @@ impl Node {
                 if self.stopping.load(Ordering::Acquire) {
                     return;
                 }
-                if let Ok((low, high)) = self.watermarks.fetch_watermarks(
+                if let Ok((low, high)) = self.watermarks.fetch_blocking(
                     &r.spec.topic,
                     r.spec.partition,
                     Duration::from_secs(1),

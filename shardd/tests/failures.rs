@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{high_watermark, tsbs_lines, write, Cluster, Internal};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use kafka_log::rdkafka::producer::FutureRecord;
 use schemas::node_api::ReplicaState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -39,10 +39,7 @@ async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
     drop(shard);
 
     // Garbage straight into the shard's partition, then a good write.
-    let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
+    let producer = kafka_log::simple_producer(&kafka_log::KafkaConfig::new(&brokers)).unwrap();
     let bad_offset = producer
         .send(
             FutureRecord::to(&group.topic)

@@ -73,11 +73,7 @@ fn config(args: Args) -> anyhow::Result<DaemonConfig> {
     if let Some(b) = args.kafka_brokers.or(file.kafka_brokers) {
         kafka.brokers = b;
     }
-    kafka.extra = file
-        .kafka_properties
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+    kafka.properties = file.kafka_properties.unwrap_or_default();
     let metad = args
         .metad
         .or(file.metad.map(|v| v.join(",")))

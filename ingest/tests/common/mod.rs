@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kafka_log::rdkafka::consumer::Consumer;
+use kafka_log::rdkafka::{Message, Offset, TopicPartitionList};
+use kafka_log::KafkaConfig;
 use meta_client::MetaClient;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
 use schemas::meta::MetaData;
 use schemas::{series_key, shard_index, FieldValues, LogRecord};
 
@@ -90,12 +90,7 @@ pub type Value = (String, String, i64, String);
 pub fn drain_shard_topics(brokers: &str, md: &MetaData) -> BTreeSet<Value> {
     let mut out = BTreeSet::new();
     for group in md.shard_groups() {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("group.id", "test-reader")
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
+        let consumer = kafka_log::reader(&KafkaConfig::new(brokers), "test-reader").unwrap();
         let mut tpl = TopicPartitionList::new();
         let mut remaining = 0;
         for shard in &group.shards {

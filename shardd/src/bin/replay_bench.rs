@@ -20,10 +20,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use kafka_log::rdkafka::producer::FutureRecord;
+use kafka_log::{Admin, KafkaConfig, TopicSpec};
 use schemas::record::record_key;
 use schemas::{FieldColumn, FieldValues, PointBatch, Series, Tag};
 use shardd::{ConsumerConfig, ReplicaSpec};
@@ -197,26 +195,17 @@ async fn main() -> anyhow::Result<()> {
         bytes as f64 / (1 << 20) as f64
     );
 
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()?;
-    for r in admin
-        .create_topics(
-            [&NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await?
-    {
-        r.map_err(|(t, e)| anyhow::anyhow!("create topic {t}: {e}"))?;
-    }
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("acks", "all")
-        .set("enable.idempotence", "true")
-        .set("compression.type", "lz4")
-        .set("linger.ms", "5")
-        .set("message.max.bytes", (2 << 20).to_string())
-        .create()?;
+    let kafka = KafkaConfig {
+        // The write path's producer, with room for records of ~2 MiB
+        // (message.max.bytes = max_record_bytes + 64 KiB).
+        max_record_bytes: (2 << 20) - 64 * 1024,
+        operation_timeout: Duration::from_secs(10),
+        ..KafkaConfig::new(&brokers)
+    };
+    Admin::new(&kafka)?
+        .create_topic(&TopicSpec::new(&topic, 1, 1))
+        .await?;
+    let producer = kafka_log::producer(&kafka)?;
     let t = Instant::now();
     let key = record_key(SHARD_ID);
     let sends: Vec<_> = data
@@ -250,7 +239,7 @@ async fn main() -> anyhow::Result<()> {
             path: dir.path().join("shard"),
         };
         let config = ConsumerConfig {
-            brokers: brokers.clone(),
+            kafka: kafka.clone(),
             group_id: "replay-bench".into(),
             batch_max_records: batch,
             ..ConsumerConfig::default()

@@ -107,11 +107,7 @@ fn config(args: Args) -> anyhow::Result<NodeConfig> {
     if let Some(b) = args.kafka_brokers.or(file.kafka_brokers) {
         c.kafka.brokers = b;
     }
-    c.kafka.extra = file
-        .kafka_properties
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+    c.kafka.properties = file.kafka_properties.unwrap_or_default();
     if let Some(n) = args.batch_max_records.or(file.batch_max_records) {
         c.consumer.batch_max_records = n;
     }

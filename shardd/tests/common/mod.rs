@@ -250,12 +250,9 @@ impl Internal {
 
 /// The partition's high watermark, from the broker.
 pub fn high_watermark(brokers: &str, topic: &str, partition: i32) -> i64 {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let c: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
-    c.fetch_watermarks(topic, partition, Duration::from_secs(10))
+    kafka_log::Watermarks::new(&kafka_log::KafkaConfig::new(brokers))
+        .unwrap()
+        .fetch_blocking(topic, partition, Duration::from_secs(10))
         .unwrap()
         .1
 }

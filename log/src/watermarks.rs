@@ -1,0 +1,87 @@
+//! [`Watermarks`]: partitions' low and high watermarks, for replica
+//! progress and read-your-writes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+
+use crate::clients::reader_settings;
+use crate::config::{client_config, KafkaConfig, WATERMARK_GROUP_ID};
+use crate::error::{Error, WatermarkError};
+
+/// A client that reads partitions' `(low, high)` watermarks (the high
+/// watermark is the offset the next record will get). One rdkafka consumer
+/// with no group membership and no subscriptions, shared by its clones:
+/// cloning is cheap. librdkafka's call is synchronous: from async code use
+/// [`Watermarks::fetch`], which runs it on tokio's blocking pool.
+#[derive(Clone)]
+pub struct Watermarks {
+    consumer: Arc<BaseConsumer>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Watermarks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watermarks")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Watermarks {
+    /// A client of `config`'s brokers; each request may take
+    /// [`KafkaConfig::metadata_timeout`].
+    pub fn new(config: &KafkaConfig) -> Result<Self, Error> {
+        let consumer = client_config(config, &reader_settings(WATERMARK_GROUP_ID))
+            .create()
+            .map_err(|source| Error::Client {
+                role: "watermark client",
+                source: Box::new(source),
+            })?;
+        Ok(Self {
+            consumer: Arc::new(consumer),
+            timeout: config.metadata_timeout,
+        })
+    }
+
+    /// The watermarks of `topic[partition]`, waiting up to `timeout`.
+    /// Blocks: call it from a thread of its own or the blocking pool.
+    pub fn fetch_blocking(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<(i64, i64), WatermarkError> {
+        self.consumer
+            .fetch_watermarks(topic, partition, timeout)
+            .map_err(|source| WatermarkError {
+                topic: topic.to_owned(),
+                partition,
+                source,
+            })
+    }
+
+    /// The watermarks of `topic[partition]`, from async code (on tokio's
+    /// blocking pool, waiting up to the configured timeout).
+    pub async fn fetch(&self, topic: &str, partition: i32) -> Result<(i64, i64), WatermarkError> {
+        let this = self.clone();
+        let name = topic.to_owned();
+        tokio::task::spawn_blocking(move || this.fetch_blocking(&name, partition, this.timeout))
+            .await
+            .unwrap_or_else(|_| {
+                Err(WatermarkError {
+                    topic: topic.to_owned(),
+                    partition,
+                    source: KafkaError::Canceled,
+                })
+            })
+    }
+
+    /// The high watermark of `topic[partition]` (read-your-writes), from
+    /// async code.
+    pub async fn high(&self, topic: &str, partition: i32) -> Result<i64, WatermarkError> {
+        self.fetch(topic, partition).await.map(|(_, high)| high)
+    }
+}
