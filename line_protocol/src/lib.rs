@@ -73,6 +73,10 @@
 //! [`ParsedLine`] and [`Point`] implement `Display`, writing line protocol
 //! back.
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod batch;
 mod error;
 mod escape;

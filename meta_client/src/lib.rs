@@ -19,6 +19,10 @@
 //! Passwords are hashed here (argon2, PHC string) so they never travel or
 //! get logged in clear; [`verify_password`] checks one against a stored hash.
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod auth;
 mod follower;
 

@@ -33,9 +33,20 @@
 //! Dependencies point down: `api → node → {store → state, network}`; all of
 //! them speak the types of `schemas::meta_api`, which clients share.
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
 // openraft's `StorageError`/`RaftError` are large and fixed by its storage
 // traits' signatures, so boxing them is not ours to choose.
 #![allow(clippy::result_large_err)]
+
+// used by the binaries (`metad`, `sluice-ctl`)
+use anyhow as _;
+use clap as _;
+use indicatif as _;
+use node_client as _;
+use shutdown as _;
+use tracing_subscriber as _;
 
 pub mod api;
 pub mod config;

@@ -15,6 +15,10 @@
 //! Every call has the client's connect timeout; JSON calls also its total
 //! timeout, shard reads the one the coordinator passes.
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use std::time::Duration;
 
 use reqwest::header::{HeaderValue, CONTENT_TYPE};
@@ -339,9 +343,7 @@ mod tests {
         let router = axum::Router::new()
             .route(
                 "/internal/shards/1",
-                axum::routing::get(|| async {
-                    ([(VERSION_HEADER, "999")], "{}").into_response()
-                }),
+                axum::routing::get(|| async { ([(VERSION_HEADER, "999")], "{}").into_response() }),
             )
             .route(
                 "/internal/shards/2",

@@ -21,11 +21,17 @@ use crate::result::{Cell, Series, StatementResult};
 /// The `epoch` query parameter: times as integers in this unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Epoch {
+    /// `ns`.
     Nanoseconds,
+    /// `u` or `µ`.
     Microseconds,
+    /// `ms`.
     Milliseconds,
+    /// `s`.
     Seconds,
+    /// `m`.
     Minutes,
+    /// `h`.
     Hours,
 }
 

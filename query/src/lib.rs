@@ -24,6 +24,10 @@
 //! TAG VALUES / FIELD KEYS / SERIES / cardinality), [`shards`] (the reader
 //! trait and the shard-local operations), [`result`] and [`format`].
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod format;
 pub mod result;
 pub mod select;

@@ -13,11 +13,11 @@ use influxql::ast::{
 use schemas::meta::Shard as MetaShard;
 use schemas::series_key::parse_series_key;
 
-use crate::shards::ShardReader;
 use crate::result::{Cell, Series};
 use crate::select::scan::{SchemaRequest, SeriesRequest, SourceMatch};
 use crate::select::value::{Ex, Op, Val};
 use crate::select::{QueryContext, QueryError};
+use crate::shards::ShardReader;
 use crate::shards::{ShardOp, ShardOut};
 
 fn sources_of(sources: &[Source]) -> Vec<SourceMatch> {

@@ -26,6 +26,10 @@
 //! - [`node_api`]: replica states and the data node's internal API types.
 //! - [`topics`]: topic naming for shard groups and raw line-protocol topics.
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod meta;
 pub mod meta_api;
 pub mod node_api;

@@ -255,7 +255,10 @@ mod tests {
 
     #[test]
     fn shard_paths_fill_in_the_id() {
-        assert_eq!(paths::for_shard(paths::DIGEST, 42), "/internal/shards/42/digest");
+        assert_eq!(
+            paths::for_shard(paths::DIGEST, 42),
+            "/internal/shards/42/digest"
+        );
         assert_eq!(paths::for_shard(paths::SHARD, 7), "/internal/shards/7");
     }
 

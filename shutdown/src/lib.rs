@@ -8,6 +8,10 @@
 //! not committed are consumed again, and replicas resume from the offset
 //! stored with their data.
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use std::time::Duration;
 
 /// How long a clean stop may take before [`exit_if_stuck`] ends it.

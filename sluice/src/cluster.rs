@@ -179,9 +179,9 @@ impl ClusterSpec {
         let mut cluster = Cluster {
             brokers,
             meta_addr: self.meta_bind,
-            meta: Arc::new(MetaClient::new(meta_client::Config::new([
-                self.meta_bind.to_string()
-            ]))?),
+            meta: Arc::new(MetaClient::new(meta_client::Config::new([self
+                .meta_bind
+                .to_string()]))?),
             nodes: Vec::new(),
             ingest: None,
             broker,

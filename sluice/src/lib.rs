@@ -6,4 +6,16 @@
 //! the integration tests of `shardd`, `query` and `ingest` run it on free
 //! ports, so a scenario can run against one node and against three.
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+// used by the binary
+use anyhow as _;
+use clap as _;
+use serde as _;
+use shutdown as _;
+use toml as _;
+use tracing_subscriber as _;
+
 pub mod cluster;

@@ -199,7 +199,10 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     }
     info!("ready; Ctrl-C or SIGTERM stops");
 
-    let ingest = cluster.ingest.take().expect("standalone runs the ingest router");
+    let ingest = cluster
+        .ingest
+        .take()
+        .expect("standalone runs the ingest router");
     tokio::select! {
         _ = shutdown::signal() => info!("stopping"),
         r = ingest_finished(&ingest) => warn!(?r, "the ingest router stopped"),

@@ -58,6 +58,10 @@
 //! records and their order, so replicas at the same offset have the same
 //! logical contents and the same [`ShardDigest`].
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod codec;
 pub mod digest;
 mod error;

@@ -51,6 +51,8 @@
 )]
 
 mod dispatch;
+// functions.rs is being reworked; its docs come with that change.
+#[allow(missing_docs)]
 pub mod functions;
 mod plan;
 pub mod scan;
@@ -58,8 +60,8 @@ pub mod value;
 
 use influxql::ast::SelectStatement;
 
-use crate::shards::ShardReader;
 use crate::result::Series;
+use crate::shards::ShardReader;
 
 pub use plan::Plan;
 
@@ -96,10 +98,13 @@ impl QueryContext {
 /// `"error"`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QueryError {
+    /// No database given, neither in the query nor as the `db` parameter.
     #[error("database name required")]
     DatabaseRequired,
+    /// The database does not exist.
     #[error("database not found: {0}")]
     DatabaseNotFound(String),
+    /// The retention policy does not exist.
     #[error("retention policy not found: {0}")]
     RetentionPolicyNotFound(String),
     /// A statement InfluxDB rejects at compile time (text as InfluxDB's).
@@ -110,7 +115,12 @@ pub enum QueryError {
     TimeRange(#[from] influxql::TimeRangeError),
     /// No owner of a shard answered.
     #[error("shard {shard_id} unavailable: {last}")]
-    ShardUnavailable { shard_id: u64, last: String },
+    ShardUnavailable {
+        /// The shard no owner could read.
+        shard_id: u64,
+        /// The last owner's error.
+        last: String,
+    },
     /// Read-your-writes could not read a partition's high watermark.
     #[error("{0}")]
     Watermark(String),

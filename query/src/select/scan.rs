@@ -30,7 +30,9 @@ use super::value::{truthy, Ex, Regexes, Row, Val};
 /// Which measurements a source names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SourceMatch {
+    /// A measurement by name.
     Name(String),
+    /// Measurements whose names match this regular expression.
     Regex(String),
 }
 
@@ -38,15 +40,20 @@ pub enum SourceMatch {
 /// match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SchemaRequest {
+    /// The shard to read.
     pub shard_id: u64,
+    /// The FROM sources.
     pub sources: Vec<SourceMatch>,
 }
 
 /// One measurement's schema in a shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeasurementSchema {
+    /// The measurement name.
     pub name: String,
+    /// Field keys and their types, as the shard's index has them.
     pub fields: Vec<(String, FieldType)>,
+    /// Tag keys of the measurement.
     pub tags: Vec<String>,
 }
 
@@ -54,7 +61,9 @@ pub struct MeasurementSchema {
 /// `tz('...')` zone when it has one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
+    /// Bucket width in ns.
     pub every: i64,
+    /// Shift of the bucket starts in ns (the `offset` of `time(every, offset)`).
     pub offset: i64,
     /// Buckets align to local time of this zone (midnight for `1d`).
     #[serde(default, with = "zone_name")]
@@ -132,6 +141,7 @@ mod zone_name {
 /// What a measurement's scan reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeasurementScan {
+    /// The measurement name.
     pub name: String,
     /// Field columns read, by name; rows and conditions index into these.
     pub cols: Vec<String>,
@@ -144,16 +154,20 @@ pub struct MeasurementScan {
 /// An auxiliary value carried with a selected point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AuxRef {
+    /// Column `i` of the scan's `cols`.
     Col(usize),
+    /// The value of this tag of the point's series.
     Tag(String),
 }
 
 /// One aggregate call of an aggregate scan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallScan {
+    /// The aggregate function.
     pub kind: AggKind,
     /// The column aggregated.
     pub col: usize,
+    /// Auxiliary values carried with a selected point (selectors' other columns).
     pub aux: Vec<AuxRef>,
 }
 
@@ -161,9 +175,17 @@ pub struct CallScan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ScanMode {
     /// Rows; at most `limit` per group (in `desc` order) when set.
-    Raw { limit: Option<u64>, desc: bool },
+    Raw {
+        /// The most rows per group, if limited.
+        limit: Option<u64>,
+        /// Read the newest rows first (`ORDER BY time DESC`).
+        desc: bool,
+    },
     /// Partial aggregates per group and bucket.
-    Agg { calls: Vec<CallScan> },
+    Agg {
+        /// The aggregate calls, in column order.
+        calls: Vec<CallScan>,
+    },
     /// Only which groups have series (empty raw bodies): the first step
     /// of a chunked answer, which then reads group by group.
     Groups,
@@ -172,26 +194,33 @@ pub enum ScanMode {
 /// `scan` request for one shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanRequest {
+    /// The shard to scan.
     pub shard_id: u64,
     /// Read-your-writes: answer only once every record below this offset
     /// of the shard's partition is applied.
     pub wait_offset: Option<i64>,
     /// Inclusive time bounds.
     pub min_time: i64,
+    /// Inclusive upper time bound.
     pub max_time: i64,
     /// Tag keys of the GROUP BY.
     pub group_by: Vec<String>,
+    /// Buckets of `GROUP BY time(...)`, if any.
     pub window: Option<Window>,
+    /// The measurements to read, with their columns and conditions.
     pub measurements: Vec<MeasurementScan>,
+    /// What the scan produces.
     pub mode: ScanMode,
 }
 
 /// One raw row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RawRow {
+    /// The row's time in ns.
     pub time: i64,
     /// Index into the group's `series`.
     pub series: u32,
+    /// The row's values, one per selected column (`None` is null).
     pub vals: Vec<Option<Val>>,
 }
 
@@ -200,7 +229,9 @@ pub struct RawRow {
 pub enum GroupBody {
     /// Rows in time order (reversed when `desc`), ties in series-key order.
     Raw {
+        /// Series keys of the group, in order; rows index into them.
         series: Vec<String>,
+        /// The group's rows.
         rows: Vec<RawRow>,
     },
     /// Per bucket start (0 without a window) the partial of each call.
@@ -210,22 +241,28 @@ pub enum GroupBody {
 /// The data of one (measurement, group-by tag values).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupData {
+    /// The measurement name.
     pub measurement: String,
+    /// The values of the GROUP BY tag keys, in their order.
     pub key: Vec<String>,
+    /// The group's rows or partial aggregates.
     pub body: GroupBody,
 }
 
 /// The answer to a [`ScanRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ScanResponse {
+    /// The groups, in (measurement, key) order.
     pub groups: Vec<GroupData>,
 }
 
 /// Why a shard-local step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
+    /// Reading the shard failed.
     #[error(transparent)]
     Storage(#[from] storage::Error),
+    /// A regular expression of the request does not compile.
     #[error("invalid regular expression: {0}")]
     Regex(#[from] regex::Error),
 }
@@ -304,6 +341,7 @@ pub struct SeriesRows {
     pub key: String,
     /// Tags, sorted by key.
     pub tags: Vec<(String, String)>,
+    /// Row times in ns, one per row.
     pub timestamps: Vec<i64>,
     /// `columns[c][row]`.
     pub columns: Vec<Vec<Option<Val>>>,
@@ -324,6 +362,7 @@ enum GroupAcc {
 }
 
 impl<'r> Accumulator<'r> {
+    /// An empty accumulator for `req`.
     pub fn new(req: &'r ScanRequest) -> Self {
         Self {
             req,
@@ -845,7 +884,9 @@ fn add_aligned(
 /// Tag keys and values for the index SHOW statements, answered per shard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesRequest {
+    /// The shard to read.
     pub shard_id: u64,
+    /// The FROM sources.
     pub sources: Vec<SourceMatch>,
     /// Condition over tags only (fields are not indexed).
     pub cond: Option<Ex>,

@@ -12,10 +12,15 @@ use crate::result::Cell;
 /// A non-null value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Val {
+    /// A float.
     Float(f64),
+    /// A signed integer.
     Int(i64),
+    /// An unsigned integer.
     Uns(u64),
+    /// A string.
     Str(String),
+    /// A boolean.
     Bool(bool),
 }
 
@@ -78,33 +83,56 @@ impl From<storage::Value> for Val {
 /// The type a value is cast to by `::type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cast {
+    /// `::float`.
     Float,
+    /// `::integer`.
     Integer,
+    /// `::unsigned`.
     Unsigned,
+    /// `::string`.
     String,
+    /// `::boolean`.
     Boolean,
 }
 
 /// Binary operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
+    /// `+`.
     Add,
+    /// `-`.
     Sub,
+    /// `*`.
     Mul,
+    /// `/`.
     Div,
+    /// `%`.
     Mod,
+    /// `&`.
     BitAnd,
+    /// `|`.
     BitOr,
+    /// `^`.
     BitXor,
+    /// `AND`.
     And,
+    /// `OR`.
     Or,
+    /// `=`.
     Eq,
+    /// `!=` or `<>`.
     NotEq,
+    /// `<`.
     Lt,
+    /// `<=`.
     LtEq,
+    /// `>`.
     Gt,
+    /// `>=`.
     GtEq,
+    /// `=~`.
     EqRegex,
+    /// `!~`.
     NotEqRegex,
 }
 
@@ -129,8 +157,11 @@ pub enum Ex {
 
 /// What an expression sees: the row's columns, its series' tags, its time.
 pub trait Row {
+    /// Column `i` of the row; `None` when it has no value.
     fn col(&self, i: usize) -> Option<&Val>;
+    /// The value of tag `key` of the row's series (empty when missing).
     fn tag(&self, key: &str) -> &str;
+    /// The row's time in ns.
     fn time(&self) -> i64;
 }
 

@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use shardd::queries::cluster::{Cluster, ClusterOptions, StaticShards};
 use schemas::meta::{
     DataNode, Database, MetaData, NodeId, NodeState, RetentionPolicy, Shard as MetaShard,
     ShardGroup,
 };
 use schemas::LogRecord;
+use shardd::queries::cluster::{Cluster, ClusterOptions, StaticShards};
 use storage::{NodeBudget, Shard, ShardOptions, StorageResources};
 use tokio::sync::watch;
 

@@ -29,7 +29,7 @@ const AUX_BASE: usize = 1 << 20;
 
 /// Plans `stmt`: resolves the sources and time range, reads the schema of
 /// the matched measurements from the shards and compiles the fields.
-pub async fn plan(
+pub(crate) async fn plan(
     reader: &dyn ShardReader,
     ctx: &QueryContext,
     stmt: &SelectStatement,

@@ -21,7 +21,7 @@ use super::value::Ex;
 use super::QueryError;
 use crate::result::Series;
 
-pub use compile::plan;
+pub(crate) use compile::plan;
 
 /// An output column's computation.
 #[derive(Debug, Clone)]
