@@ -12,7 +12,6 @@ use axum::Router;
 use ingest::http::ApiConfig;
 use ingest::produce::{ProduceError, Producer};
 use ingest::write::WriteService;
-use kafka_log::rdkafka::error::KafkaError;
 use kafka_log::Watermarks;
 use meta_client::auth::Authenticator;
 use meta_client::{Follower, MetaClient};
@@ -420,17 +419,10 @@ impl Node {
         }
     }
 
-    /// A partition's `(low, high)` watermarks from the broker (the high
-    /// watermark is the next offset to be written).
-    pub async fn fetch_watermarks(
-        self: &Arc<Self>,
-        topic: &str,
-        partition: i32,
-    ) -> Result<(i64, i64), KafkaError> {
-        self.watermarks
-            .fetch(topic, partition)
-            .await
-            .map_err(|e| e.source)
+    /// The node's client of partition watermarks (replica progress,
+    /// read-your-writes).
+    pub fn watermarks(&self) -> &Watermarks {
+        &self.watermarks
     }
 
     // ---- replica management ---------------------------------------------

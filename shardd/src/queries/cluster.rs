@@ -32,7 +32,7 @@
 //!
 //! **Read-your-writes**: when a query asks for it, the coordinator reads each
 //! involved partition's high watermark once at query start through
-//! [`Watermarks`] (a Kafka metadata call), and sends it
+//! [`kafka_log::Watermarks`] (a Kafka metadata call), and sends it
 //! with every shard request; the replica (local or remote) waits until it
 //! has applied every record below that offset before reading. The
 //! watermark is read by the coordinator, not by the replica, because the
@@ -47,6 +47,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kafka_log::Watermarks;
 use node_client::NodeClient;
 use query::select::QueryError;
 use query::{BoxFuture, ShardOut, ShardRead, ShardReader};
@@ -153,48 +154,6 @@ impl LocalShards for StaticShards {
     }
 }
 
-/// Why a partition's high watermark could not be read.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("cannot read the high watermark of {topic}[{partition}]: {message}")]
-pub struct WatermarkError {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Cause.
-    pub message: String,
-    /// The client does not know the partition (yet): a topic created a
-    /// moment ago can be missing from its metadata for a while, so this
-    /// is worth retrying, unlike a broker that does not answer.
-    pub unknown_partition: bool,
-}
-
-impl WatermarkError {
-    /// The error of a librdkafka watermark call.
-    pub fn from_kafka(topic: String, partition: i32, e: &rdkafka::error::KafkaError) -> Self {
-        use rdkafka::types::RDKafkaErrorCode as Code;
-        Self {
-            topic,
-            partition,
-            message: e.to_string(),
-            unknown_partition: matches!(
-                e.rdkafka_error_code(),
-                Some(Code::UnknownPartition | Code::UnknownTopic | Code::UnknownTopicOrPartition)
-            ),
-        }
-    }
-}
-
-/// Reads partitions' high watermarks (read-your-writes).
-pub trait Watermarks: Send + Sync + 'static {
-    /// The offset the next record of `topic[partition]` will get.
-    fn high_watermark(
-        &self,
-        topic: &str,
-        partition: i32,
-    ) -> BoxFuture<'_, Result<i64, WatermarkError>>;
-}
-
 /// Tunables of query distribution.
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
@@ -232,7 +191,7 @@ pub struct Cluster {
     meta: watch::Receiver<Arc<MetaData>>,
     meta_client: Option<Arc<meta_client::MetaClient>>,
     local: Arc<dyn LocalShards>,
-    watermarks: Option<Arc<dyn Watermarks>>,
+    watermarks: Option<Watermarks>,
     peers: NodeClient,
     options: ClusterOptions,
     status: Arc<Mutex<StatusCache>>,
@@ -273,7 +232,7 @@ impl Cluster {
         meta: watch::Receiver<Arc<MetaData>>,
         meta_client: Option<Arc<meta_client::MetaClient>>,
         local: Arc<dyn LocalShards>,
-        watermarks: Option<Arc<dyn Watermarks>>,
+        watermarks: Option<Watermarks>,
         shared_secret: Option<String>,
         options: ClusterOptions,
     ) -> Self {
@@ -418,31 +377,26 @@ impl Cluster {
     pub async fn high_watermarks(
         &self,
         shards: &[(ShardGroup, MetaShard)],
-    ) -> Result<HashMap<ShardId, i64>, WatermarkError> {
+    ) -> Result<HashMap<ShardId, i64>, QueryError> {
         let Some(w) = &self.watermarks else {
-            return Err(WatermarkError {
-                topic: String::new(),
-                partition: 0,
-                message: "read-your-writes is not configured on this node (no Kafka brokers)"
-                    .into(),
-                unknown_partition: false,
-            });
+            return Err(QueryError::Watermark(
+                "read-your-writes is not configured on this node (no Kafka brokers)".into(),
+            ));
         };
         let futs = shards.iter().map(|(g, s)| {
-            let w = Arc::clone(w);
             let topic = g.topic.clone();
             let partition = s.index as i32;
             let id = s.id;
             async move {
                 let mut attempt = 0;
                 loop {
-                    match w.high_watermark(&topic, partition).await {
-                        Ok(h) => return Ok((id, h)),
-                        Err(e) if e.unknown_partition && attempt < 10 => {
+                    match w.fetch(&topic, partition).await {
+                        Ok((_, high)) => return Ok((id, high)),
+                        Err(e) if e.is_unknown_partition() && attempt < 10 => {
                             attempt += 1;
                             tokio::time::sleep(Duration::from_millis(200)).await;
                         }
-                        Err(e) => return Err(e),
+                        Err(e) => return Err(QueryError::Watermark(e.to_string())),
                     }
                 }
             }
@@ -498,11 +452,7 @@ impl ShardReader for Cluster {
         &'a self,
         shards: &'a [(ShardGroup, MetaShard)],
     ) -> BoxFuture<'a, Result<HashMap<ShardId, i64>, QueryError>> {
-        Box::pin(async move {
-            Cluster::high_watermarks(self, shards)
-                .await
-                .map_err(|e| QueryError::Watermark(e.to_string()))
-        })
+        Box::pin(Cluster::high_watermarks(self, shards))
     }
 
     fn read<'a>(

@@ -31,7 +31,7 @@ use schemas::node_api::ReplicaState;
 
 use crate::node::Node;
 use crate::replica::WaitError;
-use cluster::{Cluster, ClusterOptions, LocalShards, WatermarkError, Watermarks};
+use cluster::{Cluster, ClusterOptions, LocalShards};
 use statements::{Engine, Executor};
 use tombstone::TombstoneWriter;
 
@@ -74,26 +74,6 @@ impl LocalShards for NodeShards {
     }
 }
 
-/// High watermarks through the node's own watermark client.
-struct NodeWatermarks(Arc<Node>);
-
-impl Watermarks for NodeWatermarks {
-    fn high_watermark(
-        &self,
-        topic: &str,
-        partition: i32,
-    ) -> BoxFuture<'_, Result<i64, WatermarkError>> {
-        let topic = topic.to_owned();
-        Box::pin(async move {
-            self.0
-                .fetch_watermarks(&topic, partition)
-                .await
-                .map(|(_, high)| high)
-                .map_err(|e| WatermarkError::from_kafka(topic, partition, &e))
-        })
-    }
-}
-
 /// The query engine of `node`, over its view of the cluster; `/query` and
 /// the continuous queries share it (one replica-status cache, one
 /// connection pool to the peers).
@@ -103,7 +83,7 @@ pub(crate) fn engine(node: &Arc<Node>) -> Arc<Engine> {
         node.follower().subscribe(),
         Some(Arc::clone(node.meta_client())),
         Arc::new(NodeShards(Arc::clone(node))),
-        Some(Arc::new(NodeWatermarks(Arc::clone(node)))),
+        Some(node.watermarks().clone()),
         node.config().metad.shared_secret.clone(),
         ClusterOptions::default(),
     ));

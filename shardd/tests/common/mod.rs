@@ -187,11 +187,17 @@ impl Internal {
 
     pub async fn hold(&self, shard: u64) -> ShardStatus {
         let hold = HoldRequest::default();
-        self.client.hold(&self.addr, shard, &hold).await.expect("hold")
+        self.client
+            .hold(&self.addr, shard, &hold)
+            .await
+            .expect("hold")
     }
 
     pub async fn release(&self, shard: u64) {
-        self.client.release(&self.addr, shard).await.expect("release");
+        self.client
+            .release(&self.addr, shard)
+            .await
+            .expect("release");
     }
 
     pub async fn digest_at(&self, shard: u64, offset: i64) -> DigestReport {

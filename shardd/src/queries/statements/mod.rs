@@ -21,10 +21,10 @@ use std::time::Duration;
 use influxql::Statement;
 use ingest::write::WriteService;
 use meta_client::MetaClient;
-use schemas::meta::User;
 use query::format::Chunker;
 use query::result::{Series, StatementResult};
 use query::select::QueryContext;
+use schemas::meta::User;
 use tracing::{info_span, Instrument};
 
 use super::cluster::Cluster;
@@ -36,8 +36,8 @@ mod show_meta;
 
 pub use authorize::{authorize, is_bootstrap_admin_creation, AuthorizeError};
 pub use show_meta::{
-    show_continuous_queries, show_databases, show_grants, show_retention_policies, show_shard_groups,
-    show_shards, show_users,
+    show_continuous_queries, show_databases, show_grants, show_retention_policies,
+    show_shard_groups, show_shards, show_users,
 };
 
 /// What every statement of a request runs with.
@@ -131,11 +131,9 @@ impl Engine {
             | Statement::ShowTagValues(_)
             | Statement::ShowFieldKeys(_)
             | Statement::ShowSeries(_)
-            | Statement::ShowCardinality(_) => {
-                query::show::show(&*self.cluster, &qctx, statement)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
+            | Statement::ShowCardinality(_) => query::show::show(&*self.cluster, &qctx, statement)
+                .await
+                .map_err(|e| e.to_string()),
             other => Err(format!(
                 "statement not supported by Sluice yet: {}",
                 statement_kind(other)
@@ -350,7 +348,6 @@ impl Executor {
         .instrument(span)
         .await
     }
-
 }
 
 /// A short lowercase name of the statement for spans and errors.
@@ -402,7 +399,6 @@ pub fn statement_kind(stmt: &Statement) -> &'static str {
 /// A user with `grants`, for the tests of the submodules.
 #[cfg(test)]
 fn test_user(admin: bool, grants: &[(&str, schemas::meta::Privilege)]) -> User {
-
     User {
         name: "u".into(),
         password_hash: String::new(),
@@ -410,4 +406,3 @@ fn test_user(admin: bool, grants: &[(&str, schemas::meta::Privilege)]) -> User {
         privileges: grants.iter().map(|(d, p)| ((*d).to_owned(), *p)).collect(),
     }
 }
-
