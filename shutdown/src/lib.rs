@@ -7,6 +7,13 @@
 //! Exiting early loses nothing acknowledged: raw records whose offsets were
 //! not committed are consumed again, and replicas resume from the offset
 //! stored with their data.
+//!
+//! ```text
+//!  main ── select! { signal() => stop, … } ── exit_if_stuck(GRACE) ── clean stop:
+//!          SIGINT / SIGTERM                   (a thread that exits      stop taking work,
+//!                                              the process if the       flush, commit, close
+//!                                              clean stop hangs)
+//! ```
 
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
