@@ -139,16 +139,21 @@ impl Engine {
                 statement_kind(other)
             )),
         };
-        match outcome {
-            Ok(series) => StatementResult {
-                series,
-                ..Default::default()
-            },
-            Err(e) => StatementResult {
-                error: Some(e),
-                ..Default::default()
-            },
-        }
+        answer(outcome)
+    }
+}
+
+/// A statement's result from its series or its error text.
+fn answer(outcome: Result<Vec<Series>, String>) -> StatementResult {
+    match outcome {
+        Ok(series) => StatementResult {
+            series,
+            ..Default::default()
+        },
+        Err(e) => StatementResult {
+            error: Some(e),
+            ..Default::default()
+        },
     }
 }
 
@@ -334,16 +339,7 @@ impl Executor {
             if is_data_statement(stmt) {
                 return self.engine.execute(stmt, ctx).await;
             }
-            match self.meta_statement(stmt, ctx).await {
-                Ok(series) => StatementResult {
-                    series,
-                    ..Default::default()
-                },
-                Err(e) => StatementResult {
-                    error: Some(e),
-                    ..Default::default()
-                },
-            }
+            answer(self.meta_statement(stmt, ctx).await)
         }
         .instrument(span)
         .await
