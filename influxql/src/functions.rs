@@ -45,8 +45,11 @@ pub enum Rows {
 /// One InfluxQL function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FunctionSpec {
+    /// The name as written in a query (lower case).
     pub name: &'static str,
+    /// Aggregate, selector, transformation or math.
     pub kind: FunctionKind,
+    /// Fewest arguments a call takes.
     pub min_args: usize,
     /// `None` when any number of arguments from `min_args` on is allowed.
     pub max_args: Option<usize>,
@@ -69,25 +72,38 @@ pub struct FunctionSpec {
 /// A call with the wrong number of arguments; texts are InfluxDB's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArityError {
+    /// The function takes a fixed number of arguments.
     #[error("invalid number of arguments for {name}, expected {expected}, got {got}")]
     Exactly {
+        /// The function.
         name: &'static str,
+        /// Arguments it takes.
         expected: usize,
+        /// Arguments the call has.
         got: usize,
     },
+    /// The function takes `min` or more arguments.
     #[error("invalid number of arguments for {name}, expected at least {min}, got {got}")]
     AtLeast {
+        /// The function.
         name: &'static str,
+        /// Fewest arguments it takes.
         min: usize,
+        /// Arguments the call has.
         got: usize,
     },
+    /// The function takes between `min` and `max` arguments.
     #[error(
         "invalid number of arguments for {name}, expected at least {min} but no more than {max}, got {got}"
     )]
     Between {
+        /// The function.
         name: &'static str,
+        /// Fewest arguments it takes.
         min: usize,
+        /// Most arguments it takes.
         max: usize,
+        /// Arguments the call has.
         got: usize,
     },
 }

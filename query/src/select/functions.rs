@@ -20,20 +20,30 @@ use super::value::Val;
 /// travel with it (other selected fields/tags of the same row).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pt {
+    /// The point's timestamp, ns.
     pub time: i64,
+    /// The value the function reads.
     pub val: Val,
+    /// The row's auxiliary values, in the plan's aux slot order.
     pub aux: Vec<Option<Val>>,
 }
 
 /// How an aggregate call is computed near the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AggKind {
+    /// `count`: a counter.
     Count,
+    /// `sum`: a running sum.
     Sum,
+    /// `mean`: sum and count.
     Mean,
+    /// `min`: the selected point.
     Min,
+    /// `max`: the selected point.
     Max,
+    /// `first`: the selected point.
     First,
+    /// `last`: the selected point.
     Last,
     /// `spread`: min and max.
     Spread,
@@ -62,19 +72,27 @@ impl AggKind {
 /// A partial aggregate for one (group, bucket, call).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Partial {
+    /// Points counted so far.
     Count(u64),
     /// Sum, typed as the input (`None` until a value arrives).
     Sum(Option<Val>),
+    /// `mean`: merged by adding both parts, divided at the end.
     Mean {
+        /// Sum of the values, as floats.
         sum: f64,
+        /// Number of values.
         count: u64,
     },
     /// min/max/first/last: the selected point.
     Sel(Option<Pt>),
+    /// `spread`: the smallest and largest values seen.
     Spread {
+        /// Smallest value (`None` until a value arrives).
         min: Option<Val>,
+        /// Largest value (`None` until a value arrives).
         max: Option<Val>,
     },
+    /// Every point, for the functions computed on the coordinator.
     Points(Vec<Pt>),
 }
 
@@ -311,8 +329,11 @@ fn pt(time: i64, val: Val) -> Pt {
 /// point's time (selectors) and its auxiliary values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AggOut {
+    /// The selected point's time; `None` for aggregates (the bucket's time).
     pub time: Option<i64>,
+    /// The value; `None` when the bucket has none (e.g. mean of no numbers).
     pub val: Option<Val>,
+    /// The selected point's auxiliary values; empty for aggregates.
     pub aux: Vec<Option<Val>>,
 }
 
