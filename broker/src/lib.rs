@@ -14,6 +14,10 @@
 //! `$TANSU_BIN`, then `$PATH`, then `~/.cargo/bin`; `scripts/setup.sh`
 //! installs it (`cargo install --locked tansu --features libsql,dynostore`).
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 use std::fs::File;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;

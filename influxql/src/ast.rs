@@ -23,6 +23,7 @@ use std::fmt;
 /// A parsed query string: one or more `;`-separated statements.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Query {
+    /// The statements, in order.
     pub statements: Vec<Statement>,
 }
 
@@ -153,20 +154,25 @@ pub struct SelectStatement {
 /// One projection of a SELECT: an expression and its optional `AS` alias.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
+    /// The projected expression.
     pub expr: Expr,
+    /// `AS alias`
     pub alias: Option<String>,
 }
 
 /// One `GROUP BY` item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dimension {
+    /// A tag reference, `*`, a regex or `time(...)`.
     pub expr: Expr,
 }
 
 /// One `ORDER BY` item. `name` is `None` for a bare `ORDER BY DESC`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SortField {
+    /// The sorted column; `None` for a bare `ASC`/`DESC`.
     pub name: Option<String>,
+    /// `ASC` (the default) rather than `DESC`.
     pub ascending: bool,
 }
 
@@ -191,7 +197,9 @@ pub enum Fill {
 /// `INTO [[db.]rp.]measurement` or `INTO [[db.]rp.]:MEASUREMENT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// `db.`; `None`: the request's database.
     pub database: Option<String>,
+    /// `rp.`; `None`: the database's default policy.
     pub retention_policy: Option<String>,
     /// `None` for `:MEASUREMENT` (write into the source measurement's name).
     pub measurement: Option<String>,
@@ -200,6 +208,7 @@ pub struct Target {
 /// A data source of a `FROM` clause.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
+    /// `[db.][rp.]name` or `/re/`.
     Measurement(Measurement),
     /// `FROM (SELECT ...)`
     Subquery(Box<SelectStatement>),
@@ -209,15 +218,20 @@ pub enum Source {
 /// regex `[db.][rp.]/re/`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measurement {
+    /// `db.`; `None`: the request's database.
     pub database: Option<String>,
+    /// `rp.`; `None`: the database's default policy.
     pub retention_policy: Option<String>,
+    /// The name or regex.
     pub name: MeasurementName,
 }
 
 /// The last segment of a measurement reference.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MeasurementName {
+    /// A literal measurement name.
     Name(String),
+    /// `/re/`: every measurement whose name matches.
     Regex(Regex),
 }
 
@@ -258,14 +272,18 @@ pub struct VarRef {
 pub struct Call {
     /// Lowercase function name.
     pub name: String,
+    /// The arguments, in order.
     pub args: Vec<Expr>,
 }
 
 /// `lhs op rhs`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BinaryExpr {
+    /// The operator.
     pub op: BinaryOp,
+    /// Left operand.
     pub lhs: Expr,
+    /// Right operand.
     pub rhs: Expr,
 }
 
@@ -273,15 +291,25 @@ pub struct BinaryExpr {
 /// `OR` < `AND` < comparisons < `+ - | ^` < `* / % &`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BinaryOp {
+    /// `+`
     Add,
+    /// `-`
     Sub,
+    /// `*`
     Mul,
+    /// `/`
     Div,
+    /// `%`
     Mod,
+    /// `&`
     BitwiseAnd,
+    /// `|`
     BitwiseOr,
+    /// `^`
     BitwiseXor,
+    /// `AND`
     And,
+    /// `OR`
     Or,
     /// `=`
     Eq,
@@ -291,9 +319,13 @@ pub enum BinaryOp {
     EqRegex,
     /// `!~`
     NotEqRegex,
+    /// `<`
     Lt,
+    /// `<=`
     LtEq,
+    /// `>`
     Gt,
+    /// `>=`
     GtEq,
 }
 
@@ -337,16 +369,23 @@ pub enum DataType {
     /// No type known / no cast written.
     #[default]
     Unknown,
+    /// `::float`
     Float,
+    /// `::integer`
     Integer,
+    /// `::string`
     String,
+    /// `::boolean`
     Boolean,
+    /// A timestamp (never written as a cast).
     Time,
+    /// A duration (never written as a cast).
     Duration,
     /// `::tag`
     Tag,
     /// `::field` (any field type)
     AnyField,
+    /// `::unsigned`
     Unsigned,
 }
 
@@ -401,7 +440,9 @@ impl fmt::Debug for Regex {
 /// `EXPLAIN [ANALYZE] SELECT ...`
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExplainStatement {
+    /// The SELECT explained.
     pub statement: Box<SelectStatement>,
+    /// `ANALYZE`: run the query and report what it did.
     pub analyze: bool,
 }
 
@@ -409,13 +450,18 @@ pub struct ExplainStatement {
 /// [ORDER BY ...] [LIMIT n] [OFFSET n]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShowMeasurementsStatement {
+    /// `ON db`; `None`: the request's database.
     pub database: Option<String>,
     /// `WITH MEASUREMENT = name` / `=~ /re/`: printed with `=~` when the name
     /// is a regex, `=` otherwise.
     pub with_measurement: Option<Measurement>,
+    /// `WHERE` condition.
     pub condition: Option<Expr>,
+    /// `ORDER BY` items.
     pub order_by: Vec<SortField>,
+    /// `LIMIT` (0 = none).
     pub limit: u64,
+    /// `OFFSET` (0 = none).
     pub offset: u64,
 }
 
@@ -423,13 +469,21 @@ pub struct ShowMeasurementsStatement {
 /// [LIMIT n] [OFFSET n] [SLIMIT n] [SOFFSET n]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShowTagKeysStatement {
+    /// `ON db`; `None`: the request's database.
     pub database: Option<String>,
+    /// `FROM` sources; empty when there is no `FROM`.
     pub sources: Vec<Source>,
+    /// `WHERE` condition.
     pub condition: Option<Expr>,
+    /// `ORDER BY` items.
     pub order_by: Vec<SortField>,
+    /// `LIMIT` (0 = none).
     pub limit: u64,
+    /// `OFFSET` (0 = none).
     pub offset: u64,
+    /// `SLIMIT` (0 = none).
     pub slimit: u64,
+    /// `SOFFSET` (0 = none).
     pub soffset: u64,
 }
 
@@ -437,12 +491,19 @@ pub struct ShowTagKeysStatement {
 /// [ORDER BY ...] [LIMIT n] [OFFSET n]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShowTagValuesStatement {
+    /// `ON db`; `None`: the request's database.
     pub database: Option<String>,
+    /// `FROM` sources; empty when there is no `FROM`.
     pub sources: Vec<Source>,
+    /// The `WITH KEY` clause: which tag keys' values.
     pub key: TagKeyPredicate,
+    /// `WHERE` condition.
     pub condition: Option<Expr>,
+    /// `ORDER BY` items.
     pub order_by: Vec<SortField>,
+    /// `LIMIT` (0 = none).
     pub limit: u64,
+    /// `OFFSET` (0 = none).
     pub offset: u64,
 }
 
@@ -464,21 +525,32 @@ pub enum TagKeyPredicate {
 /// `SHOW FIELD KEYS [ON db] [FROM sources] [ORDER BY ...] [LIMIT n] [OFFSET n]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShowFieldKeysStatement {
+    /// `ON db`; `None`: the request's database.
     pub database: Option<String>,
+    /// `FROM` sources; empty when there is no `FROM`.
     pub sources: Vec<Source>,
+    /// `ORDER BY` items.
     pub order_by: Vec<SortField>,
+    /// `LIMIT` (0 = none).
     pub limit: u64,
+    /// `OFFSET` (0 = none).
     pub offset: u64,
 }
 
 /// `SHOW SERIES [ON db] [FROM sources] [WHERE cond] [ORDER BY ...] [LIMIT n] [OFFSET n]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShowSeriesStatement {
+    /// `ON db`; `None`: the request's database.
     pub database: Option<String>,
+    /// `FROM` sources; empty when there is no `FROM`.
     pub sources: Vec<Source>,
+    /// `WHERE` condition.
     pub condition: Option<Expr>,
+    /// `ORDER BY` items.
     pub order_by: Vec<SortField>,
+    /// `LIMIT` (0 = none).
     pub limit: u64,
+    /// `OFFSET` (0 = none).
     pub offset: u64,
 }
 
@@ -486,14 +558,21 @@ pub struct ShowSeriesStatement {
 /// [WHERE cond] [GROUP BY dims] [LIMIT n] [OFFSET n]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShowCardinalityStatement {
+    /// What is counted.
     pub kind: CardinalityKind,
     /// `EXACT`: count instead of estimating.
     pub exact: bool,
+    /// `ON db`; `None`: the request's database.
     pub database: Option<String>,
+    /// `FROM` sources; empty when there is no `FROM`.
     pub sources: Vec<Source>,
+    /// `WHERE` condition.
     pub condition: Option<Expr>,
+    /// `GROUP BY` items.
     pub dimensions: Vec<Dimension>,
+    /// `LIMIT` (0 = none).
     pub limit: u64,
+    /// `OFFSET` (0 = none).
     pub offset: u64,
 }
 
@@ -515,37 +594,44 @@ pub enum CardinalityKind {
 /// `SHOW RETENTION POLICIES [ON db]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShowRetentionPoliciesStatement {
+    /// `ON db`; `None`: the request's database.
     pub database: Option<String>,
 }
 
 /// `SHOW GRANTS FOR user`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShowGrantsStatement {
+    /// The user's name.
     pub user: String,
 }
 
 /// `SHOW DIAGNOSTICS [FOR 'module']`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShowDiagnosticsStatement {
+    /// `FOR 'module'`; `None` for every module.
     pub module: Option<String>,
 }
 
 /// `SHOW STATS [FOR 'module']`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShowStatsStatement {
+    /// `FOR 'module'`; `None` for every module.
     pub module: Option<String>,
 }
 
 /// `KILL QUERY id [ON host]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KillQueryStatement {
+    /// The id `SHOW QUERIES` lists.
     pub query_id: u64,
+    /// `ON host`: the node running the query.
     pub host: Option<String>,
 }
 
 /// `CREATE DATABASE name [WITH [DURATION d] [REPLICATION n] [SHARD DURATION d] [NAME rp]]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateDatabaseStatement {
+    /// The database's name.
     pub name: String,
     /// Present when a `WITH` clause was given.
     pub retention_policy: Option<RetentionPolicySpec>,
@@ -567,19 +653,24 @@ pub struct RetentionPolicySpec {
 /// `DROP DATABASE name`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DropDatabaseStatement {
+    /// The database's name.
     pub name: String,
 }
 
 /// `CREATE RETENTION POLICY name ON db DURATION d REPLICATION n [SHARD DURATION d] [DEFAULT]`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateRetentionPolicyStatement {
+    /// The retention policy's name.
     pub name: String,
+    /// `ON db`
     pub database: String,
     /// ns; 0 for `INF`.
     pub duration: i64,
+    /// `REPLICATION n`
     pub replication: u32,
     /// ns; `None` lets the server pick from `duration`.
     pub shard_duration: Option<i64>,
+    /// `DEFAULT`: make it the database's default policy.
     pub default: bool,
 }
 
@@ -587,26 +678,35 @@ pub struct CreateRetentionPolicyStatement {
 /// (at least one option).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlterRetentionPolicyStatement {
+    /// The retention policy's name.
     pub name: String,
+    /// The database the policy belongs to.
     pub database: String,
     /// ns; `Some(0)` for `INF`.
     pub duration: Option<i64>,
+    /// `REPLICATION n`
     pub replication: Option<u32>,
+    /// `SHARD DURATION d` in ns.
     pub shard_duration: Option<i64>,
+    /// `DEFAULT`: make it the database's default policy.
     pub default: bool,
 }
 
 /// `DROP RETENTION POLICY name ON db`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DropRetentionPolicyStatement {
+    /// The retention policy's name.
     pub name: String,
+    /// `ON db`
     pub database: String,
 }
 
 /// `CREATE USER name WITH PASSWORD 'password' [WITH ALL PRIVILEGES]`
 #[derive(Clone, PartialEq, Eq)]
 pub struct CreateUserStatement {
+    /// The user's name.
     pub name: String,
+    /// The password in clear (redacted by `Debug` and `Display`).
     pub password: String,
     /// `WITH ALL PRIVILEGES`
     pub admin: bool,
@@ -615,20 +715,25 @@ pub struct CreateUserStatement {
 /// `DROP USER name`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DropUserStatement {
+    /// The user's name.
     pub name: String,
 }
 
 /// `SET PASSWORD FOR name = 'password'`
 #[derive(Clone, PartialEq, Eq)]
 pub struct SetPasswordStatement {
+    /// The user's name.
     pub name: String,
+    /// The new password in clear (redacted by `Debug` and `Display`).
     pub password: String,
 }
 
 /// A grantable privilege on a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Privilege {
+    /// `READ`
     Read,
+    /// `WRITE`
     Write,
     /// `ALL [PRIVILEGES]`
     All,
@@ -637,28 +742,36 @@ pub enum Privilege {
 /// `GRANT privilege ON db TO user`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantStatement {
+    /// The privilege granted or revoked.
     pub privilege: Privilege,
+    /// `ON db`
     pub database: String,
+    /// The user's name.
     pub user: String,
 }
 
 /// `GRANT ALL [PRIVILEGES] TO user`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantAdminStatement {
+    /// The user's name.
     pub user: String,
 }
 
 /// `REVOKE privilege ON db FROM user`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokeStatement {
+    /// The privilege granted or revoked.
     pub privilege: Privilege,
+    /// `ON db`
     pub database: String,
+    /// The user's name.
     pub user: String,
 }
 
 /// `REVOKE ALL [PRIVILEGES] FROM user`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevokeAdminStatement {
+    /// The user's name.
     pub user: String,
 }
 
@@ -666,33 +779,41 @@ pub struct RevokeAdminStatement {
 /// or regexes (no database / RP, as InfluxDB rejects them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeleteStatement {
+    /// `FROM` measurements; empty for all of them.
     pub sources: Vec<Source>,
+    /// `WHERE` condition (tags and time).
     pub condition: Option<Expr>,
 }
 
 /// `DROP SERIES [FROM sources] [WHERE cond]`. Same source rules as DELETE.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DropSeriesStatement {
+    /// `FROM` measurements; empty for all of them.
     pub sources: Vec<Source>,
+    /// `WHERE` condition (tags only).
     pub condition: Option<Expr>,
 }
 
 /// `DROP MEASUREMENT name`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DropMeasurementStatement {
+    /// The measurement's name.
     pub name: String,
 }
 
 /// `DROP SHARD id`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DropShardStatement {
+    /// The shard's id.
     pub id: u64,
 }
 
 /// `CREATE CONTINUOUS QUERY name ON db [RESAMPLE [EVERY d] [FOR d]] BEGIN select END`
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateContinuousQueryStatement {
+    /// The continuous query's name.
     pub name: String,
+    /// `ON db`: the database the query runs in.
     pub database: String,
     /// `RESAMPLE EVERY d` in ns.
     pub resample_every: Option<i64>,
@@ -705,32 +826,44 @@ pub struct CreateContinuousQueryStatement {
 /// `DROP CONTINUOUS QUERY name ON db`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DropContinuousQueryStatement {
+    /// The continuous query's name.
     pub name: String,
+    /// `ON db`
     pub database: String,
 }
 
 /// Delivery mode of a subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SubscriptionMode {
+    /// `ALL`: every destination gets every write.
     All,
+    /// `ANY`: each write goes to one destination.
     Any,
 }
 
 /// `CREATE SUBSCRIPTION name ON db.rp DESTINATIONS ALL|ANY 'dest' [, 'dest']`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateSubscriptionStatement {
+    /// The subscription's name.
     pub name: String,
+    /// The database of `ON db.rp`.
     pub database: String,
+    /// The retention policy of `ON db.rp`.
     pub retention_policy: String,
+    /// `ALL` or `ANY`.
     pub mode: SubscriptionMode,
+    /// The destination URLs, in order.
     pub destinations: Vec<String>,
 }
 
 /// `DROP SUBSCRIPTION name ON db.rp`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DropSubscriptionStatement {
+    /// The subscription's name.
     pub name: String,
+    /// The database of `ON db.rp`.
     pub database: String,
+    /// The retention policy of `ON db.rp`.
     pub retention_policy: String,
 }
 

@@ -12,10 +12,17 @@ const W: i64 = 7 * D;
 /// Why a duration literal was refused; texts are InfluxDB's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
+    /// Not a duration literal (no unit, unknown unit, stray text).
     #[error("invalid duration")]
     Invalid,
+    /// A component does not fit in `i64` nanoseconds.
     #[error("overflowed duration {value}{unit}: choose a smaller duration or INF")]
-    Overflow { value: i64, unit: String },
+    Overflow {
+        /// The number as written.
+        value: i64,
+        /// Its unit as written (`h`, `ms`, ...).
+        unit: String,
+    },
 }
 
 /// Parses an InfluxQL duration such as `10s`, `1h30m`, `500ms`, `3u`, `3µs`,

@@ -6,7 +6,9 @@ use std::fmt;
 /// scalar) within the line. Printed 1-based, as InfluxDB does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
+    /// Line, from 0.
     pub line: u32,
+    /// Character within the line, from 0.
     pub char: u32,
 }
 
@@ -17,13 +19,21 @@ pub enum ParseError {
     /// `found X, expected A, B at line L, char C`
     #[error("found {found}, expected {} at line {}, char {}", expected.join(", "), pos.line + 1, pos.char + 1)]
     Unexpected {
+        /// The token found, as InfluxDB names it.
         found: String,
+        /// The tokens that would have been accepted.
         expected: Vec<String>,
+        /// Where the token starts.
         pos: Pos,
     },
     /// A positioned message, e.g. `bad string at line 1, char 8`.
     #[error("{message} at line {}, char {}", pos.line + 1, pos.char + 1)]
-    Syntax { message: String, pos: Pos },
+    Syntax {
+        /// InfluxDB's text, without the position.
+        message: String,
+        /// Where the problem is.
+        pos: Pos,
+    },
     /// A rule InfluxDB checks while parsing without reporting a position,
     /// e.g. `fill must be a function call` or `missing parameter: x`.
     #[error("{0}")]

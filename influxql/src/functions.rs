@@ -2,9 +2,10 @@
 //!
 //! The validator ([`crate::select::compile_select`]) and the query engine
 //! both need to know what a function name is: an aggregate, a selector, a
-//! transformation or math, and how many arguments it takes. Each used to
-//! keep its own lists, and they drifted apart (the engine knew 7 of the 17
-//! transformations the validator accepts). This table is the one place a
+//! transformation or math, and how many arguments it takes; the engine also
+//! how many rows it gives a bucket and which field types it takes. Each
+//! used to keep its own lists, and they drifted apart (the engine knew 7 of
+//! the 17 transformations the validator accepts). This table is the one place a
 //! function is declared; the per-function argument rules and InfluxDB's
 //! texts for them stay with the validator, the computation with the engine.
 
@@ -26,11 +27,29 @@ pub enum FunctionKind {
     Math,
 }
 
+/// How many rows an aggregate or selector gives a bucket, and at which
+/// time. The engine's planner needs it to pick the call whose rows the
+/// others line up with and to stamp each row; it lives here so that a new
+/// multi-row function is declared once rather than in the planner's lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// One value per bucket (every function but the ones below).
+    One,
+    /// Several values per bucket, all at the bucket's time (`distinct`).
+    Values,
+    /// Several selected points per bucket, each at its own time (`top`,
+    /// `bottom`, `sample`), even under GROUP BY time.
+    Points,
+}
+
 /// One InfluxQL function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FunctionSpec {
+    /// The name as written in a query (lower case).
     pub name: &'static str,
+    /// Aggregate, selector, transformation or math.
     pub kind: FunctionKind,
+    /// Fewest arguments a call takes.
     pub min_args: usize,
     /// `None` when any number of arguments from `min_args` on is allowed.
     pub max_args: Option<usize>,
@@ -40,30 +59,51 @@ pub struct FunctionSpec {
     /// implementation and refuses them as `undefined function name()`
     /// rather than answering wrongly.
     pub engine_supported: bool,
+    /// Rows per bucket; [`Rows::One`] for all but `top`, `bottom`,
+    /// `distinct` and `sample`.
+    pub rows: Rows,
+    /// Whether the function also takes string and boolean fields, not only
+    /// numbers. `SELECT f(*)` expands only to the fields a function takes,
+    /// so the engine asks this when it expands the wildcard (InfluxDB 1.6
+    /// does the same per function).
+    pub any_field_type: bool,
 }
 
 /// A call with the wrong number of arguments; texts are InfluxDB's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArityError {
+    /// The function takes a fixed number of arguments.
     #[error("invalid number of arguments for {name}, expected {expected}, got {got}")]
     Exactly {
+        /// The function.
         name: &'static str,
+        /// Arguments it takes.
         expected: usize,
+        /// Arguments the call has.
         got: usize,
     },
+    /// The function takes `min` or more arguments.
     #[error("invalid number of arguments for {name}, expected at least {min}, got {got}")]
     AtLeast {
+        /// The function.
         name: &'static str,
+        /// Fewest arguments it takes.
         min: usize,
+        /// Arguments the call has.
         got: usize,
     },
+    /// The function takes between `min` and `max` arguments.
     #[error(
         "invalid number of arguments for {name}, expected at least {min} but no more than {max}, got {got}"
     )]
     Between {
+        /// The function.
         name: &'static str,
+        /// Fewest arguments it takes.
         min: usize,
+        /// Most arguments it takes.
         max: usize,
+        /// Arguments the call has.
         got: usize,
     },
 }
@@ -108,6 +148,23 @@ const fn f(
         min_args,
         max_args,
         engine_supported,
+        rows: Rows::One,
+        any_field_type: false,
+    }
+}
+
+impl FunctionSpec {
+    /// Gives several rows per bucket.
+    const fn rows(self, rows: Rows) -> FunctionSpec {
+        FunctionSpec { rows, ..self }
+    }
+
+    /// Takes fields of any type.
+    const fn any_field_type(self) -> FunctionSpec {
+        FunctionSpec {
+            any_field_type: true,
+            ..self
+        }
     }
 }
 
@@ -115,23 +172,27 @@ use FunctionKind::{Aggregate, Math, Selector, Transformation};
 
 /// Every function of InfluxQL (InfluxDB 1.6), math included.
 pub static FUNCTIONS: &[FunctionSpec] = &[
-    f("count", Aggregate, 1, Some(1), true),
-    f("distinct", Aggregate, 1, Some(1), true),
+    f("count", Aggregate, 1, Some(1), true).any_field_type(),
+    f("distinct", Aggregate, 1, Some(1), true)
+        .rows(Rows::Values)
+        .any_field_type(),
     f("integral", Aggregate, 1, Some(2), true),
     f("mean", Aggregate, 1, Some(1), true),
     f("median", Aggregate, 1, Some(1), true),
-    f("mode", Aggregate, 1, Some(1), true),
+    f("mode", Aggregate, 1, Some(1), true).any_field_type(),
     f("spread", Aggregate, 1, Some(1), true),
     f("stddev", Aggregate, 1, Some(1), true),
     f("sum", Aggregate, 1, Some(1), true),
-    f("bottom", Selector, 2, None, true),
-    f("first", Selector, 1, Some(1), true),
-    f("last", Selector, 1, Some(1), true),
+    f("bottom", Selector, 2, None, true).rows(Rows::Points),
+    f("first", Selector, 1, Some(1), true).any_field_type(),
+    f("last", Selector, 1, Some(1), true).any_field_type(),
     f("max", Selector, 1, Some(1), true),
     f("min", Selector, 1, Some(1), true),
     f("percentile", Selector, 2, Some(2), true),
-    f("sample", Selector, 2, Some(2), true),
-    f("top", Selector, 2, None, true),
+    f("sample", Selector, 2, Some(2), true)
+        .rows(Rows::Points)
+        .any_field_type(),
+    f("top", Selector, 2, None, true).rows(Rows::Points),
     f("cumulative_sum", Transformation, 1, Some(1), true),
     f("derivative", Transformation, 1, Some(2), true),
     f("difference", Transformation, 1, Some(1), true),

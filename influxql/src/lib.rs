@@ -55,6 +55,10 @@
 //! and [`MAX_OPERATORS`] binary operators per statement, so that no stage
 //! (nor dropping the tree) can overflow a 2 MiB thread stack.
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod ast;
 mod display;
 pub mod duration;
@@ -88,9 +92,13 @@ pub use time_range::{split_condition, SplitCondition, TimeRange, TimeRangeError}
 /// turns JSON numbers with a `.` into floats and the others into integers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParamValue {
+    /// A JSON string.
     String(String),
+    /// A JSON number without a `.`.
     Integer(i64),
+    /// A JSON number with a `.`.
     Float(f64),
+    /// A JSON boolean.
     Boolean(bool),
 }
 

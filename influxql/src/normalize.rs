@@ -8,8 +8,10 @@ use crate::ast::*;
 /// Why a statement cannot be normalized; texts are InfluxDB's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NormalizeError<E> {
+    /// A measurement with an empty name.
     #[error("invalid measurement")]
     InvalidMeasurement,
+    /// No database in the statement and none given with the request.
     #[error("database name required")]
     DatabaseNameRequired,
     /// The resolver's error (e.g. `database not found: x`).

@@ -9,8 +9,10 @@ use crate::time_range::{split_condition, TimeRange, TimeRangeError};
 /// Why a GROUP BY time(...) dimension is malformed; texts are InfluxDB's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GroupByTimeError {
+    /// `time()` with no argument or more than two.
     #[error("time dimension expected 1 or 2 arguments")]
     ArgumentCount,
+    /// The interval is not a duration literal.
     #[error("time dimension must have duration argument")]
     NotDuration,
 }
@@ -79,6 +81,7 @@ impl SelectStatement {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct SelectError {
+    /// InfluxDB's text.
     pub message: String,
 }
 
@@ -133,13 +136,16 @@ pub enum SelectKind {
 /// -2m), a `now()` offset in `[0, duration)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Interval {
+    /// The bucket width in ns.
     pub duration: i64,
+    /// The buckets' offset from the epoch in ns (see above).
     pub offset: i64,
 }
 
 /// What InfluxDB's compiler learns about a valid SELECT.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SelectInfo {
+    /// The query's shape: raw, aggregate, selector, transformation.
     pub kind: SelectKind,
     /// WHERE without its time terms, constants folded; `None` if empty.
     pub condition: Option<Expr>,

@@ -12,8 +12,10 @@ pub const MAX_TIME: i64 = i64::MAX - 1;
 /// Why a string could not be read as a time; texts are InfluxDB's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeError {
+    /// Not an RFC 3339 time or date.
     #[error("invalid timestamp string")]
     InvalidTimestamp,
+    /// A `tz()` zone that is not in the IANA database.
     #[error("unable to find time zone {0}")]
     UnknownZone(String),
 }

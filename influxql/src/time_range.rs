@@ -75,26 +75,33 @@ impl TimeRange {
 pub struct SplitCondition {
     /// Non-time part, constants folded; `None` when nothing is left.
     pub condition: Option<Expr>,
+    /// The time terms' bounds.
     pub time_range: TimeRange,
 }
 
 /// Why a condition's time terms are unusable; texts are InfluxDB's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeRangeError {
+    /// `time` compared with an operator that gives no range (`!=`, `=~`, ...).
     #[error("invalid time comparison operator: {0}")]
     InvalidOperator(&'static str),
     /// `time` compared with something that is not a time; carries Go's type
     /// name, e.g. `*influxql.StringLiteral`.
     #[error("invalid operation: time and {0} are not compatible")]
     Incompatible(&'static str),
+    /// A time string that is not RFC 3339.
     #[error("invalid timestamp string")]
     InvalidTimestamp,
+    /// A time after the largest time InfluxDB stores.
     #[error("time {0} overflows time literal")]
     Overflow(String),
+    /// A time before the smallest time InfluxDB stores.
     #[error("time {0} underflows time literal")]
     Underflow(String),
+    /// A condition that is not a comparison, boolean or combination of them.
     #[error("invalid condition expression: {0}")]
     InvalidCondition(String),
+    /// A `tz()` zone that is not in the IANA database.
     #[error("unable to find time zone {0}")]
     UnknownZone(String),
 }

@@ -11,6 +11,16 @@
 //! [`route`] is pure and synchronous, so the hot path (parse → route →
 //! encode) is benchmarked without a broker.
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+// used by the binary (`ingest`)
+use anyhow as _;
+use clap as _;
+use shutdown as _;
+use tracing_subscriber as _;
+
 pub mod daemon;
 pub mod http;
 pub mod metrics;

@@ -32,6 +32,10 @@
 //! offsets stored only after a write is acknowledged) cannot be turned off
 //! by a configuration file.
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 mod admin;
 mod clients;
 mod config;

@@ -45,7 +45,7 @@ type BaseConsumer = kafka_log::ReplicaConsumer;
 const RESUME_FILE: &str = "SLUICE_RESUME_FROM";
 
 /// Default of [`ConsumerConfig::compact_cold_after`]: InfluxDB's 4 h.
-pub const DEFAULT_COMPACT_COLD_AFTER: Duration = Duration::from_secs(4 * 3600);
+pub(crate) const DEFAULT_COMPACT_COLD_AFTER: Duration = Duration::from_secs(4 * 3600);
 
 /// Settings of the replica consumers.
 #[derive(Debug, Clone)]

@@ -88,6 +88,19 @@
 //! `N` exactly and stops there) and releases the holds (which also lapse
 //! after a TTL, so a crashed tool cannot stop a replica for good).
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
+// used by the binaries (`shardd`, `replay-bench`)
+use anyhow as _;
+use clap as _;
+use shutdown as _;
+use tracing_subscriber as _;
+// used by `replay-bench`, which replays into a temporary shard directory
+use tempfile as _;
+use testkit as _;
+
 pub mod api;
 pub mod config;
 mod consumer;

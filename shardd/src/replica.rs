@@ -99,7 +99,7 @@ impl Default for Status {
 
 impl Status {
     /// Records behind the high watermark.
-    pub fn lag_records(&self) -> Option<i64> {
+    pub(crate) fn lag_records(&self) -> Option<i64> {
         let hwm = self.high_watermark?;
         let done = self
             .caught_up_through
@@ -109,7 +109,7 @@ impl Status {
     }
 
     /// Seconds behind, by the producer timestamp of the last applied record.
-    pub fn lag_seconds(&self, now_ms: i64) -> Option<f64> {
+    pub(crate) fn lag_seconds(&self, now_ms: i64) -> Option<f64> {
         match self.lag_records() {
             Some(0) => Some(0.0),
             _ => self

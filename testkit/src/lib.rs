@@ -12,6 +12,10 @@
 //! all-in-one mode's embedded broker); this adds the temporary directory
 //! and the free port.
 
+#![warn(missing_docs)]
+#![warn(unreachable_pub)]
+#![cfg_attr(not(test), warn(unused_crate_dependencies))]
+
 pub mod influxd;
 pub mod tsbs;
 

@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use influxql::functions::FunctionKind;
+use influxql::functions::{FunctionKind, Rows};
 use serde::{Deserialize, Serialize};
 
 use super::value::Val;
@@ -20,20 +20,30 @@ use super::value::Val;
 /// travel with it (other selected fields/tags of the same row).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pt {
+    /// The point's timestamp, ns.
     pub time: i64,
+    /// The value the function reads.
     pub val: Val,
+    /// The row's auxiliary values, in the plan's aux slot order.
     pub aux: Vec<Option<Val>>,
 }
 
 /// How an aggregate call is computed near the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AggKind {
+    /// `count`: a counter.
     Count,
+    /// `sum`: a running sum.
     Sum,
+    /// `mean`: sum and count.
     Mean,
+    /// `min`: the selected point.
     Min,
+    /// `max`: the selected point.
     Max,
+    /// `first`: the selected point.
     First,
+    /// `last`: the selected point.
     Last,
     /// `spread`: min and max.
     Spread,
@@ -62,19 +72,27 @@ impl AggKind {
 /// A partial aggregate for one (group, bucket, call).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Partial {
+    /// Points counted so far.
     Count(u64),
     /// Sum, typed as the input (`None` until a value arrives).
     Sum(Option<Val>),
+    /// `mean`: merged by adding both parts, divided at the end.
     Mean {
+        /// Sum of the values, as floats.
         sum: f64,
+        /// Number of values.
         count: u64,
     },
     /// min/max/first/last: the selected point.
     Sel(Option<Pt>),
+    /// `spread`: the smallest and largest values seen.
     Spread {
+        /// Smallest value (`None` until a value arrives).
         min: Option<Val>,
+        /// Largest value (`None` until a value arrives).
         max: Option<Val>,
     },
+    /// Every point, for the functions computed on the coordinator.
     Points(Vec<Pt>),
 }
 
@@ -311,8 +329,11 @@ fn pt(time: i64, val: Val) -> Pt {
 /// point's time (selectors) and its auxiliary values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AggOut {
+    /// The selected point's time; `None` for aggregates (the bucket's time).
     pub time: Option<i64>,
+    /// The value; `None` when the bucket has none (e.g. mean of no numbers).
     pub val: Option<Val>,
+    /// The selected point's auxiliary values; empty for aggregates.
     pub aux: Vec<Option<Val>>,
 }
 
@@ -617,6 +638,18 @@ pub fn is_transformation(name: &str) -> bool {
     computed_kind(name) == Some(FunctionKind::Transformation)
 }
 
+/// How many rows function `name` gives a bucket, from the registry;
+/// [`Rows::One`] for unknown names.
+pub fn rows(name: &str) -> Rows {
+    influxql::functions::lookup(name).map_or(Rows::One, |f| f.rows)
+}
+
+/// Whether function `name` takes string and boolean fields too, from the
+/// registry; `false` for unknown names.
+pub fn takes_any_field_type(name: &str) -> bool {
+    influxql::functions::lookup(name).is_some_and(|f| f.any_field_type)
+}
+
 /// Whether a function is a row-wise math function.
 pub fn is_math(name: &str) -> bool {
     computed_kind(name) == Some(FunctionKind::Math)
@@ -880,6 +913,47 @@ mod tests {
                 is_transformation(f.name),
                 computed && f.kind == FunctionKind::Transformation
             );
+        }
+    }
+
+    /// The registry's `rows` and `any_field_type`, which the planner reads,
+    /// must match what `finish` does: a multi-row function gives several
+    /// rows (points with their own time for [`Rows::Points`]), the others
+    /// one; a function said to take any field type computes strings.
+    #[test]
+    fn registry_rows_and_field_types_match_finish() {
+        let p = pts(&[(1, 4.0), (2, 1.0), (3, 3.0)]);
+        let args = FnArgs {
+            n: Some(2.0),
+            ..FnArgs::default()
+        };
+        let strs: Vec<Pt> = [(1, "a"), (2, "b"), (3, "a")]
+            .iter()
+            .map(|(t, s)| pt(*t, Val::Str((*s).to_owned())))
+            .collect();
+        for f in influxql::functions::FUNCTIONS {
+            if !f.engine_supported
+                || !matches!(f.kind, FunctionKind::Aggregate | FunctionKind::Selector)
+            {
+                assert_eq!(f.rows, Rows::One, "{}", f.name);
+                continue;
+            }
+            let out = finish(f.name, &args, Partial::Points(p.clone()));
+            assert_eq!(out.len() > 1, f.rows != Rows::One, "{}", f.name);
+            if f.rows != Rows::One {
+                assert!(
+                    out.iter()
+                        .all(|o| o.time.is_some() == (f.rows == Rows::Points)),
+                    "{}",
+                    f.name
+                );
+            }
+            if f.any_field_type {
+                let out = finish(f.name, &args, Partial::Points(strs.clone()));
+                assert!(out[0].val.is_some(), "{}", f.name);
+            }
+            assert_eq!(rows(f.name), f.rows);
+            assert_eq!(takes_any_field_type(f.name), f.any_field_type);
         }
     }
 

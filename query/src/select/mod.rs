@@ -51,8 +51,6 @@
 )]
 
 mod dispatch;
-// functions.rs is being reworked; its docs come with that change.
-#[allow(missing_docs)]
 pub mod functions;
 mod plan;
 pub mod scan;

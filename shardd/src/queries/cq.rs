@@ -34,7 +34,9 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 pub struct Run {
     /// The run's place on the schedule (what the next run counts from).
     pub at: i64,
+    /// First nanosecond the run reads (inclusive).
     pub start: i64,
+    /// End of the range the run reads (exclusive).
     pub end: i64,
 }
 

@@ -17,6 +17,7 @@ use query::result::{Cell, Series};
 /// Where the points go, with the request's defaults resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntoTarget {
+    /// Database the points are written to.
     pub database: String,
     /// `None`: the database's default retention policy.
     pub retention_policy: Option<String>,

@@ -39,11 +39,15 @@ impl std::fmt::Debug for TombstoneWriter {
 /// What a delete statement removes, before it is addressed to shards.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeletePlan {
+    /// Which statement asked: what is removed besides the points.
     pub kind: DeleteKind,
     /// One entry per FROM source; `[None]` for every measurement.
     pub measurements: Vec<Option<NameMatcher>>,
+    /// The WHERE clause's condition on tags; `None` for every series.
     pub predicate: Option<TagPredicate>,
+    /// First nanosecond deleted (inclusive).
     pub min_time: i64,
+    /// Last nanosecond deleted (inclusive).
     pub max_time: i64,
 }
 

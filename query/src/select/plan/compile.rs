@@ -8,6 +8,7 @@ use influxql::ast::{
     BinaryOp, Call, DataType, Expr, Fill, Literal, MeasurementName, SelectStatement, Source,
     WildcardType,
 };
+use influxql::functions::Rows;
 use schemas::meta::{Shard as MetaShard, ShardGroup};
 use schemas::FieldType;
 
@@ -16,7 +17,7 @@ use super::{invalid, CallPlan, OutExpr, Plan};
 use crate::result::Series;
 use crate::select::dispatch;
 use crate::select::functions::{
-    is_aggregate, is_math, is_selector, is_transformation, AggKind, FnArgs,
+    self, is_aggregate, is_math, is_selector, is_transformation, AggKind, FnArgs,
 };
 use crate::select::scan::{AuxRef, MeasurementSchema, SchemaRequest, SourceMatch, Window};
 use crate::select::value::{Cast, Ex, Op, Val};
@@ -292,7 +293,7 @@ fn plan_with_schema(
         let multi = c
             .calls
             .iter()
-            .position(|k| matches!(k.name.as_str(), "top" | "bottom" | "distinct" | "sample"));
+            .position(|k| functions::rows(&k.name) != Rows::One);
         multi.or_else(|| c.calls.iter().position(|k| is_selector(&k.name)))
     } else {
         None
@@ -489,10 +490,7 @@ fn numeric(t: FieldType) -> bool {
 
 /// Whether function `name` accepts fields of type `t` when `*` expands.
 fn accepts(name: &str, t: FieldType) -> bool {
-    match name {
-        "count" | "first" | "last" | "distinct" | "mode" | "sample" => true,
-        _ => numeric(t),
-    }
+    functions::takes_any_field_type(name) || numeric(t)
 }
 
 fn cast_of(d: DataType) -> Option<Cast> {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use influxql::ast::Fill;
+use influxql::functions::Rows;
 use schemas::series_key::parse_series_key;
 
 use super::merge::{tie_by_aux, AuxVar};
@@ -380,14 +381,7 @@ impl Plan {
                     .iter()
                     .all(|o| o.iter().all(|a| a.val.is_none() && a.aux.is_empty()));
             let nrows = match self.primary {
-                Some(p)
-                    if matches!(
-                        calls[p].name.as_str(),
-                        "top" | "bottom" | "distinct" | "sample"
-                    ) =>
-                {
-                    finished[p].len().max(1)
-                }
+                Some(p) if functions::rows(&calls[p].name) != Rows::One => finished[p].len().max(1),
                 _ => 1,
             };
             for r in 0..nrows {
@@ -402,8 +396,7 @@ impl Plan {
                                 slots[calls.len() + k] = a.clone();
                             }
                             let point_time =
-                                matches!(calls[i].name.as_str(), "top" | "bottom" | "sample")
-                                    || single_selector;
+                                functions::rows(&calls[i].name) == Rows::Points || single_selector;
                             if point_time {
                                 if let Some(t) = o.time {
                                     time = t;

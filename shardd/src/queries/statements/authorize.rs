@@ -8,8 +8,11 @@ use schemas::meta::User;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{user} not authorized to execute statement '{statement}', requires {requirement}")]
 pub struct AuthorizeError {
+    /// Name of the user who asked.
     pub user: String,
+    /// The refused statement, as InfluxDB prints it.
     pub statement: String,
+    /// The privilege the statement needs (e.g. `admin privilege`).
     pub requirement: String,
 }
 
