@@ -13,6 +13,13 @@
 //! by any Kafka (`--kafka-brokers`). The binary is found through
 //! `$TANSU_BIN`, then `$PATH`, then `~/.cargo/bin`; `scripts/setup.sh`
 //! installs it (`cargo install --locked tansu --features libsql,dynostore`).
+//!
+//! ```text
+//!  Tansu::start(dir, listen) ── spawn tansu (sqlite://dir, PR_SET_PDEATHSIG=SIGKILL)
+//!                            ── poll Kafka metadata (kafka_log::Admin) until it answers
+//!  exited() / restart()      ── the all-in-one's supervisor restarts a dead broker
+//!  stop(grace) / Drop        ── SIGTERM, then SIGKILL after the grace
+//! ```
 
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]

@@ -46,7 +46,15 @@ async fn scenario(data_nodes: usize, replication_factor: u32) {
         // connection while a node settles, and says so.
         let deadline = Instant::now() + Duration::from_secs(10);
         let body: Value = loop {
-            let body: Value = http.get(&url).query(&q).send().await.unwrap().json().await.unwrap();
+            let body: Value = http
+                .get(&url)
+                .query(&q)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
             if body["results"][0]["error"].is_null() || Instant::now() > deadline {
                 break body;
             }

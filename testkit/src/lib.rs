@@ -11,6 +11,12 @@
 //! The broker process itself is run by the `broker` crate (also the
 //! all-in-one mode's embedded broker); this adds the temporary directory
 //! and the free port.
+//!
+//! ```text
+//!  Broker::start()  ── temp dir + free port ─▶ broker::Tansu (real tansu) ─▶ bootstrap()
+//!  Influxd::start() ── temp dir + free ports ─▶ Debian's influxd 1.6 ─▶ url()
+//!  tsbs::*          ── deterministic TSBS cpu-only line protocol
+//! ```
 
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
