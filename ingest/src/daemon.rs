@@ -193,7 +193,7 @@ mod tests {
         assert_eq!(example.group_id.as_deref(), Some("sluice-ingest"));
         assert_eq!(
             example.kafka.kafka_brokers.as_deref(),
-            Some("127.0.0.1:9092")
+            Some(settings::defaults::KAFKA_BROKERS)
         );
         assert_eq!(
             example.http.http_listen,
