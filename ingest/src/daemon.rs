@@ -3,7 +3,6 @@
 //! all-in-one mode can run the same thing in-process.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,18 +39,16 @@ pub struct DaemonConfig {
     pub api: ApiConfig,
 }
 
-/// The TOML file: every key optional, unknown keys refused.
+/// The TOML file: every key optional, unknown keys refused. The shared
+/// blocks (Kafka, metad, HTTP API, logging) come from `settings`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// Kafka bootstrap servers.
-    pub kafka_brokers: Option<String>,
-    /// Extra librdkafka properties, e.g. `security.protocol`.
-    pub kafka_properties: Option<std::collections::BTreeMap<String, String>>,
-    /// metad addresses.
-    pub metad: Option<Vec<String>>,
-    /// Shared secret for metad.
-    pub shared_secret: Option<String>,
+    /// `kafka_brokers`, `[kafka_properties]`.
+    #[serde(flatten)]
+    pub kafka: settings::KafkaFile,
+    /// `metad`, `shared_secret`.
+    #[serde(flatten)]
+    pub metad: settings::MetadFile,
     /// Topic prefix of the cluster.
     pub topic_prefix: Option<String>,
     /// Consumer group of the raw-topic consumers.
@@ -62,49 +59,31 @@ pub struct FileConfig {
     pub dead_letter_topic: Option<String>,
     /// Partitions of the raw topics the daemon creates (0: none).
     pub raw_topic_partitions: Option<usize>,
-    /// HTTP listen address.
-    pub http_listen: Option<SocketAddr>,
+    /// `http_listen`, `auth_enabled`, `max_body_size`.
+    #[serde(flatten)]
+    pub http: settings::HttpApiFile,
     /// Serve the write API too.
     pub serve_writes: Option<bool>,
-    /// Require credentials on the write API.
-    pub auth_enabled: Option<bool>,
-    /// Largest write body in bytes.
-    pub max_body_size: Option<usize>,
+    /// `log_filter`.
+    #[serde(flatten)]
+    pub logging: settings::LoggingFile,
+    #[serde(flatten)]
+    unknown: settings::NoUnknownKeys,
 }
 
 impl FileConfig {
     /// Reads and validates a TOML file.
     pub fn load(path: &std::path::Path) -> Result<Self, DaemonError> {
-        let text = std::fs::read_to_string(path).map_err(|source| DaemonError::ConfigRead {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| DaemonError::ConfigParse {
-            path: path.to_owned(),
-            source,
-        })
+        Ok(settings::load_file(Some(path))?)
     }
 }
 
 /// Why the daemon could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    /// The config file could not be read.
-    #[error("cannot read {path}: {source}")]
-    ConfigRead {
-        /// The file.
-        path: PathBuf,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The config file is not valid.
-    #[error("invalid config {path}: {source}")]
-    ConfigParse {
-        /// The file.
-        path: PathBuf,
-        /// Cause.
-        source: toml::de::Error,
-    },
+    /// The config file could not be read or is not valid.
+    #[error(transparent)]
+    Config(#[from] settings::SettingsError),
     /// metad could not be reached at start.
     #[error(transparent)]
     Meta(#[from] meta_client::Error),
@@ -212,6 +191,22 @@ mod tests {
     fn example_config_parses_and_typos_are_refused() {
         let example: FileConfig = toml::from_str(include_str!("../ingest.example.toml")).unwrap();
         assert_eq!(example.group_id.as_deref(), Some("sluice-ingest"));
-        assert!(toml::from_str::<FileConfig>("kafka_broker = \"x\"").is_err());
+        assert_eq!(
+            example.kafka.kafka_brokers.as_deref(),
+            Some(settings::defaults::KAFKA_BROKERS)
+        );
+        assert_eq!(
+            example.http.http_listen,
+            Some(settings::defaults::INGEST_HTTP_LISTEN)
+        );
+        assert_eq!(example.http.max_body_size, Some(25_000_000));
+        for typo in [
+            "kafka_broker = \"x\"",
+            "group = \"x\"",
+            "http_lisen = \"x\"",
+        ] {
+            let err = toml::from_str::<FileConfig>(typo).unwrap_err();
+            assert!(err.to_string().contains("unknown field"), "{typo}: {err}");
+        }
     }
 }

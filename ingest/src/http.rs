@@ -39,8 +39,17 @@ pub struct ApiConfig {
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
-            auth_enabled: false,
-            max_body_size: 25_000_000,
+            auth_enabled: settings::defaults::AUTH_ENABLED,
+            max_body_size: settings::defaults::MAX_BODY_SIZE,
+        }
+    }
+}
+
+impl From<settings::HttpApi> for ApiConfig {
+    fn from(api: settings::HttpApi) -> Self {
+        Self {
+            auth_enabled: api.auth_enabled,
+            max_body_size: api.max_body_size,
         }
     }
 }

@@ -77,8 +77,9 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// See [`NodeConfig::bootstrap`].
     pub bootstrap: Option<bool>,
-    /// See [`NodeConfig::shared_secret`].
-    pub shared_secret: Option<String>,
+    /// `shared_secret`: see [`NodeConfig::shared_secret`].
+    #[serde(flatten)]
+    pub secret: settings::SecretFile,
     /// See [`NodeConfig::topic_prefix`].
     pub topic_prefix: Option<String>,
     /// See [`NodeConfig::default_replication_factor`].
@@ -93,6 +94,11 @@ pub struct FileConfig {
     pub data_node_timeout_ms: Option<u64>,
     /// See [`NodeConfig::retention_check_interval`], ms.
     pub retention_check_interval_ms: Option<u64>,
+    /// `log_filter`.
+    #[serde(flatten)]
+    pub logging: settings::LoggingFile,
+    #[serde(flatten)]
+    unknown: settings::NoUnknownKeys,
 }
 
 /// Why a config file was refused.
@@ -156,6 +162,10 @@ mod tests {
         let cfg = FileConfig::parse(include_str!("../metad.example.toml")).unwrap();
         assert_eq!(cfg.node_id, Some(1));
         assert!(cfg.listen.is_some());
+        assert_eq!(cfg.secret.shared_secret, None);
+        let cfg = FileConfig::parse("shared_secret = \"s\"\nlog_filter = \"debug\"").unwrap();
+        assert_eq!(cfg.secret.shared_secret.as_deref(), Some("s"));
+        assert_eq!(cfg.logging.log_filter.as_deref(), Some("debug"));
     }
 
     #[test]

@@ -45,8 +45,8 @@ use anyhow as _;
 use clap as _;
 use indicatif as _;
 use node_client as _;
+use settings as _;
 use shutdown as _;
-use tracing_subscriber as _;
 
 pub mod api;
 pub mod config;

@@ -4,7 +4,6 @@
 //! (`SLUICE_*`), TOML file (`--config`), built-in default. The binary does
 //! the layering; this module holds the types and the defaults.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,11 +51,11 @@ impl NodeConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         NodeConfig {
             data_dir: data_dir.into(),
-            http_listen: SocketAddr::from(([127, 0, 0, 1], 8086)),
+            http_listen: settings::defaults::HTTP_LISTEN,
             http_advertise: None,
-            internal_listen: SocketAddr::from(([127, 0, 0, 1], 8088)),
+            internal_listen: settings::defaults::INTERNAL_LISTEN,
             internal_advertise: None,
-            metad: meta_client::Config::new(["127.0.0.1:8091"]),
+            metad: meta_client::Config::new([settings::defaults::META_ADDR]),
             kafka: KafkaConfig::default(),
             consumer: ConsumerConfig::default(),
             budget: NodeBudget::default(),
@@ -68,28 +67,27 @@ impl NodeConfig {
 }
 
 /// The TOML file: every key optional, unknown keys refused so that a typo
-/// does not silently fall back to a default.
+/// does not silently fall back to a default. The shared blocks (Kafka,
+/// metad, HTTP API, logging) come from `settings`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// See [`NodeConfig::data_dir`].
     pub data_dir: Option<PathBuf>,
-    /// See [`NodeConfig::http_listen`].
-    pub http_listen: Option<SocketAddr>,
+    /// `http_listen`, `auth_enabled`, `max_body_size`.
+    #[serde(flatten)]
+    pub http: settings::HttpApiFile,
     /// See [`NodeConfig::http_advertise`].
     pub http_advertise: Option<String>,
     /// See [`NodeConfig::internal_listen`].
     pub internal_listen: Option<SocketAddr>,
     /// See [`NodeConfig::internal_advertise`].
     pub internal_advertise: Option<String>,
-    /// metad addresses.
-    pub metad: Option<Vec<String>>,
-    /// Shared secret of the cluster.
-    pub shared_secret: Option<String>,
-    /// Kafka bootstrap servers.
-    pub kafka_brokers: Option<String>,
-    /// Extra librdkafka properties, e.g. `security.protocol`.
-    pub kafka_properties: Option<BTreeMap<String, String>>,
+    /// `metad`, `shared_secret`.
+    #[serde(flatten)]
+    pub metad: settings::MetadFile,
+    /// `kafka_brokers`, `[kafka_properties]`.
+    #[serde(flatten)]
+    pub kafka: settings::KafkaFile,
     /// Most records per apply batch.
     pub batch_max_records: Option<usize>,
     /// Most record bytes per apply batch.
@@ -104,31 +102,19 @@ pub struct FileConfig {
     pub heartbeat_interval_ms: Option<u64>,
     /// Watermark refresh interval, ms.
     pub watermark_interval_ms: Option<u64>,
-    /// Require credentials on the public API.
-    pub auth_enabled: Option<bool>,
-    /// Largest write body in bytes.
-    pub max_body_size: Option<usize>,
+    /// `log_filter`.
+    #[serde(flatten)]
+    pub logging: settings::LoggingFile,
+    #[serde(flatten)]
+    unknown: settings::NoUnknownKeys,
 }
 
 /// Why the configuration is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The file is not valid.
-    #[error("invalid config {path}: {source}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// Cause.
-        source: toml::de::Error,
-    },
+    /// The file could not be read or is not valid.
+    #[error(transparent)]
+    File(#[from] settings::SettingsError),
     /// A setting is out of range.
     #[error("invalid setting {key}: {why}")]
     Invalid {
@@ -142,14 +128,7 @@ pub enum ConfigError {
 impl FileConfig {
     /// Reads and parses a TOML file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })
+        Ok(settings::load_file(Some(path))?)
     }
 }
 
@@ -187,9 +166,29 @@ mod tests {
         let example: FileConfig = toml::from_str(include_str!("../shardd.example.toml")).unwrap();
         assert_eq!(
             example.internal_listen,
-            Some("127.0.0.1:8088".parse().unwrap())
+            Some(settings::defaults::INTERNAL_LISTEN)
         );
-        assert!(toml::from_str::<FileConfig>("data_directory = \"x\"").is_err());
+        assert_eq!(
+            example.http.http_listen,
+            Some(settings::defaults::HTTP_LISTEN)
+        );
+        assert_eq!(
+            example.metad.metad,
+            Some(vec![settings::defaults::META_ADDR.to_owned()])
+        );
+        assert_eq!(
+            example.kafka.kafka_brokers.as_deref(),
+            Some(settings::defaults::KAFKA_BROKERS)
+        );
+        assert_eq!(example.http.auth_enabled, Some(false));
+        for typo in [
+            "data_directory = \"x\"",
+            "kafka_broker = \"x\"",
+            "max_body = 1",
+        ] {
+            let err = toml::from_str::<FileConfig>(typo).unwrap_err();
+            assert!(err.to_string().contains("unknown field"), "{typo}: {err}");
+        }
     }
 
     #[test]

@@ -110,6 +110,8 @@ pub struct ClusterSpec {
     pub topic_prefix: String,
     /// Credentials required on the public API.
     pub auth_enabled: bool,
+    /// Largest write body in bytes on the public API, after decompression.
+    pub max_body_size: usize,
     /// Created once the cluster is up, unless it exists.
     pub create_database: Option<String>,
     /// Run the raw-topic ingest router with `/metrics` and `/health` here.
@@ -129,16 +131,17 @@ impl ClusterSpec {
         Self {
             kafka: Kafka::Embedded {
                 dir: data_dir.join("kafka"),
-                listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+                listen: settings::defaults::KAFKA_LISTEN,
             },
             data_dir,
-            meta_bind: SocketAddr::from(([127, 0, 0, 1], 8091)),
-            http_bind: SocketAddr::from(([127, 0, 0, 1], 8086)),
-            internal_bind: SocketAddr::from(([127, 0, 0, 1], 8088)),
+            meta_bind: settings::defaults::META_LISTEN,
+            http_bind: settings::defaults::HTTP_LISTEN,
+            internal_bind: settings::defaults::INTERNAL_LISTEN,
             data_nodes: 1,
             replication_factor: 1,
             topic_prefix: schemas::topics::DEFAULT_PREFIX.to_owned(),
-            auth_enabled: false,
+            auth_enabled: settings::defaults::AUTH_ENABLED,
+            max_body_size: settings::defaults::MAX_BODY_SIZE,
             create_database: None,
             ingest_bind: None,
             fast_raft: false,
@@ -258,6 +261,7 @@ impl Cluster {
         config.metad = meta_client::Config::new([self.meta_addr.to_string()]);
         config.kafka = self.kafka_config();
         config.api.auth_enabled = s.auth_enabled;
+        config.api.max_body_size = s.max_body_size;
         (s.node_config)(&mut config);
         config
     }
@@ -421,7 +425,7 @@ mod tests {
 
     #[test]
     fn node_ports_step_from_the_base_and_zero_stays_free() {
-        let base: SocketAddr = "127.0.0.1:8086".parse().unwrap();
+        let base = settings::defaults::HTTP_LISTEN;
         assert_eq!(nth_port(base, 1, 100).port(), 8086);
         assert_eq!(nth_port(base, 3, 100).port(), 8286);
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();

@@ -23,7 +23,5 @@ use anyhow as _;
 use clap as _;
 use serde as _;
 use shutdown as _;
-use toml as _;
-use tracing_subscriber as _;
 
 pub mod cluster;

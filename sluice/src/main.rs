@@ -29,21 +29,18 @@ struct Cli {
 enum Command {
     /// Run a single-machine cluster: an embedded Kafka-API broker (tansu),
     /// one metad, N data nodes and the ingest router, with InfluxDB's HTTP
-    /// API on --http-bind. Ctrl-C (SIGINT) or SIGTERM stops it cleanly; a
+    /// API on --http-listen. Ctrl-C (SIGINT) or SIGTERM stops it cleanly; a
     /// restart on the same --data-dir keeps every acknowledged point.
     Standalone(standalone::Args),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,librdkafka=warn,openraft=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match Cli::parse().command {
-        Command::Standalone(args) => standalone::run(args.resolve()?).await,
+        Command::Standalone(args) => {
+            let settings = args.resolve()?;
+            settings::init_tracing(&settings.log_filter)?;
+            standalone::run(settings).await
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
+use settings::layer;
 use sluice::cluster::{ClusterSpec, Kafka};
 use tracing::{info, warn};
 
@@ -20,10 +21,11 @@ pub struct Args {
     /// Where everything is kept: broker log, meta data, shards [default: ./sluice-data].
     #[arg(long, env = "SLUICE_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// InfluxDB HTTP API of the first data node; node i listens 100 ports
-    /// higher than node i-1 [default: 127.0.0.1:8086].
-    #[arg(long, env = "SLUICE_HTTP_BIND")]
-    http_bind: Option<SocketAddr>,
+    // --http-listen (alias --http-bind, old variable SLUICE_HTTP_BIND): the
+    // first data node's; node i listens 100 ports higher than node i-1.
+    // --auth-enabled, --max-body-size.
+    #[command(flatten)]
+    http: settings::HttpApiArgs,
     /// Internal API of the first data node (node i: port + i - 1) [default: 127.0.0.1:8088].
     #[arg(long, env = "SLUICE_INTERNAL_BIND")]
     internal_bind: Option<SocketAddr>,
@@ -36,9 +38,9 @@ pub struct Args {
     /// Where the embedded broker listens for Kafka clients [default: 127.0.0.1:9092].
     #[arg(long, env = "SLUICE_KAFKA_BIND")]
     kafka_bind: Option<SocketAddr>,
-    /// Use this Kafka (bootstrap servers) instead of the embedded broker.
-    #[arg(long, env = "SLUICE_KAFKA_BROKERS")]
-    kafka_brokers: Option<String>,
+    // --kafka-brokers: use this Kafka instead of the embedded broker.
+    #[command(flatten)]
+    kafka: settings::KafkaArgs,
     /// Number of data nodes [default: 1].
     #[arg(long, env = "SLUICE_DATA_NODES")]
     data_nodes: Option<usize>,
@@ -51,27 +53,34 @@ pub struct Args {
     /// Prefix of every topic of the cluster [default: sluice].
     #[arg(long, env = "SLUICE_TOPIC_PREFIX")]
     topic_prefix: Option<String>,
-    /// Require credentials on the HTTP API [default: false].
-    #[arg(long, env = "SLUICE_AUTH_ENABLED")]
-    auth_enabled: Option<bool>,
+    // --log-filter
+    #[command(flatten)]
+    logging: settings::LoggingArgs,
 }
 
 /// The `--config` file.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
-    http_bind: Option<SocketAddr>,
+    /// `http_listen` (or `http_bind`), `auth_enabled`, `max_body_size`.
+    #[serde(flatten)]
+    http: settings::HttpApiFile,
     internal_bind: Option<SocketAddr>,
     meta_bind: Option<SocketAddr>,
     ingest_bind: Option<SocketAddr>,
     kafka_bind: Option<SocketAddr>,
-    kafka_brokers: Option<String>,
+    /// `kafka_brokers` (`kafka_properties` are refused: the cluster
+    /// builder takes a broker list only).
+    #[serde(flatten)]
+    kafka: settings::KafkaFile,
     data_nodes: Option<usize>,
     replication_factor: Option<u32>,
     create_database: Option<String>,
     topic_prefix: Option<String>,
-    auth_enabled: Option<bool>,
+    #[serde(flatten)]
+    logging: settings::LoggingFile,
+    #[serde(flatten)]
+    _unknown: settings::NoUnknownKeys,
 }
 
 /// Settings after flags, environment, file and defaults.
@@ -89,56 +98,47 @@ pub struct Settings {
     pub create_database: Option<String>,
     pub topic_prefix: String,
     pub auth_enabled: bool,
+    pub max_body_size: usize,
+    pub log_filter: String,
 }
 
 impl Args {
     pub fn resolve(self) -> anyhow::Result<Settings> {
-        let file: FileConfig = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("read {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("parse {}", path.display()))?
-            }
-            None => FileConfig::default(),
-        };
-        let addr = |s: &str| s.parse::<SocketAddr>().expect("valid default address");
+        let file: FileConfig = settings::load_file(self.config.as_deref())?;
+        if file.kafka.kafka_properties.is_some() {
+            bail!("kafka_properties: not supported by sluice standalone");
+        }
+        let http = self.http.resolve(
+            file.http,
+            settings::defaults::HTTP_LISTEN,
+            Some("SLUICE_HTTP_BIND"),
+        )?;
         let settings = Settings {
-            data_dir: self
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| "sluice-data".into()),
-            http_bind: self
-                .http_bind
-                .or(file.http_bind)
-                .unwrap_or(addr("127.0.0.1:8086")),
-            internal_bind: self
-                .internal_bind
-                .or(file.internal_bind)
-                .unwrap_or(addr("127.0.0.1:8088")),
-            meta_bind: self
-                .meta_bind
-                .or(file.meta_bind)
-                .unwrap_or(addr("127.0.0.1:8091")),
-            ingest_bind: self
-                .ingest_bind
-                .or(file.ingest_bind)
-                .unwrap_or(addr("127.0.0.1:8087")),
-            kafka_bind: self
-                .kafka_bind
-                .or(file.kafka_bind)
-                .unwrap_or(addr("127.0.0.1:9092")),
-            kafka_brokers: self.kafka_brokers.or(file.kafka_brokers),
-            data_nodes: self.data_nodes.or(file.data_nodes).unwrap_or(1),
-            replication_factor: self
-                .replication_factor
-                .or(file.replication_factor)
+            data_dir: layer(self.data_dir, file.data_dir)
+                .unwrap_or_else(|| settings::defaults::DATA_DIR.into()),
+            http_bind: http.listen,
+            internal_bind: layer(self.internal_bind, file.internal_bind)
+                .unwrap_or(settings::defaults::INTERNAL_LISTEN),
+            meta_bind: layer(self.meta_bind, file.meta_bind)
+                .unwrap_or(settings::defaults::META_LISTEN),
+            ingest_bind: layer(self.ingest_bind, file.ingest_bind)
+                .unwrap_or(settings::defaults::INGEST_HTTP_LISTEN),
+            kafka_bind: layer(self.kafka_bind, file.kafka_bind)
+                .unwrap_or(settings::defaults::KAFKA_LISTEN),
+            kafka_brokers: self.kafka.brokers(&file.kafka),
+            data_nodes: layer(self.data_nodes, file.data_nodes).unwrap_or(1),
+            replication_factor: layer(self.replication_factor, file.replication_factor)
                 .unwrap_or(1),
-            create_database: self.create_database.or(file.create_database),
-            topic_prefix: self
-                .topic_prefix
-                .or(file.topic_prefix)
+            create_database: layer(self.create_database, file.create_database),
+            topic_prefix: layer(self.topic_prefix, file.topic_prefix)
                 .unwrap_or_else(|| schemas::topics::DEFAULT_PREFIX.to_owned()),
-            auth_enabled: self.auth_enabled.or(file.auth_enabled).unwrap_or(false),
+            auth_enabled: http.auth_enabled,
+            max_body_size: http.max_body_size,
+            log_filter: self.logging.resolve(
+                file.logging,
+                None,
+                settings::defaults::STANDALONE_LOG_FILTER,
+            )?,
         };
         if settings.data_nodes == 0 {
             bail!("--data-nodes must be at least 1");
@@ -176,6 +176,7 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     spec.replication_factor = s.replication_factor;
     spec.topic_prefix = s.topic_prefix.clone();
     spec.auth_enabled = s.auth_enabled;
+    spec.max_body_size = s.max_body_size;
     spec.create_database = s.create_database.clone();
     spec.ingest_bind = Some(s.ingest_bind);
     let mut cluster = spec.start().await?;
@@ -219,5 +220,34 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
 async fn ingest_finished<T>(task: &tokio::task::JoinHandle<T>) {
     while !task.is_finished() {
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn old_and_new_names() {
+        let s = Cli::try_parse_from(["sluice", "--http-bind", "127.0.0.1:1"])
+            .unwrap()
+            .args
+            .resolve()
+            .unwrap();
+        assert_eq!(s.http_bind, "127.0.0.1:1".parse().unwrap());
+        let file: FileConfig =
+            toml::from_str("http_bind = \"127.0.0.1:2\"\nmeta_bind = \"127.0.0.1:3\"").unwrap();
+        assert_eq!(file.http.http_listen, Some("127.0.0.1:2".parse().unwrap()));
+        let file: FileConfig = toml::from_str("http_listen = \"127.0.0.1:2\"").unwrap();
+        assert_eq!(file.http.http_listen, Some("127.0.0.1:2".parse().unwrap()));
+        assert!(toml::from_str::<FileConfig>("http_bnid = \"127.0.0.1:2\"").is_err());
     }
 }

@@ -2,15 +2,14 @@
 //! HTTP writes) into the shard-group topics. Stateless: run as many as you
 //! like; they share the raw partitions through a Kafka consumer group.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
 use ingest::daemon::{self, DaemonConfig, FileConfig};
 use ingest::http::ApiConfig;
-use ingest::produce::KafkaConfig;
 use ingest::raw::RawConfig;
+use settings::layer;
 
 /// Sluice ingest daemon: consumes the raw line-protocol topics
 /// (`<prefix>.lp.<database>`, or `<prefix>.lp` with a `db` header) and
@@ -23,15 +22,10 @@ struct Args {
     /// `ingest/ingest.example.toml`); flags and environment override it.
     #[arg(long, env = "SLUICE_INGEST_CONFIG")]
     config: Option<PathBuf>,
-    /// Kafka bootstrap servers [default: 127.0.0.1:9092].
-    #[arg(long, env = "SLUICE_KAFKA_BROKERS")]
-    kafka_brokers: Option<String>,
-    /// metad addresses, comma separated [default: 127.0.0.1:8091].
-    #[arg(long, env = "SLUICE_METAD")]
-    metad: Option<String>,
-    /// Shared secret for calls to metad [default: none].
-    #[arg(long, env = "SLUICE_SHARED_SECRET", hide_env_values = true)]
-    shared_secret: Option<String>,
+    #[command(flatten)]
+    kafka: settings::KafkaArgs,
+    #[command(flatten)]
+    metad: settings::MetadArgs,
     /// Topic prefix of the cluster [default: sluice].
     #[arg(long, env = "SLUICE_TOPIC_PREFIX")]
     topic_prefix: Option<String>,
@@ -50,77 +44,56 @@ struct Args {
     /// database) created when missing; 0 leaves them to the operator [default: 4].
     #[arg(long, env = "SLUICE_RAW_TOPIC_PARTITIONS")]
     raw_topic_partitions: Option<usize>,
-    /// Address of the HTTP server (/metrics, /health) [default: 127.0.0.1:8087].
-    #[arg(long, env = "SLUICE_INGEST_HTTP")]
-    http_listen: Option<SocketAddr>,
+    // `--http-listen` (or `SLUICE_INGEST_HTTP`, its old variable): the
+    // server of /metrics, /health and, with --serve-writes, the write API.
+    #[command(flatten)]
+    http: settings::HttpApiArgs,
     /// Also serve InfluxDB's write API (/write, /api/v2/write, /ping) there [default: false].
     #[arg(long, env = "SLUICE_SERVE_WRITES")]
     serve_writes: Option<bool>,
-    /// Require credentials on the write API [default: false].
-    #[arg(long, env = "SLUICE_AUTH_ENABLED")]
-    auth_enabled: Option<bool>,
-    /// Largest write body in bytes, after decompression [default: 25000000].
-    #[arg(long, env = "SLUICE_MAX_BODY_SIZE")]
-    max_body_size: Option<usize>,
+    #[command(flatten)]
+    logging: settings::LoggingArgs,
 }
 
-fn config(args: Args) -> anyhow::Result<DaemonConfig> {
-    let file = match &args.config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
-    };
-    let mut kafka = KafkaConfig::default();
-    if let Some(b) = args.kafka_brokers.or(file.kafka_brokers) {
-        kafka.brokers = b;
-    }
-    kafka.properties = file.kafka_properties.unwrap_or_default();
-    let metad = args
-        .metad
-        .or(file.metad.map(|v| v.join(",")))
-        .unwrap_or_else(|| "127.0.0.1:8091".into());
-    let mut metad = meta_client::Config::from_list(&metad);
-    metad.shared_secret = args.shared_secret.or(file.shared_secret);
+/// The daemon's settings and its log filter.
+fn config(args: Args) -> anyhow::Result<(DaemonConfig, String)> {
+    let file: FileConfig = settings::load_file(args.config.as_deref())?;
+    let log_filter = args
+        .logging
+        .resolve(file.logging, None, settings::defaults::LOG_FILTER)?;
     let mut raw = RawConfig::default();
-    if let Some(p) = args.topic_prefix.or(file.topic_prefix) {
+    if let Some(p) = layer(args.topic_prefix, file.topic_prefix) {
         schemas::topics::validate_prefix(&p)?;
         raw.topic_prefix = p;
     }
-    if let Some(g) = args.group_id.or(file.group_id) {
+    if let Some(g) = layer(args.group_id, file.group_id) {
         raw.group_id = g;
     }
-    raw.instance_id = args.instance_id.or(file.instance_id);
-    raw.dead_letter_topic = args.dead_letter_topic.or(file.dead_letter_topic);
-    if let Some(n) = args.raw_topic_partitions.or(file.raw_topic_partitions) {
+    raw.instance_id = layer(args.instance_id, file.instance_id);
+    raw.dead_letter_topic = layer(args.dead_letter_topic, file.dead_letter_topic);
+    if let Some(n) = layer(args.raw_topic_partitions, file.raw_topic_partitions) {
         raw.create_topic_partitions = n;
     }
-    let mut api = ApiConfig::default();
-    if let Some(a) = args.auth_enabled.or(file.auth_enabled) {
-        api.auth_enabled = a;
-    }
-    if let Some(m) = args.max_body_size.or(file.max_body_size) {
-        api.max_body_size = m;
-    }
-    Ok(DaemonConfig {
-        kafka,
-        metad,
+    let http = args.http.resolve(
+        file.http,
+        settings::defaults::INGEST_HTTP_LISTEN,
+        Some("SLUICE_INGEST_HTTP"),
+    )?;
+    let config = DaemonConfig {
+        kafka: args.kafka.resolve(file.kafka),
+        metad: args.metad.resolve(file.metad),
         raw,
-        http_listen: args
-            .http_listen
-            .or(file.http_listen)
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8087))),
-        serve_writes: args.serve_writes.or(file.serve_writes).unwrap_or(false),
-        api,
-    })
+        http_listen: http.listen,
+        serve_writes: layer(args.serve_writes, file.serve_writes).unwrap_or(false),
+        api: ApiConfig::from(http),
+    };
+    Ok((config, log_filter))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    let config = config(Args::parse())?;
+    let (config, log_filter) = config(Args::parse())?;
+    settings::init_tracing(&log_filter)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown::signal().await;

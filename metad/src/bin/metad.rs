@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use metad::config::FileConfig;
@@ -23,7 +22,7 @@ struct Args {
     #[arg(long, env = "METAD_NODE_ID", default_value_t = 1)]
     node_id: u64,
     /// Address the HTTP API (clients and raft peers) listens on.
-    #[arg(long, env = "METAD_LISTEN", default_value = "127.0.0.1:8091")]
+    #[arg(long, env = "METAD_LISTEN", default_value_t = settings::defaults::META_LISTEN)]
     listen: SocketAddr,
     /// Address peers and clients reach this node at [default: the listen address].
     #[arg(long, env = "METAD_ADVERTISE")]
@@ -34,9 +33,9 @@ struct Args {
     /// Initialise a one-voter cluster if this node has no raft state yet.
     #[arg(long, env = "METAD_BOOTSTRAP", default_value_t = false)]
     bootstrap: bool,
-    /// Shared secret every API call must carry as `Authorization: Bearer` [default: none, no check].
-    #[arg(long, env = "SLUICE_SHARED_SECRET", hide_env_values = true)]
-    shared_secret: Option<String>,
+    // --shared-secret: every API call must carry it; none: no check.
+    #[command(flatten)]
+    secret: settings::SecretArgs,
     /// Prefix of shard-group topic names (`<prefix>.shardgroup.<id>`).
     #[arg(long, env = "METAD_TOPIC_PREFIX", default_value = schemas::topics::DEFAULT_PREFIX)]
     topic_prefix: String,
@@ -62,9 +61,9 @@ struct Args {
         default_value_t = 30_000
     )]
     retention_check_interval_ms: u64,
-    /// Log filter (tracing `EnvFilter` syntax).
-    #[arg(long, env = "METAD_LOG", default_value = "info")]
-    log: String,
+    // --log-filter (alias --log; METAD_LOG is read after SLUICE_LOG_FILTER).
+    #[command(flatten)]
+    logging: settings::LoggingArgs,
 }
 
 /// Whether `id` was left at its default (so the config file may set it).
@@ -75,53 +74,50 @@ fn defaulted(matches: &ArgMatches, id: &str) -> bool {
     )
 }
 
-/// Overrides defaulted flags with the file's values.
+/// Layers the file's values under the flags given (or their variables),
+/// over clap's defaults.
 macro_rules! layer {
     ($args:ident, $file:ident, $matches:ident, $($field:ident),+ $(,)?) => {
-        $(if defaulted(&$matches, stringify!($field)) {
-            if let Some(v) = $file.$field.clone() {
-                $args.$field = v;
-            }
+        $(let given = (!defaulted(&$matches, stringify!($field))).then(|| $args.$field.clone());
+        if let Some(v) = settings::layer(given, $file.$field.clone()) {
+            $args.$field = v;
         })+
     };
 }
 
-fn load() -> anyhow::Result<(Args, NodeConfig)> {
+/// The node's settings and its log filter.
+fn load() -> anyhow::Result<(NodeConfig, String)> {
     let matches = Args::command().get_matches();
     let mut args = Args::from_arg_matches(&matches)?;
-    if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
-        let file = FileConfig::parse(&text).with_context(|| format!("in {}", path.display()))?;
-        layer!(
-            args,
-            file,
-            matches,
-            node_id,
-            listen,
-            data_dir,
-            bootstrap,
-            topic_prefix,
-            default_replication_factor,
-            heartbeat_interval_ms,
-            election_timeout_ms,
-            snapshot_logs,
-            data_node_timeout_ms,
-            retention_check_interval_ms,
-        );
-        if args.advertise.is_none() {
-            args.advertise = file.advertise.clone();
-        }
-        if args.shared_secret.is_none() {
-            args.shared_secret = file.shared_secret.clone();
-        }
-    }
+    let file: FileConfig = settings::load_file(args.config.as_deref())?;
+    layer!(
+        args,
+        file,
+        matches,
+        node_id,
+        listen,
+        data_dir,
+        bootstrap,
+        topic_prefix,
+        default_replication_factor,
+        heartbeat_interval_ms,
+        election_timeout_ms,
+        snapshot_logs,
+        data_node_timeout_ms,
+        retention_check_interval_ms,
+    );
+    args.advertise = settings::layer(args.advertise.take(), file.advertise.clone());
+    let log_filter = args.logging.clone().resolve(
+        file.logging.clone(),
+        Some("METAD_LOG"),
+        settings::defaults::LOG_FILTER,
+    )?;
     let mut config = NodeConfig::new(args.node_id, args.listen, args.data_dir.clone());
     if let Some(advertise) = &args.advertise {
         config.advertise.clone_from(advertise);
     }
     config.bootstrap = args.bootstrap;
-    config.shared_secret = args.shared_secret.clone().filter(|s| !s.is_empty());
+    config.shared_secret = args.secret.clone().resolve(file.secret.clone());
     config.topic_prefix.clone_from(&args.topic_prefix);
     config.default_replication_factor = args.default_replication_factor;
     config.heartbeat_interval = Duration::from_millis(args.heartbeat_interval_ms);
@@ -130,18 +126,13 @@ fn load() -> anyhow::Result<(Args, NodeConfig)> {
     config.data_node_timeout = Duration::from_millis(args.data_node_timeout_ms);
     config.retention_check_interval = Duration::from_millis(args.retention_check_interval_ms);
     config.validate()?;
-    Ok((args, config))
+    Ok((config, log_filter))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let (args, config) = load()?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?,
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let (config, log_filter) = load()?;
+    settings::init_tracing(&log_filter)?;
     let stop = async {
         shutdown::signal().await;
         tracing::info!("shutting down");

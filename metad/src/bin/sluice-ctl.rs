@@ -21,11 +21,11 @@ struct Cli {
     #[arg(
         long,
         env = "SLUICE_METAD",
-        default_value = "127.0.0.1:8091",
+        default_value = settings::defaults::META_ADDR,
         global = true
     )]
     metad: String,
-    /// Shared secret of the cluster [default: none].
+    /// Shared secret of the cluster; empty means none [default: none].
     #[arg(
         long,
         env = "SLUICE_SHARED_SECRET",
@@ -44,6 +44,9 @@ struct Cli {
         global = true
     )]
     timeout_s: u64,
+    // --log-filter (before the subcommand)
+    #[command(flatten)]
+    logging: settings::LoggingArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -398,7 +401,7 @@ fn print<T: Serialize>(
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::from_list(&cli.metad);
-    config.shared_secret = cli.shared_secret.clone().filter(|s| !s.is_empty());
+    config.shared_secret = cli.shared_secret.clone();
     config.retry_for = Duration::from_secs(cli.timeout_s);
     config.request_timeout = Duration::from_secs(cli.timeout_s.max(1));
     let client = MetaClient::new(config)?;
@@ -517,7 +520,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // The same rule as the daemons': an empty secret means none.
+    cli.shared_secret = settings::shared_secret(cli.shared_secret.take());
+    let logging = cli.logging.clone().resolve(
+        settings::LoggingFile::default(),
+        None,
+        settings::defaults::CTL_LOG_FILTER,
+    );
+    if let Err(e) = logging.and_then(|filter| settings::init_tracing(&filter)) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
