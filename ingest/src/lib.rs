@@ -19,7 +19,6 @@
 use anyhow as _;
 use clap as _;
 use shutdown as _;
-use tracing_subscriber as _;
 
 pub mod daemon;
 pub mod http;

@@ -96,7 +96,6 @@
 use anyhow as _;
 use clap as _;
 use shutdown as _;
-use tracing_subscriber as _;
 // used by `replay-bench`, which replays into a temporary shard directory
 use tempfile as _;
 use testkit as _;
