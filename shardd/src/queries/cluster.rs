@@ -264,16 +264,6 @@ impl Cluster {
         Arc::clone(&self.meta.borrow())
     }
 
-    /// This node's replicas.
-    pub fn local(&self) -> &Arc<dyn LocalShards> {
-        &self.local
-    }
-
-    /// The distribution tunables.
-    pub fn options(&self) -> &ClusterOptions {
-        &self.options
-    }
-
     /// The replica status, refreshed in the background when older than
     /// `status_max_age` (queries never wait for metad).
     fn replica_status(&self) -> Arc<StatusMap> {
