@@ -106,14 +106,12 @@ pub(crate) fn internal_routes(node: Arc<Node>) -> Router {
         .with_state(node)
 }
 
-/// Puts every internal route behind the shared secret and the API version
-/// check, with a request span.
-pub(crate) fn guard_internal(router: Router, node: &Arc<Node>) -> Router {
+/// Puts internal routes behind the cluster's shared `secret` and the API
+/// version check, with a request span: what a node serves on its internal
+/// port (tests that serve a route alone wrap it the same way).
+pub fn guard_internal(router: Router, secret: Option<String>) -> Router {
     router
-        .layer(middleware::from_fn_with_state(
-            node.config().metad.shared_secret.clone(),
-            authenticate,
-        ))
+        .layer(middleware::from_fn_with_state(secret, authenticate))
         .layer(middleware::from_fn(check_version))
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

@@ -213,7 +213,8 @@ impl Node {
 
         let internal = crate::api::internal_routes(Arc::clone(&node))
             .merge(crate::queries::internal_routes(&node));
-        let internal = crate::api::guard_internal(internal, &node);
+        let internal =
+            crate::api::guard_internal(internal, node.config().metad.shared_secret.clone());
         let engine = crate::queries::engine(&node);
         let public = crate::api::public_routes(&node)
             .merge(crate::queries::public_routes(&node, Arc::clone(&engine)))

@@ -176,7 +176,7 @@ impl Loaded {
 pub async fn serve(shards: Arc<StaticShards>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let app = shardd::queries::shard_api::routes(shards);
+    let app = shardd::api::guard_internal(shardd::queries::shard_api::routes(shards), None);
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Encoding: bincode, `version` first (see `schemas::node_api`); the
-//! shared secret is checked by the router this is mounted in. A 404
+//! shared secret and the version header are checked by
+//! `crate::api::guard_internal`, which the route is served inside. A 404
 //! answer means this node holds no queryable replica (rebuilding,
 //! unhealthy or reassigned); the coordinator then tries the next owner, as
 //! it does on any other failure or timeout.
@@ -19,14 +20,12 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use query::select::scan::ScanError;
 use query::{ShardOp, ShardOut};
-use schemas::node_api::{
-    paths, ShardReadRequest, ShardReadResponse, NODE_API_VERSION, VERSION_HEADER,
-};
+use schemas::node_api::{paths, ShardReadRequest, ShardReadResponse, NODE_API_VERSION};
 
 use super::cluster::LocalShards;
 use crate::replica::WaitError;
@@ -79,20 +78,12 @@ pub async fn run_local(
     .map_err(ShardCallError::from)
 }
 
-/// The shard-read route, over this node's replicas. Mount it behind the
-/// shared-secret check.
+/// The shard-read route, over this node's replicas. Serve it inside
+/// [`crate::api::guard_internal`] (shared secret, version header).
 pub fn routes(local: Arc<dyn LocalShards>) -> axum::Router {
     axum::Router::new()
         .route(paths::SHARD_READ, post(handle))
         .with_state(local)
-        .layer(axum::middleware::map_response(stamp_version))
-}
-
-/// Every answer names the API version it speaks (`node_client` checks it).
-async fn stamp_version(mut resp: Response) -> Response {
-    resp.headers_mut()
-        .insert(VERSION_HEADER, HeaderValue::from(NODE_API_VERSION));
-    resp
 }
 
 async fn handle(State(local): State<Arc<dyn LocalShards>>, body: Bytes) -> Response {
