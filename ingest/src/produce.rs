@@ -98,15 +98,43 @@ impl Producer {
     /// partitions to a shard group's topic). Retention is unlimited: the
     /// topic is the write-ahead log that replicas are rebuilt from.
     pub async fn ensure_topic(&self, topic: &str, partitions: usize) -> Result<(), ProduceError> {
-        if self.topics.lock().expect("not poisoned").contains(topic) {
+        self.ensure_topics(&[(topic, partitions)]).await
+    }
+
+    /// [`Self::ensure_topic`] for several topics at once: one request
+    /// creates the missing ones, one metadata request checks them all (a
+    /// write that opens many shard groups waits for one round, and takes
+    /// no thread per topic).
+    pub async fn ensure_topics(&self, topics: &[(&str, usize)]) -> Result<(), ProduceError> {
+        let missing: Vec<(&str, usize)> = {
+            let known = self.topics.lock().expect("not poisoned");
+            topics
+                .iter()
+                .filter(|(t, _)| !known.contains(*t))
+                .copied()
+                .collect()
+        };
+        if missing.is_empty() {
             return Ok(());
         }
-        self.create_unless_exists(topic, partitions, true).await?;
-        self.check_partitions(topic, partitions).await?;
-        self.topics
-            .lock()
-            .expect("not poisoned")
-            .insert(topic.to_owned());
+        let specs: Vec<TopicSpec> = missing
+            .iter()
+            .map(|(t, n)| self.topic_spec(t, *n).unlimited_retention())
+            .collect();
+        for (topic, creation) in self
+            .admin
+            .create_topics(&specs)
+            .await
+            .map_err(ProduceError::Topic)?
+        {
+            match creation {
+                TopicCreation::Created => info!(topic, "created topic"),
+                TopicCreation::Existed => debug!(topic, "topic exists"),
+            }
+        }
+        self.check_partitions(&missing).await?;
+        let mut known = self.topics.lock().expect("not poisoned");
+        known.extend(missing.iter().map(|(t, _)| (*t).to_owned()));
         Ok(())
     }
 
@@ -121,28 +149,7 @@ impl Producer {
         if self.topics.lock().expect("not poisoned").contains(topic) {
             return Ok(());
         }
-        self.create_unless_exists(topic, partitions, false).await?;
-        self.topics
-            .lock()
-            .expect("not poisoned")
-            .insert(topic.to_owned());
-        Ok(())
-    }
-
-    async fn create_unless_exists(
-        &self,
-        topic: &str,
-        partitions: usize,
-        unlimited_retention: bool,
-    ) -> Result<(), ProduceError> {
-        let mut spec = TopicSpec::new(
-            topic,
-            i32::try_from(partitions).expect("partition count fits i32"),
-            self.config.topic_replication,
-        );
-        if unlimited_retention {
-            spec = spec.unlimited_retention();
-        }
+        let spec = self.topic_spec(topic, partitions);
         match self
             .admin
             .create_topic(&spec)
@@ -152,27 +159,47 @@ impl Producer {
             TopicCreation::Created => info!(topic, partitions, "created topic"),
             TopicCreation::Existed => debug!(topic, "topic exists"),
         }
+        self.topics
+            .lock()
+            .expect("not poisoned")
+            .insert(topic.to_owned());
         Ok(())
     }
 
-    async fn check_partitions(&self, topic: &str, expected: usize) -> Result<(), ProduceError> {
+    fn topic_spec(&self, topic: &str, partitions: usize) -> TopicSpec {
+        TopicSpec::new(
+            topic,
+            i32::try_from(partitions).expect("partition count fits i32"),
+            self.config.topic_replication,
+        )
+    }
+
+    async fn check_partitions(&self, expected: &[(&str, usize)]) -> Result<(), ProduceError> {
         // Metadata may lag a fresh creation for a moment.
         let deadline = Instant::now() + Duration::from_secs(10);
+        let names: Vec<String> = expected.iter().map(|(t, _)| (*t).to_owned()).collect();
         loop {
-            let (admin, name) = (self.admin.clone(), topic.to_owned());
+            let (admin, names) = (self.admin.clone(), names.clone());
             // Metadata requests block on the network: keep them off the runtime.
-            let found = tokio::task::spawn_blocking(move || admin.partition_count(&name))
-                .await
-                .expect("metadata task does not panic")
-                .map_err(ProduceError::Topic)?;
-            if found == expected {
+            let found = tokio::task::spawn_blocking(move || {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                admin.partition_counts(&names)
+            })
+            .await
+            .expect("metadata task does not panic")
+            .map_err(ProduceError::Topic)?;
+            let wrong = expected
+                .iter()
+                .zip(&found)
+                .find(|((_, want), got)| **got != *want);
+            let Some(((topic, want), got)) = wrong else {
                 return Ok(());
-            }
-            if found != 0 || Instant::now() > deadline {
+            };
+            if *got != 0 || Instant::now() > deadline {
                 return Err(ProduceError::PartitionMismatch {
-                    topic: topic.to_owned(),
-                    found,
-                    expected,
+                    topic: (*topic).to_owned(),
+                    found: *got,
+                    expected: *want,
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

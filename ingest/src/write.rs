@@ -206,14 +206,14 @@ impl WriteService {
         {
             let existing: Vec<&ShardGroup> = groups.iter().collect();
             let missing = timestamps_needing_groups(rp, &existing, &points, now_ns);
-            for ts in missing {
-                let group = self
+            if !missing.is_empty() {
+                let created = self
                     .meta
-                    .create_shard_group(&target.database, Some(&rp.name), ts)
+                    .create_shard_groups(&target.database, Some(&rp.name), missing)
                     .await?;
-                debug!(group = group.id, ts, "shard group from metad");
-                groups.retain(|g| g.id != group.id);
-                groups.push(group);
+                debug!(groups = created.len(), "shard groups from metad");
+                groups.retain(|g| created.iter().all(|c| c.id != g.id));
+                groups.extend(created);
             }
         }
         let group_refs: Vec<&ShardGroup> = groups.iter().collect();
@@ -233,11 +233,16 @@ impl WriteService {
             return Ok(outcome);
         }
 
-        for g in &groups {
-            if routed.batches.iter().any(|b| b.topic == g.topic) {
-                self.producer.ensure_topic(&g.topic, g.shards.len()).await?;
-            }
-        }
+        // One round for all topics: a write that opens many shard groups
+        // waits for one creation request, not one per group.
+        let used: std::collections::HashSet<&str> =
+            routed.batches.iter().map(|b| b.topic.as_str()).collect();
+        let topics: Vec<(&str, usize)> = groups
+            .iter()
+            .filter(|g| used.contains(g.topic.as_str()))
+            .map(|g| (g.topic.as_str(), g.shards.len()))
+            .collect();
+        self.producer.ensure_topics(&topics).await?;
         let batches = split_oversized(routed.batches, self.producer.config().max_record_bytes);
         let produce_started = Instant::now();
         let sent = self.producer.send(&batches).await?;

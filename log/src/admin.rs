@@ -270,6 +270,27 @@ impl Admin {
         Ok(md.brokers().len())
     }
 
+    /// How many partitions each of `topics` has (0 for one the brokers do
+    /// not know yet), from one metadata request for the whole cluster.
+    /// Blocks.
+    pub fn partition_counts(&self, topics: &[&str]) -> Result<Vec<usize>, Error> {
+        let md = self
+            .client
+            .inner()
+            .fetch_metadata(None, self.metadata_timeout)
+            .map_err(|e| Error::Metadata(Box::new(e)))?;
+        let known: std::collections::HashMap<&str, usize> = md
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| (t.name(), t.partitions().len()))
+            .collect();
+        Ok(topics
+            .iter()
+            .map(|t| known.get(t).copied().unwrap_or(0))
+            .collect())
+    }
+
     /// How many partitions `topic` has; 0 when the brokers do not know it
     /// (yet: metadata may lag a fresh creation for a moment). Blocks.
     pub fn partition_count(&self, topic: &str) -> Result<usize, Error> {

@@ -131,6 +131,36 @@ impl ClientContext for ReplicaContext {
 
 impl ConsumerContext for ReplicaContext {}
 
+/// A partition's own queue on a replica consumer
+/// (`BaseConsumer::split_partition_queue`).
+pub type PartitionQueue = rdkafka::consumer::base_consumer::PartitionQueue<ReplicaContext>;
+
+/// The `(low, high)` watermarks of a partition as the consumer last saw
+/// them in a fetch response: no request, so cheap for thousands of
+/// partitions; `None` before the first fetch of that partition.
+pub fn cached_watermarks(
+    consumer: &ReplicaConsumer,
+    topic: &str,
+    partition: i32,
+) -> Option<(i64, i64)> {
+    use rdkafka::consumer::Consumer as _;
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is valid while `consumer` is borrowed;
+    // librdkafka only reads the topic name and writes the two integers.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some((low, high))
+}
+
 /// The replica consumer settings: partitions are assigned by hand, offsets
 /// live with the data in the shard, and nothing moves by itself.
 fn replica_settings(group_id: &str) -> RoleSettings {

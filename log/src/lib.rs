@@ -46,8 +46,8 @@ pub use rdkafka;
 
 pub use admin::{Admin, TopicCreation, TopicSpec};
 pub use clients::{
-    dead_letter_producer, producer, raw_consumer, reader, replica_consumer, simple_producer,
-    ReplicaConsumer, ReplicaContext,
+    cached_watermarks, dead_letter_producer, producer, raw_consumer, reader, replica_consumer,
+    simple_producer, PartitionQueue, ReplicaConsumer, ReplicaContext,
 };
 pub use config::{
     KafkaConfig, DEFAULT_BROKERS, DEFAULT_COMPRESSION, DEFAULT_DELIVERY_TIMEOUT, DEFAULT_LINGER_MS,

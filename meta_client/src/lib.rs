@@ -391,6 +391,30 @@ impl MetaClient {
         }
     }
 
+    /// The shard groups for points at each of `timestamps_ns` in `(db,
+    /// rp)`, created if needed, in one proposal: each group once, in the
+    /// order of the timestamps.
+    pub async fn create_shard_groups(
+        &self,
+        database: &str,
+        retention_policy: Option<&str>,
+        timestamps_ns: Vec<i64>,
+    ) -> Result<Vec<ShardGroup>, Error> {
+        let out = self
+            .apply(&MetaCommand::CreateShardGroups {
+                database: database.to_owned(),
+                retention_policy: retention_policy.map(str::to_owned),
+                timestamps_ns,
+                alive_nodes: Vec::new(),
+                topic_prefix: String::new(),
+            })
+            .await?;
+        match out {
+            CommandOutput::ShardGroupsFor { groups, .. } => Ok(groups),
+            other => Err(Error::UnexpectedOutput(Box::new(other))),
+        }
+    }
+
     /// Registers a data node (or finds it again by its internal address).
     pub async fn register_data_node(
         &self,

@@ -128,6 +128,38 @@ pub fn apply(meta: &mut MetaData, index: u64, cmd: &MetaCommand) -> Outcome {
             alive_nodes,
             topic_prefix,
         ),
+        MetaCommand::CreateShardGroups {
+            database,
+            retention_policy,
+            timestamps_ns,
+            alive_nodes,
+            topic_prefix,
+        } => {
+            let mut groups: Vec<ShardGroup> = Vec::new();
+            // Every refusal (no database, policy or alive node, a bad
+            // prefix) comes before the first change, so a refused command
+            // changes nothing.
+            for &ts in timestamps_ns {
+                let out = create_shard_group(
+                    meta,
+                    index,
+                    database,
+                    retention_policy.as_deref(),
+                    ts,
+                    alive_nodes,
+                    topic_prefix,
+                )?;
+                if let CommandOutput::ShardGroup { group, .. } = out {
+                    if !groups.iter().any(|g| g.id == group.id) {
+                        groups.push(group);
+                    }
+                }
+            }
+            Ok(CommandOutput::ShardGroupsFor {
+                version: meta.version,
+                groups,
+            })
+        }
         MetaCommand::RegisterDataNode {
             http_addr,
             internal_addr,
@@ -943,6 +975,63 @@ mod tests {
                 topic_prefix: "sluice".into(),
             }),
             CommandError::DatabaseNotFound("nope".into())
+        );
+    }
+
+    #[test]
+    fn many_shard_groups_in_one_command() {
+        let mut sm = Sm::new();
+        let nodes = sm.nodes(2);
+        sm.run(create_db("db", Some(spec("rp", 0, 1)))).unwrap();
+        let week = 7 * DAY_NS as i64;
+        let t0 = 1_700_000_000_000_000_000;
+        let existing = group_of(sm.group("db", t0, &nodes));
+        let create = |timestamps_ns: Vec<i64>| MetaCommand::CreateShardGroups {
+            database: "db".into(),
+            retention_policy: None,
+            timestamps_ns,
+            alive_nodes: nodes.clone(),
+            topic_prefix: "sluice".into(),
+        };
+        // Three windows, one of them twice, one existing already.
+        let out = sm
+            .run(create(vec![t0 + week, t0, t0 + week + 1, t0 - week]))
+            .unwrap();
+        let CommandOutput::ShardGroupsFor { version, groups } = out else {
+            panic!("{out:?}");
+        };
+        assert_eq!(version, sm.meta.version);
+        assert_eq!(groups.len(), 3);
+        assert_eq!(groups[1], existing);
+        assert!(groups[0].accepts(t0 + week) && groups[2].accepts(t0 - week));
+        assert_eq!(sm.meta.shard_groups().count(), 3);
+        let ids: Vec<_> = groups
+            .iter()
+            .flat_map(|g| &g.shards)
+            .map(|s| s.id)
+            .collect();
+        let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len(), "shard ids are never reused");
+
+        let again = sm.run(create(vec![t0 - week, t0 + week])).unwrap();
+        let CommandOutput::ShardGroupsFor {
+            version: v2,
+            groups: g2,
+        } = again
+        else {
+            panic!("{again:?}");
+        };
+        assert_eq!(v2, version, "finding the groups changes nothing");
+        assert_eq!(g2, vec![groups[2].clone(), groups[0].clone()]);
+        assert_eq!(
+            sm.refuse(MetaCommand::CreateShardGroups {
+                database: "db".into(),
+                retention_policy: None,
+                timestamps_ns: vec![t0 + 5 * week],
+                alive_nodes: vec![],
+                topic_prefix: "sluice".into(),
+            }),
+            CommandError::NoAliveDataNodes
         );
     }
 

@@ -55,6 +55,16 @@ impl ShardOp {
         }
     }
 
+    /// The answer of a shard that holds nothing (no record has reached
+    /// its partition yet).
+    pub fn empty_out(&self) -> ShardOut {
+        match self {
+            ShardOp::Schema(_) => ShardOut::Schema(Vec::new()),
+            ShardOp::Scan(_) => ShardOut::Scan(ScanResponse::default()),
+            ShardOp::Series(_) => ShardOut::Series(Vec::new()),
+        }
+    }
+
     /// Whether the call is a few index lookups, cheaper to run in place
     /// than to hand to a blocking thread.
     pub fn is_cheap(&self) -> bool {

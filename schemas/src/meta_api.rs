@@ -201,6 +201,26 @@ pub enum MetaCommand {
         #[serde(default)]
         topic_prefix: String,
     },
+    /// The shard groups new points at each of `timestamps_ns` go to, all
+    /// created in one proposal (a write spanning many windows costs one
+    /// raft round trip, not one per group). Idempotent like
+    /// [`Self::CreateShardGroup`]; answers [`CommandOutput::ShardGroupsFor`]
+    /// with each group once, in the order of the timestamps.
+    CreateShardGroups {
+        /// Database name.
+        database: String,
+        /// Policy name; `None` or empty: the database's default.
+        #[serde(default)]
+        retention_policy: Option<String>,
+        /// A timestamp of the points of each window, ns.
+        timestamps_ns: Vec<i64>,
+        /// Stamped by the leader: the data nodes alive now.
+        #[serde(default)]
+        alive_nodes: Vec<NodeId>,
+        /// Stamped by the leader: the cluster's topic prefix.
+        #[serde(default)]
+        topic_prefix: String,
+    },
     /// A data node announcing itself; idempotent by address.
     RegisterDataNode {
         /// Public HTTP address.
@@ -256,6 +276,7 @@ impl MetaCommand {
             Self::CreateContinuousQuery { .. } => "create_continuous_query",
             Self::DropContinuousQuery { .. } => "drop_continuous_query",
             Self::CreateShardGroup { .. } => "create_shard_group",
+            Self::CreateShardGroups { .. } => "create_shard_groups",
             Self::RegisterDataNode { .. } => "register_data_node",
             Self::SetDataNodeState { .. } => "set_data_node_state",
             Self::RemoveDataNode { .. } => "remove_data_node",
@@ -289,6 +310,13 @@ pub enum CommandOutput {
         /// The group.
         group: ShardGroup,
     },
+    /// The shard groups of a [`MetaCommand::CreateShardGroups`].
+    ShardGroupsFor {
+        /// Meta version.
+        version: u64,
+        /// The groups, each once, in the order of the timestamps.
+        groups: Vec<ShardGroup>,
+    },
     /// The groups a lifecycle command touched.
     ShardGroups {
         /// Meta version.
@@ -305,6 +333,7 @@ impl CommandOutput {
             Self::Done { version }
             | Self::DataNode { version, .. }
             | Self::ShardGroup { version, .. }
+            | Self::ShardGroupsFor { version, .. }
             | Self::ShardGroups { version, .. } => *version,
         }
     }

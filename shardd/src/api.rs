@@ -205,7 +205,7 @@ fn hold_at(r: &Replica, offset: Option<i64>, ttl: Duration) -> Result<(), ApiErr
         until: Instant::now() + ttl,
     });
     r.lock_status().hold = Some(offset);
-    r.wake.notify_all();
+    r.wake();
     Ok(())
 }
 
@@ -263,7 +263,7 @@ async fn release(
         let mut ctl = r2.lock_control();
         ctl.hold = None;
         r2.lock_status().hold = None;
-        r2.wake.notify_all();
+        r2.wake();
         Ok(())
     })
     .await?;

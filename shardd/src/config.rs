@@ -92,6 +92,8 @@ pub struct FileConfig {
     pub batch_max_records: Option<usize>,
     /// Most record bytes per apply batch.
     pub batch_max_bytes: Option<usize>,
+    /// Threads applying records to the node's shards.
+    pub apply_threads: Option<usize>,
     /// Seconds without writes after which a shard is compacted; 0: never.
     pub compact_cold_after_s: Option<u64>,
     /// Block cache of all shards, bytes.
@@ -138,6 +140,12 @@ impl NodeConfig {
         if self.consumer.batch_max_records == 0 {
             return Err(ConfigError::Invalid {
                 key: "batch_max_records",
+                why: "must be at least 1",
+            });
+        }
+        if self.consumer.apply_threads == 0 {
+            return Err(ConfigError::Invalid {
+                key: "apply_threads",
                 why: "must be at least 1",
             });
         }

@@ -1,8 +1,15 @@
-//! The consumer of one replica: a blocking thread that owns an rdkafka
-//! `BaseConsumer` manually assigned to the shard's partition, and applies
-//! what it reads to the shard.
+//! The replica consumers of a node: one Kafka consumer for all the
+//! partitions of the shards the node owns, and a fixed number of apply
+//! threads (`apply_threads`), each running the apply loops of its share of
+//! the replicas. What a replica costs is then its state, not a thread or a
+//! client of its own.
 //!
 //! ```text
+//!  Consumers::add(spec) ─► worker (shard id mod apply_threads)
+//!                              │
+//!  Kafka consumer ── partition queue per replica (split_partition_queue)
+//!        │                     │ non-empty callback ─► worker wakes
+//!        ▼                     ▼
 //!  assign (topic, partition) at applied+1 | beginning | operator's offset
 //!    │
 //!    ▼
@@ -16,10 +23,13 @@
 //!        failure → state failed{reason}, unassign, wait for an operator
 //! ```
 //!
-//! Polling `BaseConsumer` on a thread of its own follows Quickwit: rdkafka
-//! and RocksDB calls block, so they stay off the async runtime.
+//! rdkafka and RocksDB calls block, so the loops run on threads of their
+//! own, off the async runtime (as Quickwit polls its consumers). A worker
+//! sleeps until a partition queue becomes non-empty, a command arrives, or
+//! a tick (holds expiring, cold compactions) is due.
 
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,22 +37,18 @@ use kafka_log::rdkafka::consumer::Consumer;
 use kafka_log::rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use kafka_log::rdkafka::message::{BorrowedMessage, Message};
 use kafka_log::rdkafka::{Offset, TopicPartitionList};
-use kafka_log::KafkaConfig;
+use kafka_log::{KafkaConfig, ReplicaConsumer};
+use schemas::meta::{NodeId, ShardId};
 use schemas::node_api::ReplicaState;
 use schemas::LogRecord;
-use storage::{Shard, ShardOptions, StorageResources};
+use storage::{Shard, ShardOptions, Store};
 use tracing::{debug, error, info, info_span, warn};
 
 use crate::metrics::{FailureKind, Metrics};
-use crate::replica::{Command, Replica};
+use crate::replica::{Command, Replica, ReplicaSpec, Waker};
 
-/// The consumer of one replica (its settings: `kafka_log::replica_consumer`).
-type BaseConsumer = kafka_log::ReplicaConsumer;
-
-/// Name of the file in a shard directory that records an operator's
-/// `resume-shard --from-offset N` until a record at or after `N` is applied,
-/// so a crash in between does not stop at the skipped record again.
-const RESUME_FILE: &str = "SLUICE_RESUME_FROM";
+/// A partition's own queue on the node's consumer.
+type Queue = kafka_log::PartitionQueue;
 
 /// Default of [`ConsumerConfig::compact_cold_after`]: InfluxDB's 4 h.
 pub(crate) const DEFAULT_COMPACT_COLD_AFTER: Duration = Duration::from_secs(4 * 3600);
@@ -60,8 +66,11 @@ pub struct ConsumerConfig {
     pub batch_max_records: usize,
     /// Most record bytes applied in one `apply_many`.
     pub batch_max_bytes: usize,
-    /// How long one poll waits for a record.
+    /// How often an idle worker looks at holds and cold shards.
     pub poll_timeout: Duration,
+    /// Threads applying records, whatever the number of replicas; replicas
+    /// are spread over them by shard id.
+    pub apply_threads: usize,
     /// Per-shard options of new shards.
     pub shard_options: ShardOptions,
     /// A shard that has applied nothing for this long is compacted once
@@ -77,18 +86,243 @@ impl Default for ConsumerConfig {
             batch_max_records: 16,
             batch_max_bytes: 16 << 20,
             poll_timeout: Duration::from_millis(100),
+            apply_threads: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(1, 4),
             shard_options: ShardOptions::default(),
             compact_cold_after: Some(DEFAULT_COMPACT_COLD_AFTER),
         }
     }
 }
 
-/// Everything a consumer thread needs.
-pub(crate) struct ConsumerCtx {
-    pub replica: Arc<Replica>,
-    pub resources: StorageResources,
-    pub config: ConsumerConfig,
-    pub metrics: Arc<Metrics>,
+/// What wakes a worker.
+pub(crate) enum Wake {
+    /// A new replica to run.
+    Add(Arc<Replica>),
+    /// A replica has records, an event or a command.
+    Ready(ShardId),
+    /// A partition's records reached the consumer's main queue, where no
+    /// apply loop reads them: assign it again from the applied offset.
+    Reassign(String, i32),
+    /// Close every replica (keeping its data) and end.
+    Exit,
+}
+
+/// The node's consumer and its apply threads.
+pub(crate) struct Consumers {
+    workers: Vec<(mpsc::Sender<Wake>, std::thread::JoinHandle<()>)>,
+}
+
+/// What every apply loop of a node shares.
+struct Shared {
+    consumer: Arc<ReplicaConsumer>,
+    store: Store,
+    config: ConsumerConfig,
+    metrics: Arc<Metrics>,
+}
+
+impl Consumers {
+    /// Creates the node's consumer and starts the apply threads.
+    pub(crate) fn start(
+        config: ConsumerConfig,
+        store: Store,
+        metrics: Arc<Metrics>,
+    ) -> Result<Consumers, kafka_log::Error> {
+        let consumer = Arc::new(kafka_log::replica_consumer(
+            &config.kafka,
+            &config.group_id,
+        )?);
+        let threads = config.apply_threads.max(1);
+        let shared = Arc::new(Shared {
+            consumer,
+            store,
+            config,
+            metrics,
+        });
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..threads).map(|_| mpsc::channel()).unzip();
+        let workers = rxs
+            .into_iter()
+            .enumerate()
+            .map(|(i, rx)| {
+                let worker = Worker {
+                    shared: Arc::clone(&shared),
+                    tx: txs[i].clone(),
+                    others: (i == 0).then(|| txs.clone()),
+                    loops: HashMap::new(),
+                    ready: BTreeSet::new(),
+                };
+                let handle = std::thread::Builder::new()
+                    .name(format!("apply-{i}"))
+                    .spawn(move || worker.run(rx))
+                    .expect("spawn apply thread");
+                (txs[i].clone(), handle)
+            })
+            .collect();
+        Ok(Consumers { workers })
+    }
+
+    /// Starts a replica of `spec` on its worker.
+    pub(crate) fn add(&self, spec: ReplicaSpec, node_id: NodeId) -> Arc<Replica> {
+        let (tx, _) = &self.workers[spec.shard_id as usize % self.workers.len()];
+        let replica = Arc::new(Replica::new(spec, node_id, Waker::new(tx.clone())));
+        let _ = tx.send(Wake::Add(Arc::clone(&replica)));
+        replica
+    }
+
+    /// Closes every replica (keeping their data) and waits for the threads.
+    pub(crate) fn stop(self) {
+        for (tx, _) in &self.workers {
+            let _ = tx.send(Wake::Exit);
+        }
+        for (_, handle) in self.workers {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// One apply thread: the loops of its replicas.
+struct Worker {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Wake>,
+    /// Worker 0 serves the consumer's main queue and tells the others.
+    others: Option<Vec<mpsc::Sender<Wake>>>,
+    loops: HashMap<ShardId, ApplyLoop>,
+    /// Replicas to step: records waiting, a command, or a full batch last
+    /// time (the queue's callback fires only when it becomes non-empty).
+    ready: BTreeSet<ShardId>,
+}
+
+impl Worker {
+    fn run(mut self, rx: mpsc::Receiver<Wake>) {
+        let tick = self.shared.config.poll_timeout;
+        let mut last_tick = Instant::now();
+        loop {
+            let wait = if self.ready.is_empty() {
+                tick.saturating_sub(last_tick.elapsed())
+            } else {
+                Duration::ZERO
+            };
+            let mut next = rx.recv_timeout(wait);
+            loop {
+                match next {
+                    Ok(Wake::Add(r)) => self.add(r),
+                    Ok(Wake::Ready(id)) => {
+                        self.ready.insert(id);
+                    }
+                    Ok(Wake::Reassign(topic, partition)) => self.reassign(&topic, partition),
+                    Ok(Wake::Exit) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        self.exit();
+                        return;
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
+                }
+                next = rx.try_recv().map_err(|e| match e {
+                    mpsc::TryRecvError::Empty => mpsc::RecvTimeoutError::Timeout,
+                    mpsc::TryRecvError::Disconnected => mpsc::RecvTimeoutError::Disconnected,
+                });
+            }
+            self.serve_main_queue();
+            for id in std::mem::take(&mut self.ready) {
+                self.step(id);
+            }
+            if last_tick.elapsed() >= tick {
+                last_tick = Instant::now();
+                let ids: Vec<ShardId> = self.loops.keys().copied().collect();
+                for id in ids {
+                    if let Some(l) = self.loops.get_mut(&id) {
+                        l.tick();
+                    }
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, replica: Arc<Replica>) {
+        let id = replica.spec.shard_id;
+        // A replica of the same shard may still be closing (removed and
+        // owned again): its stop command is pending; carry it out first.
+        if self.loops.contains_key(&id) {
+            self.step(id);
+            if let Some(mut old) = self.loops.remove(&id) {
+                old.close(false);
+            }
+        }
+        let mut l = ApplyLoop::new(Arc::clone(&self.shared), replica, self.tx.clone());
+        l.open_and_assign();
+        self.loops.insert(id, l);
+        self.ready.insert(id);
+    }
+
+    fn step(&mut self, id: ShardId) {
+        let Some(l) = self.loops.get_mut(&id) else {
+            return;
+        };
+        match l.step() {
+            Step::Idle => {}
+            Step::More => {
+                self.ready.insert(id);
+            }
+            Step::Stopped => {
+                self.loops.remove(&id);
+            }
+        }
+    }
+
+    /// Every partition has its own queue, so the main queue carries only
+    /// events; librdkafka serves callbacks when it is polled.
+    fn serve_main_queue(&mut self) {
+        let Some(others) = &self.others else {
+            return;
+        };
+        while let Some(polled) = self.shared.consumer.poll(Duration::ZERO) {
+            match polled {
+                Ok(m) => {
+                    error!(
+                        topic = m.topic(),
+                        partition = m.partition(),
+                        offset = m.offset(),
+                        "record outside its partition queue; reassigning the partition"
+                    );
+                    for tx in others {
+                        let _ = tx.send(Wake::Reassign(m.topic().to_owned(), m.partition()));
+                    }
+                }
+                Err(e) => debug!(error = %e, "consumer event"),
+            }
+        }
+    }
+
+    fn reassign(&mut self, topic: &str, partition: i32) {
+        for l in self.loops.values_mut() {
+            if l.replica.spec.topic == topic && l.replica.spec.partition == partition {
+                if let Phase::Running { expected } = l.phase {
+                    let start =
+                        expected.or_else(|| l.shard.as_ref()?.applied_offset().map(|a| a + 1));
+                    l.assign(start);
+                }
+            }
+        }
+    }
+
+    fn exit(&mut self) {
+        for (_, mut l) in self.loops.drain() {
+            let remove = matches!(
+                l.replica.lock_control().command,
+                Some(Command::Stop { remove: true })
+            );
+            l.close(remove);
+        }
+    }
+}
+
+/// What a step of an apply loop left to do.
+enum Step {
+    /// Nothing until woken.
+    Idle,
+    /// A full batch was applied: there may be more.
+    More,
+    /// The replica is closed.
+    Stopped,
 }
 
 /// Where the consumer is.
@@ -118,43 +352,13 @@ impl Failure {
     }
 }
 
-/// Runs the consumer of `ctx.replica` until it is told to stop.
-pub(crate) fn run(ctx: ConsumerCtx) {
-    let spec = &ctx.replica.spec;
-    let span = info_span!(
-        "consumer",
-        shard_id = spec.shard_id,
-        topic = %spec.topic,
-        partition = spec.partition
-    );
-    let _entered = span.enter();
-    let consumer: BaseConsumer =
-        match kafka_log::replica_consumer(&ctx.config.kafka, &ctx.config.group_id) {
-            Ok(c) => c,
-            Err(e) => {
-                let mut c = ApplyLoop::without_kafka(&ctx);
-                c.fail(Failure::new(FailureKind::Consumer, e.to_string()));
-                c.wait_for_stop();
-                return;
-            }
-        };
-    let mut c = ApplyLoop {
-        ctx: &ctx,
-        consumer: Some(consumer),
-        shard: None,
-        phase: Phase::Failed,
-        last_transient: None,
-        last_write: Instant::now(),
-        cold_checked: false,
-    };
-    c.open_and_assign();
-    c.run_loop();
-}
-
-/// The consumer thread's state.
-struct ApplyLoop<'a> {
-    ctx: &'a ConsumerCtx,
-    consumer: Option<BaseConsumer>,
+/// The apply loop of one replica.
+struct ApplyLoop {
+    shared: Arc<Shared>,
+    replica: Arc<Replica>,
+    /// Wakes this loop's worker when the partition queue fills.
+    tx: mpsc::Sender<Wake>,
+    queue: Option<Queue>,
     shard: Option<Arc<Shard>>,
     phase: Phase,
     /// When a transient Kafka error was last logged (rate limit).
@@ -165,11 +369,13 @@ struct ApplyLoop<'a> {
     cold_checked: bool,
 }
 
-impl<'a> ApplyLoop<'a> {
-    fn without_kafka(ctx: &'a ConsumerCtx) -> Self {
+impl ApplyLoop {
+    fn new(shared: Arc<Shared>, replica: Arc<Replica>, tx: mpsc::Sender<Wake>) -> Self {
         ApplyLoop {
-            ctx,
-            consumer: None,
+            shared,
+            replica,
+            tx,
+            queue: None,
             shard: None,
             phase: Phase::Failed,
             last_transient: None,
@@ -179,22 +385,70 @@ impl<'a> ApplyLoop<'a> {
     }
 
     fn replica(&self) -> &Replica {
-        &self.ctx.replica
+        &self.replica
     }
 
-    fn path(&self) -> &Path {
-        &self.ctx.replica.spec.path
+    fn span(&self) -> tracing::Span {
+        let spec = &self.replica.spec;
+        info_span!(
+            "consumer",
+            shard_id = spec.shard_id,
+            topic = %spec.topic,
+            partition = spec.partition
+        )
     }
 
-    fn resume_file(&self) -> PathBuf {
-        self.path().join(RESUME_FILE)
+    /// Carries out a pending command, or applies what the partition queue
+    /// holds.
+    fn step(&mut self) -> Step {
+        let span = self.span();
+        let _entered = span.enter();
+        let command = self.replica().lock_control().command.take();
+        match command {
+            Some(Command::Stop { remove }) => {
+                self.close(remove);
+                return Step::Stopped;
+            }
+            Some(Command::Rebuild) => self.rebuild(),
+            Some(Command::Resume(from)) => self.resume(from),
+            None => {}
+        }
+        match self.phase {
+            Phase::Failed => Step::Idle,
+            Phase::Held { next } => {
+                // Released by a wake (the API's release) or a tick (expiry).
+                self.held(next);
+                Step::Idle
+            }
+            Phase::Running { .. } => self.poll_and_apply(),
+        }
+    }
+
+    /// What a worker does for every loop now and then: release an expired
+    /// hold, compact a shard gone cold.
+    fn tick(&mut self) {
+        match self.phase {
+            Phase::Held { next } => {
+                let span = self.span();
+                let _entered = span.enter();
+                self.held(next);
+            }
+            Phase::Running { .. } => {
+                if let Some(shard) = self.shard.clone() {
+                    let span = self.span();
+                    let _entered = span.enter();
+                    self.compact_if_cold(&shard);
+                }
+            }
+            Phase::Failed => {}
+        }
     }
 
     /// Marks the replica failed, counts it and stops fetching.
     fn fail(&mut self, failure: Failure) {
         let shard_id = self.replica().spec.shard_id;
         error!(kind = failure.kind.as_str(), reason = %failure.reason, "replica failed");
-        self.ctx.metrics.failure(shard_id, failure.kind);
+        self.shared.metrics.failure(shard_id, failure.kind);
         {
             let mut st = self.replica().lock_status();
             st.state = ReplicaState::Failed {
@@ -202,22 +456,22 @@ impl<'a> ApplyLoop<'a> {
             };
             st.failures += 1;
         }
-        if let Some(c) = &self.consumer {
-            let _ = c.unassign();
-        }
+        self.unassign();
         self.phase = Phase::Failed;
     }
 
     /// Opens the shard (if not open) and assigns the partition at the
     /// offset after the applied one.
     fn open_and_assign(&mut self) {
+        let span = self.span();
+        let _entered = span.enter();
         if self.shard.is_none() {
-            let opened = Shard::open(
-                self.path(),
-                &self.ctx.resources,
-                &self.ctx.config.shard_options,
-            );
-            match opened {
+            let id = self.replica.spec.shard_id;
+            match self
+                .shared
+                .store
+                .shard(id, &self.shared.config.shard_options)
+            {
                 Ok(s) => {
                     let s = Arc::new(s);
                     self.replica().set_shard(Some(Arc::clone(&s)));
@@ -226,7 +480,7 @@ impl<'a> ApplyLoop<'a> {
                 Err(e) => {
                     self.fail(Failure::new(
                         FailureKind::Open,
-                        format!("cannot open {}: {e}", self.path().display()),
+                        format!("cannot open shard {id}: {e}"),
                     ));
                     return;
                 }
@@ -240,7 +494,7 @@ impl<'a> ApplyLoop<'a> {
         if let Some(a) = applied {
             self.replica().advance_progress(a);
         }
-        let resume_from = self.read_resume_file(applied);
+        let resume_from = self.shard.as_ref().and_then(|s| s.resume_from());
         let start = match (applied, resume_from) {
             (_, Some(r)) => Some(r),
             (Some(a), None) => Some(a + 1),
@@ -256,40 +510,14 @@ impl<'a> ApplyLoop<'a> {
         self.assign(start);
     }
 
-    /// An operator's resume offset, if it still matters.
-    fn read_resume_file(&self, applied: Option<i64>) -> Option<i64> {
-        let path = self.resume_file();
-        let text = std::fs::read_to_string(&path).ok()?;
-        let from: i64 = match text.trim().parse() {
-            Ok(v) => v,
-            Err(_) => {
-                warn!(path = %path.display(), "ignoring unreadable resume file");
-                return None;
-            }
-        };
-        if applied.is_some_and(|a| a >= from) {
-            let _ = std::fs::remove_file(&path);
-            return None;
-        }
-        Some(from)
-    }
-
-    fn write_resume_file(&self, from: i64) -> std::io::Result<()> {
-        let path = self.resume_file();
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, from.to_string())?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(self.path())?.sync_all()
-    }
-
     /// Refuses to start at an offset the partition no longer (or not yet)
     /// holds. Skipped when the watermarks cannot be read (the topic may not
     /// exist yet); librdkafka then reports out-of-range itself.
     fn check_in_range(&mut self, start: i64) -> Option<Failure> {
-        let spec = &self.ctx.replica.spec;
-        let consumer = self.consumer.as_ref()?;
-        let (low, high) = consumer
+        let spec = &self.replica.spec;
+        let (low, high) = self
+            .shared
+            .consumer
             .fetch_watermarks(&spec.topic, spec.partition, Duration::from_secs(5))
             .ok()?;
         self.set_watermarks(low, high);
@@ -321,70 +549,53 @@ impl<'a> ApplyLoop<'a> {
         st.high_watermark = Some(high);
     }
 
+    fn partition_list(&self, offset: Offset) -> Result<TopicPartitionList, KafkaError> {
+        let spec = &self.replica.spec;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&spec.topic, spec.partition, offset)?;
+        Ok(tpl)
+    }
+
+    /// Stops fetching the partition and drops its queue.
+    fn unassign(&mut self) {
+        if self.queue.take().is_some() {
+            if let Ok(tpl) = self.partition_list(Offset::Invalid) {
+                if let Err(e) = self.shared.consumer.incremental_unassign(&tpl) {
+                    warn!(error = %e, "unassign");
+                }
+            }
+        }
+    }
+
+    /// (Re)starts fetching the partition at `start` (`None`: its
+    /// beginning), into a queue of its own that wakes this loop's worker.
     fn assign(&mut self, start: Option<i64>) {
-        let spec = &self.ctx.replica.spec;
-        let Some(consumer) = &self.consumer else {
+        self.unassign();
+        let spec = &self.replica.spec;
+        let Some(mut queue) = self
+            .shared
+            .consumer
+            .split_partition_queue(&spec.topic, spec.partition)
+        else {
+            self.fail(Failure::new(
+                FailureKind::Consumer,
+                format!("no queue for topic {:?}", spec.topic),
+            ));
             return;
         };
-        let mut tpl = TopicPartitionList::new();
-        let offset = start.map_or(Offset::Beginning, Offset::Offset);
-        if let Err(e) = tpl.add_partition_offset(&spec.topic, spec.partition, offset) {
-            let failure = Failure::new(FailureKind::Consumer, format!("assign: {e}"));
-            self.fail(failure);
+        let (tx, id) = (self.tx.clone(), spec.shard_id);
+        queue.set_nonempty_callback(move || {
+            let _ = tx.send(Wake::Ready(id));
+        });
+        let assigned = self
+            .partition_list(start.map_or(Offset::Beginning, Offset::Offset))
+            .and_then(|tpl| self.shared.consumer.incremental_assign(&tpl));
+        if let Err(e) = assigned {
+            self.fail(Failure::new(FailureKind::Consumer, format!("assign: {e}")));
             return;
         }
-        if let Err(e) = consumer.assign(&tpl) {
-            let failure = Failure::new(FailureKind::Consumer, format!("assign: {e}"));
-            self.fail(failure);
-            return;
-        }
+        self.queue = Some(queue);
         self.phase = Phase::Running { expected: start };
-    }
-
-    fn run_loop(&mut self) {
-        loop {
-            let command = self.replica().lock_control().command.take();
-            match command {
-                Some(Command::Stop { remove }) => {
-                    self.close(remove);
-                    return;
-                }
-                Some(Command::Rebuild) => {
-                    self.rebuild();
-                    continue;
-                }
-                Some(Command::Resume(from)) => {
-                    self.resume(from);
-                    continue;
-                }
-                None => {}
-            }
-            match self.phase {
-                Phase::Failed => self.wait(Duration::from_millis(500)),
-                Phase::Held { next } => self.held(next),
-                Phase::Running { .. } => self.poll_and_apply(),
-            }
-        }
-    }
-
-    /// Sleeps until woken by a command (or `timeout`).
-    fn wait(&self, timeout: Duration) {
-        let ctl = self.replica().lock_control();
-        if ctl.command.is_none() {
-            let _ = self.replica().wake.wait_timeout(ctl, timeout);
-        }
-    }
-
-    /// Used when the consumer could not even be created.
-    fn wait_for_stop(&mut self) {
-        loop {
-            let command = self.replica().lock_control().command.take();
-            if let Some(Command::Stop { remove }) = command {
-                self.close(remove);
-                return;
-            }
-            self.wait(Duration::from_millis(500));
-        }
     }
 
     /// Stays stopped while the hold covers nothing beyond it.
@@ -401,37 +612,43 @@ impl<'a> ApplyLoop<'a> {
         if release {
             debug!(next, "hold released");
             self.assign(Some(next));
-        } else {
-            self.wait(Duration::from_millis(100));
         }
     }
 
-    fn poll_and_apply(&mut self) {
-        let Some(consumer) = self.consumer.take() else {
+    fn poll_and_apply(&mut self) -> Step {
+        let Some(queue) = self.queue.take() else {
             self.phase = Phase::Failed;
-            return;
+            return Step::Idle;
         };
-        self.poll_and_apply_with(&consumer);
-        if self.phase == Phase::Failed {
-            // `fail` could not reach the consumer while it was lent out.
-            let _ = consumer.unassign();
+        let more = self.poll_and_apply_with(&queue);
+        if self.phase == Phase::Failed || matches!(self.phase, Phase::Held { .. }) {
+            // `fail` or a hold could not reach the queue while it was lent
+            // out.
+            self.queue = Some(queue);
+            self.unassign();
+        } else {
+            self.queue = Some(queue);
         }
-        self.consumer = Some(consumer);
+        if more {
+            Step::More
+        } else {
+            Step::Idle
+        }
     }
 
-    fn poll_and_apply_with(&mut self, consumer: &BaseConsumer) {
+    /// Applies a run of records from the queue; whether the run was cut
+    /// by the batch limits (more may be waiting).
+    fn poll_and_apply_with(&mut self, queue: &Queue) -> bool {
         let Phase::Running { mut expected } = self.phase else {
-            return;
+            return false;
         };
         // A run of records, then at most one event (EOF or error) after it.
         let mut messages: Vec<BorrowedMessage<'_>> = Vec::new();
         let mut bytes = 0usize;
         let mut event: Option<KafkaError> = None;
-        let mut timeout = self.ctx.config.poll_timeout;
-        while messages.len() < self.ctx.config.batch_max_records
-            && bytes < self.ctx.config.batch_max_bytes
-        {
-            match consumer.poll(timeout) {
+        let config = &self.shared.config;
+        while messages.len() < config.batch_max_records && bytes < config.batch_max_bytes {
+            match queue.poll(Duration::ZERO) {
                 None => break,
                 Some(Ok(m)) => {
                     bytes += m.payload_len();
@@ -442,15 +659,16 @@ impl<'a> ApplyLoop<'a> {
                     break;
                 }
             }
-            timeout = Duration::ZERO;
         }
+        let more = event.is_none()
+            && (messages.len() >= config.batch_max_records || bytes >= config.batch_max_bytes);
 
-        let replica = Arc::clone(&self.ctx.replica);
+        let replica = Arc::clone(&self.replica);
         let mut ctl = replica.lock_control();
         if ctl.command.is_some() {
-            // Handled at the top of the loop; what was polled is re-read
-            // after the new assignment.
-            return;
+            // Handled at the next step; what was polled is re-read after
+            // the new assignment.
+            return true;
         }
         if ctl.hold.is_some_and(|h| h.until <= Instant::now()) {
             ctl.hold = None;
@@ -459,7 +677,7 @@ impl<'a> ApplyLoop<'a> {
         let hold = ctl.hold.map(|h| h.offset);
         let Some(shard) = self.shard.clone() else {
             self.phase = Phase::Failed;
-            return;
+            return false;
         };
         let applied = shard.applied_offset();
         let shard_id = replica.spec.shard_id;
@@ -481,7 +699,7 @@ impl<'a> ApplyLoop<'a> {
             }
             if let Some(e) = expected {
                 if offset > e {
-                    match self.classify_jump(consumer, e, offset) {
+                    match self.classify_jump(e, offset) {
                         Ok(n) => skips += n,
                         Err(f) => {
                             failure = Some(f);
@@ -536,7 +754,7 @@ impl<'a> ApplyLoop<'a> {
             match shard.apply_many(batch.iter().map(|(o, r)| (*o, r))) {
                 Ok(_) => {
                     (self.last_write, self.cold_checked) = (Instant::now(), false);
-                    self.ctx.metrics.applied(shard_id, records, values);
+                    self.shared.metrics.applied(shard_id, records, values);
                     let last = batch.last().map(|(o, _)| *o).expect("not empty");
                     self.published_applied(last, last_ts, records, values);
                 }
@@ -566,28 +784,23 @@ impl<'a> ApplyLoop<'a> {
             }
         }
         if skips > 0 {
-            self.ctx.metrics.offset_skips(shard_id, skips);
+            self.shared.metrics.offset_skips(shard_id, skips);
             self.replica().lock_status().offset_skips += skips;
         }
         if let Some(f) = failure {
             self.fail(f);
-            return;
+            return false;
         }
         if let Some(next) = held_at {
-            let _ = consumer.unassign();
             self.replica().advance_progress(next - 1);
             self.phase = Phase::Held { next };
-            return;
+            return false;
         }
         self.phase = Phase::Running { expected };
-        if messages.is_empty() {
-            // A compaction can take seconds: commands must not wait for it.
-            drop(ctl);
-            self.compact_if_cold(&shard);
-        }
+        drop(ctl);
         match event {
             None => {}
-            Some(KafkaError::PartitionEOF(_)) => self.caught_up(consumer, expected),
+            Some(KafkaError::PartitionEOF(_)) => self.caught_up(expected),
             Some(
                 KafkaError::MessageConsumption(code) | KafkaError::MessageConsumptionFatal(code),
             ) if matches!(
@@ -614,6 +827,7 @@ impl<'a> ApplyLoop<'a> {
                 }
             }
         }
+        more
     }
 
     /// Compacts the shard once when it has applied nothing for
@@ -622,7 +836,7 @@ impl<'a> ApplyLoop<'a> {
     /// operands, 16 bytes a value before LZ4, where packed blocks take one
     /// or two; reads of it also merge those operands every time.
     fn compact_if_cold(&mut self, shard: &Shard) {
-        let Some(after) = self.ctx.config.compact_cold_after else {
+        let Some(after) = self.shared.config.compact_cold_after else {
             return;
         };
         if self.cold_checked || self.last_write.elapsed() < after {
@@ -654,14 +868,13 @@ impl<'a> ApplyLoop<'a> {
     /// records that existed and were deleted (retention, `DeleteRecords`)
     /// is a real gap: the partition's first offset has moved past
     /// `expected`. Only that is a failure.
-    fn classify_jump(
-        &self,
-        consumer: &BaseConsumer,
-        expected: i64,
-        got: i64,
-    ) -> Result<u64, Failure> {
-        let spec = &self.ctx.replica.spec;
-        match consumer.fetch_watermarks(&spec.topic, spec.partition, Duration::from_secs(5)) {
+    fn classify_jump(&self, expected: i64, got: i64) -> Result<u64, Failure> {
+        let spec = &self.replica.spec;
+        match self.shared.consumer.fetch_watermarks(
+            &spec.topic,
+            spec.partition,
+            Duration::from_secs(5),
+        ) {
             Ok((low, high)) => {
                 self.set_watermarks(low, high);
                 if low > expected {
@@ -701,23 +914,17 @@ impl<'a> ApplyLoop<'a> {
             st.values_applied += values;
         }
         self.replica().advance_progress(last);
-        if std::fs::metadata(self.resume_file()).is_ok() {
-            let _ = std::fs::remove_file(self.resume_file());
-        }
     }
 
     /// End of partition: everything before the fetch position is applied.
-    fn caught_up(&self, consumer: &BaseConsumer, expected: Option<i64>) {
-        let spec = &self.ctx.replica.spec;
-        // The fetch position is past any trailing offsets without data records.
-        let position = consumer
-            .position()
-            .ok()
-            .and_then(|tpl| {
-                tpl.find_partition(&spec.topic, spec.partition)
-                    .and_then(|p| p.offset().to_raw())
-            })
-            .filter(|p| *p >= 0);
+    fn caught_up(&self, expected: Option<i64>) {
+        let spec = &self.replica.spec;
+        // The fetch position is the high watermark librdkafka last saw
+        // (past any trailing offsets without data records); no request.
+        let position =
+            kafka_log::cached_watermarks(&self.shared.consumer, &spec.topic, spec.partition)
+                .map(|(_, high)| high)
+                .filter(|h| expected.is_none_or(|e| *h >= e));
         if let Some(next) = position.or(expected) {
             self.replica().advance_progress(next - 1);
             let mut st = self.replica().lock_status();
@@ -751,9 +958,8 @@ impl<'a> ApplyLoop<'a> {
     }
 
     fn close(&mut self, remove: bool) {
-        if let Some(c) = &self.consumer {
-            let _ = c.unassign();
-        }
+        self.unassign();
+        let id = self.replica.spec.shard_id;
         let closed = match self.take_shard() {
             Some(s) => s
                 .close()
@@ -763,12 +969,12 @@ impl<'a> ApplyLoop<'a> {
         };
         if remove {
             if closed {
-                match Shard::destroy(self.path()) {
-                    Ok(()) => info!(path = %self.path().display(), "replica removed"),
-                    Err(e) => error!(error = %e, "removing shard directory"),
+                match self.shared.store.destroy_shard(id) {
+                    Ok(()) => info!("replica removed"),
+                    Err(e) => error!(error = %e, "removing the shard's data"),
                 }
             } else {
-                warn!("shard still open; its directory is removed at the next start");
+                warn!("shard still open; its data is removed at the next start");
             }
         } else {
             info!("replica closed");
@@ -778,9 +984,7 @@ impl<'a> ApplyLoop<'a> {
     /// Drops the local copy and replays the partition from its beginning.
     fn rebuild(&mut self) {
         info!("rebuilding replica from the beginning of the partition");
-        if let Some(c) = &self.consumer {
-            let _ = c.unassign();
-        }
+        self.unassign();
         let closed = match self.take_shard() {
             Some(s) => s.close().is_ok(),
             None => self.shard.is_none(),
@@ -792,10 +996,11 @@ impl<'a> ApplyLoop<'a> {
             ));
             return;
         }
-        if let Err(e) = Shard::destroy(self.path()) {
+        let id = self.replica.spec.shard_id;
+        if let Err(e) = self.shared.store.destroy_shard(id) {
             self.fail(Failure::new(
                 FailureKind::Open,
-                format!("rebuild: cannot remove {}: {e}", self.path().display()),
+                format!("rebuild: cannot remove shard {id}: {e}"),
             ));
             return;
         }
@@ -819,7 +1024,11 @@ impl<'a> ApplyLoop<'a> {
             warn!(from, ?applied, "resume offset already applied; ignored");
             return;
         }
-        if let Err(e) = self.write_resume_file(from) {
+        let recorded = match &self.shard {
+            Some(s) => s.set_resume_from(from).map_err(|e| e.to_string()),
+            None => Err("the shard is not open".to_owned()),
+        };
+        if let Err(e) = recorded {
             self.fail(Failure::new(
                 FailureKind::Open,
                 format!("cannot record the resume offset: {e}"),

@@ -8,12 +8,13 @@
 //! ```text
 //!  metad ── watch (meta_client::Follower) ──▶ node: reconcile owned shards
 //!    ▲                                           │ new owner: start replica   │ not owned / group
-//!    │ register, heartbeat (ReplicaStatus)       ▼                            ▼ deleted: stop, rm -r
-//!    │                                        replica (one thread per shard, consumer.rs)
-//!    │   Kafka topic <prefix>.shardgroup.<g>     │ BaseConsumer, assign(topic, partition=index)
+//!    │ register, heartbeat (ReplicaStatus)       ▼                            ▼ deleted: stop, drop keys
+//!    │                                        replica (an apply loop on one of the node's
+//!    │                                           │ apply threads, consumer.rs; one Kafka
+//!    │   Kafka topic <prefix>.shardgroup.<g>     │ consumer per node, a queue per partition)
 //!    │   partition i ───────────────────────────▶│ poll a run ─ check offsets ─ LogRecord::decode
-//!    │                                           │ ─ apply_many ─▶ storage::Shard (RocksDB,
-//!    │                                           ▼   <data-dir>/<db>/<rp>/<shard-id>)
+//!    │                                           │ ─ apply_many ─▶ storage::Shard (a key range
+//!    │                                           ▼   of the node's store, <data-dir>/shards)
 //!    └──────────── status: state, applied offset, watermarks, lag, bytes
 //!
 //!  internal API :8088 (api.rs) ── status, digest@offset, hold/release, rebuild, resume
@@ -23,7 +24,7 @@
 //! ```
 //!
 //! Modules: [`node`] (start, meta reconcile, heartbeat, watermarks),
-//! `consumer` (the apply loop), [`replica`] (state shared between the
+//! `consumer` (the node's consumer, apply threads and loops), [`replica`] (state shared between the
 //! consumer and the API), `api` (both routers), [`queries`] (InfluxQL:
 //! `/query`, statements, the cluster view the engine reads through,
 //! continuous queries), [`metrics`], [`config`].
@@ -32,7 +33,7 @@
 //!
 //! **Manual assignment, no consumer group.** Every owner of a shard must
 //! read the *whole* partition independently, and its position is the
-//! applied offset stored atomically inside the shard's RocksDB, not a
+//! applied offset stored atomically with the shard's data, not a
 //! Kafka-committed offset. A consumer group would split partitions between
 //! owners and keep a second, non-atomic position; so each replica assigns
 //! `(topic, partition = shard index)` itself at `applied_offset() + 1` (or
@@ -66,20 +67,20 @@
 //! (`auto.offset.reset=error`), also a failure. Undecodable records and
 //! records of another shard fail the replica at their offset. A failed
 //! replica stops fetching and waits: `sluice-ctl resume-shard <shard> --node
-//! <id> --from-offset N` skips to `N` (recorded in the shard directory
+//! <id> --from-offset N` skips to `N` (recorded in the shard's meta data
 //! until a record at or after `N` is applied, so a crash does not undo the
 //! decision), `rebuild-shard` replays from scratch.
 //!
 //! **Rebuild and queries.** A replica is `catching_up` from the moment a
 //! rebuild is asked (the API sets it before the consumer acts) until its
 //! consumer reaches the end of the partition (`healthy`). While rebuilding
-//! [`Node::shard`] returns `None` (the directory is being replaced) and
+//! [`Node::shard`] returns `None` (the shard's keys are being replaced) and
 //! afterwards the state it returns is not queryable. The state travels in
 //! the heartbeat's `ReplicaStatus::state` (`catching_up`, `healthy`,
 //! `failed: <reason>`; parse with `schemas::node_api::ReplicaState::parse`),
 //! so coordinators on other nodes pick only healthy owners. Adding an owner
 //! (a node added, a replication factor raised) is the same path: the meta
-//! watch starts a replica with an empty directory, which replays the
+//! watch starts a replica with an empty shard, which replays the
 //! partition from its beginning.
 //!
 //! **Digests at a common offset.** `sluice-ctl verify-shard` holds every
@@ -96,7 +97,7 @@
 use anyhow as _;
 use clap as _;
 use shutdown as _;
-// used by `replay-bench`, which replays into a temporary shard directory
+// used by `replay-bench`, which replays into a temporary store
 use tempfile as _;
 use testkit as _;
 
@@ -110,37 +111,28 @@ pub mod replica;
 
 pub use config::{ConfigError, FileConfig, NodeConfig};
 pub use consumer::ConsumerConfig;
-pub use node::{shard_path, Node, NodeError, NodeHandle};
+pub use node::{Node, NodeError, NodeHandle};
 pub use replica::{Replica, ReplicaSpec, WaitError};
 pub use schemas::node_api::ReplicaState;
 
-/// Replays a partition into a shard without a node: the apply loop of a
-/// replica, for benchmarks and tools. Returns when the consumer has reached
-/// the end of the partition or failed.
+/// Replays a partition into shard `spec.shard_id` of `store` without a
+/// node: the apply loop of a replica, for benchmarks and tools. Returns when
+/// the consumer has reached the end of the partition or failed.
 pub fn replay_partition(
     spec: ReplicaSpec,
-    resources: storage::StorageResources,
+    store: storage::Store,
     config: ConsumerConfig,
 ) -> Result<schemas::node_api::ShardStatus, String> {
-    let replica = std::sync::Arc::new(Replica::new(spec, 0));
     let metrics = std::sync::Arc::new(metrics::Metrics::new(prometheus::Registry::new()));
-    let ctx = consumer::ConsumerCtx {
-        replica: std::sync::Arc::clone(&replica),
-        resources,
-        config,
-        metrics,
-    };
-    let watcher = std::sync::Arc::clone(&replica);
-    let thread = std::thread::spawn(move || consumer::run(ctx));
+    let consumers =
+        consumer::Consumers::start(config, store, metrics).map_err(|e| e.to_string())?;
+    let replica = consumers.add(spec, 0);
     loop {
         std::thread::sleep(std::time::Duration::from_millis(5));
-        let state = watcher.state();
+        let state = replica.state();
         if state != ReplicaState::CatchingUp {
-            let mut ctl = watcher.lock_control();
-            watcher.command(&mut ctl, replica::Command::Stop { remove: false });
-            drop(ctl);
-            let _ = thread.join();
-            let status = watcher.status();
+            consumers.stop();
+            let status = replica.status();
             return match state {
                 ReplicaState::Failed { reason } => Err(reason),
                 _ => Ok(status),

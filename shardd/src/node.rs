@@ -1,7 +1,7 @@
 //! A running data node: registration, the meta watch that decides which
 //! replicas run, heartbeats, watermarks, and the two HTTP servers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,13 +19,13 @@ use prometheus::Registry;
 use schemas::meta::{MetaData, NodeId, ShardId};
 use schemas::meta_api::ReplicaStatus;
 use schemas::node_api::ReplicaState;
-use storage::{Shard, StorageResources};
+use storage::{Shard, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, info_span, warn, Instrument};
 
 use crate::config::{ConfigError, NodeConfig};
-use crate::consumer::{self, ConsumerCtx};
+use crate::consumer::Consumers;
 use crate::metrics::Metrics;
 use crate::replica::{Command, Replica, ReplicaSpec, WaitError};
 
@@ -52,6 +52,9 @@ pub enum NodeError {
     /// A Kafka client could not be created.
     #[error(transparent)]
     Kafka(#[from] kafka_log::Error),
+    /// The node's shard store cannot be opened.
+    #[error("shard store: {0}")]
+    Store(#[from] storage::Error),
     /// The data directory is unusable.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -71,13 +74,14 @@ pub struct Node {
     internal_addr: SocketAddr,
     client: Arc<MetaClient>,
     follower: Arc<Follower>,
-    resources: StorageResources,
+    store: Store,
     registry: Registry,
     metrics: Arc<Metrics>,
     write: Arc<WriteService>,
     auth: Arc<Authenticator>,
     replicas: RwLock<BTreeMap<ShardId, Arc<Replica>>>,
-    threads: Mutex<HashMap<ShardId, std::thread::JoinHandle<()>>>,
+    /// The replica consumers; `None` once stopped.
+    consumers: Mutex<Option<Consumers>>,
     /// Watermark queries for read-your-writes and the status poller.
     watermarks: Watermarks,
     stopping: AtomicBool,
@@ -115,32 +119,8 @@ impl NodeHandle {
 
 /// Percent-encodes what a path component must not contain, so a database
 /// named `a/b` or `..` cannot leave the data directory.
-pub(crate) fn path_component(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for (i, c) in name.chars().enumerate() {
-        let hostile = c == '/' || c == '\\' || c == '%' || c == '\0' || (i == 0 && c == '.');
-        if hostile {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    if out.is_empty() {
-        out.push_str("%00");
-    }
-    out
-}
-
-/// The directory of a shard replica.
-pub fn shard_path(data_dir: &Path, database: &str, rp: &str, shard_id: ShardId) -> PathBuf {
-    data_dir
-        .join(path_component(database))
-        .join(path_component(rp))
-        .join(shard_id.to_string())
-}
+/// The node's shard store, under the data directory.
+const STORE_DIR: &str = "shards";
 
 impl Node {
     /// Starts a node: binds both listeners, registers with metad, starts
@@ -193,9 +173,12 @@ impl Node {
             Arc::new(ingest::metrics::Metrics::new(registry.clone())),
         ));
         let watermarks = Watermarks::new(&config.kafka)?;
+        let store = Store::open(config.data_dir.join(STORE_DIR), config.budget)?;
+        let consumers =
+            Consumers::start(config.consumer.clone(), store.clone(), Arc::clone(&metrics))?;
         let node = Arc::new(Node {
             id: registered.id,
-            resources: StorageResources::new(config.budget),
+            store,
             config,
             http_addr,
             internal_addr,
@@ -206,7 +189,7 @@ impl Node {
             write,
             auth: Arc::new(Authenticator::default()),
             replicas: RwLock::default(),
-            threads: Mutex::default(),
+            consumers: Mutex::new(Some(consumers)),
             watermarks,
             stopping: AtomicBool::new(false),
         });
@@ -463,12 +446,6 @@ impl Node {
                         shard_group_id: g.id,
                         topic: g.topic.clone(),
                         partition: i32::try_from(s.index).unwrap_or(i32::MAX),
-                        path: shard_path(
-                            &self.config.data_dir,
-                            &g.database,
-                            &g.retention_policy,
-                            s.id,
-                        ),
                     },
                 )
             })
@@ -504,43 +481,44 @@ impl Node {
                 continue;
             }
             info!(shard_id = id, topic = %spec.topic, partition = spec.partition, "starting replica");
-            let replica = Arc::new(Replica::new(spec, self.id));
-            replicas.insert(id, Arc::clone(&replica));
-            self.spawn_consumer(replica);
+            let consumers = self.consumers.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = consumers.as_ref() {
+                replicas.insert(id, c.add(spec, self.id));
+            }
         }
     }
 
-    fn spawn_consumer(self: &Arc<Self>, replica: Arc<Replica>) {
-        let id = replica.spec.shard_id;
-        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
-        // A replica of the same shard may still be closing (removed and
-        // owned again): it must be gone before the directory is reopened.
-        let previous = threads.remove(&id);
-        let ctx = ConsumerCtx {
-            replica,
-            resources: self.resources.clone(),
-            config: self.config.consumer.clone(),
-            metrics: Arc::clone(&self.metrics),
-        };
-        let handle = std::thread::Builder::new()
-            .name(format!("shard-{id}"))
-            .spawn(move || {
-                if let Some(p) = previous {
-                    let _ = p.join();
-                }
-                consumer::run(ctx);
-            })
-            .expect("spawn consumer thread");
-        threads.insert(id, handle);
-    }
-
-    /// Removes shard directories this node does not own, left by a crash
+    /// Removes the data of shards this node does not own, left by a crash
     /// between losing ownership and deleting them. Only ids the meta data
-    /// has handed out are touched: a directory from another cluster (or a
-    /// wrong metad address) is left alone, with a warning.
+    /// has handed out are touched: data from another cluster (or a wrong
+    /// metad address) is left alone, with a warning.
     fn remove_orphans(&self, md: &MetaData) {
         let owned: std::collections::HashSet<ShardId> =
             md.shards_owned_by(self.id).map(|(_, s)| s.id).collect();
+        let ids = match self.store.shard_ids() {
+            Ok(ids) => ids,
+            Err(e) => {
+                error!(error = %e, "cannot list the shards of the store");
+                return;
+            }
+        };
+        for id in ids.into_iter().filter(|id| !owned.contains(id)) {
+            if id > md.max_shard_id {
+                warn!(shard_id = id, "shard unknown to metad; left alone");
+                continue;
+            }
+            match self.store.destroy_shard(id) {
+                Ok(()) => info!(shard_id = id, "removed the data of a shard not owned here"),
+                Err(e) => error!(shard_id = id, error = %e, "cannot remove an orphan shard"),
+            }
+        }
+        self.warn_about_old_layout();
+    }
+
+    /// Shard directories of the layout before the store (one RocksDB per
+    /// shard, `<data-dir>/<db>/<rp>/<id>`) are not read: their replicas
+    /// are rebuilt by replay. They are not deleted either; say so once.
+    fn warn_about_old_layout(&self) {
         let dirs = |p: &Path| -> Vec<PathBuf> {
             std::fs::read_dir(p)
                 .map(|rd| {
@@ -551,50 +529,33 @@ impl Node {
                 })
                 .unwrap_or_default()
         };
-        for db in dirs(&self.config.data_dir) {
-            for rp in dirs(&db) {
-                for shard in dirs(&rp) {
-                    let Some(id) = shard
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .and_then(|n| n.parse::<ShardId>().ok())
-                    else {
-                        continue;
-                    };
-                    if owned.contains(&id) {
-                        continue;
-                    }
-                    if id > md.max_shard_id {
-                        warn!(path = %shard.display(), "shard directory unknown to metad; left alone");
-                        continue;
-                    }
-                    match Shard::destroy(&shard) {
-                        Ok(()) => {
-                            info!(path = %shard.display(), "removed directory of a shard not owned here")
-                        }
-                        Err(e) => {
-                            error!(path = %shard.display(), error = %e, "cannot remove orphan shard")
-                        }
-                    }
-                }
-            }
+        let old: Vec<PathBuf> = dirs(&self.config.data_dir)
+            .into_iter()
+            .filter(|db| !db.ends_with(STORE_DIR))
+            .flat_map(|db| dirs(&db))
+            .flat_map(|rp| dirs(&rp))
+            .filter(|shard| shard.join("CURRENT").is_file())
+            .collect();
+        if let Some(first) = old.first() {
+            warn!(
+                count = old.len(),
+                example = %first.display(),
+                "shard directories of the old one-database-per-shard layout are ignored \
+                 (their replicas are rebuilt from Kafka); delete them to free their space"
+            );
         }
     }
 
-    /// Stops every replica (keeping their data) and waits for the threads.
+    /// Closes every replica (keeping their data) and waits for the apply
+    /// threads.
     fn stop_all(&self) {
-        for r in self.replicas() {
-            let mut ctl = r.lock_control();
-            r.command(&mut ctl, Command::Stop { remove: false });
-        }
-        let threads: Vec<_> = self
-            .threads
+        let consumers = self
+            .consumers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .collect();
-        for (_, t) in threads {
-            let _ = t.join();
+            .take();
+        if let Some(c) = consumers {
+            c.stop();
         }
     }
 
@@ -665,7 +626,7 @@ impl Node {
                     st.high_watermark = Some(high);
                 }
                 if round.is_multiple_of(5) {
-                    if let Ok(bytes) = storage::dir_size(&r.spec.path) {
+                    if let Some(Ok(bytes)) = r.shard().map(|s| s.size_on_disk()) {
                         r.lock_status().bytes_on_disk = bytes;
                     }
                 }
@@ -679,22 +640,5 @@ impl Node {
                 slept += step;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_components_cannot_escape() {
-        assert_eq!(path_component("telegraf"), "telegraf");
-        assert_eq!(path_component("a/b"), "a%2Fb");
-        assert_eq!(path_component(".."), "%2E.");
-        assert_eq!(path_component(""), "%00");
-        assert_eq!(
-            shard_path(Path::new("/d"), "db", "autogen", 7),
-            PathBuf::from("/d/db/autogen/7")
-        );
     }
 }

@@ -7,13 +7,14 @@
 //! `status` is held only for short reads and writes, so status readers never
 //! wait for an apply.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use schemas::meta::{NodeId, ShardGroupId, ShardId};
 use schemas::node_api::{ReplicaState, ShardStatus};
 use tokio::sync::watch;
+
+use crate::consumer::Wake;
 
 /// Where a replica's partition and directory are, from the meta data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +31,16 @@ pub struct ReplicaSpec {
     pub topic: String,
     /// The shard's partition.
     pub partition: i32,
-    /// `<data-dir>/<db>/<rp>/<shard-id>`.
-    pub path: PathBuf,
+}
+
+/// Wakes the apply thread that runs a replica.
+#[derive(Debug, Clone)]
+pub(crate) struct Waker(mpsc::Sender<Wake>);
+
+impl Waker {
+    pub(crate) fn new(tx: mpsc::Sender<Wake>) -> Self {
+        Waker(tx)
+    }
 }
 
 /// What the API asks the consumer to do at its next iteration.
@@ -135,8 +144,8 @@ pub struct Replica {
     /// opening failed.
     pub(crate) shard: RwLock<Option<Arc<storage::Shard>>>,
     pub(crate) control: Mutex<Control>,
-    /// Wakes a consumer that waits in the failed state or on a hold.
-    pub(crate) wake: Condvar,
+    /// Wakes its apply thread for a command or a released hold.
+    waker: Waker,
     pub(crate) status: Mutex<Status>,
     /// Every record at or below the published offset is applied: the
     /// read-your-writes and digest waits watch it.
@@ -144,13 +153,13 @@ pub struct Replica {
 }
 
 impl Replica {
-    pub(crate) fn new(spec: ReplicaSpec, node_id: NodeId) -> Self {
+    pub(crate) fn new(spec: ReplicaSpec, node_id: NodeId, waker: Waker) -> Self {
         Replica {
             spec,
             node_id,
             shard: RwLock::new(None),
             control: Mutex::new(Control::default()),
-            wake: Condvar::new(),
+            waker,
             status: Mutex::new(Status::default()),
             progress: watch::channel(None).0,
         }
@@ -211,7 +220,13 @@ impl Replica {
         if !matches!(ctl.command, Some(Command::Stop { .. })) {
             ctl.command = Some(command);
         }
-        self.wake.notify_all();
+        self.wake();
+    }
+
+    /// Has the apply thread look at the replica's control (a command, a
+    /// hold set or released).
+    pub(crate) fn wake(&self) {
+        let _ = self.waker.0.send(Wake::Ready(self.spec.shard_id));
     }
 
     /// Waits until every record at or below `offset` is applied, or

@@ -31,7 +31,7 @@ pub enum Error {
     /// RocksDB failed (I/O, corruption it detected, a failed merge).
     #[error("rocksdb: {0}")]
     RocksDb(#[from] rocksdb::Error),
-    /// A column family the shard needs is missing (not a Sluice shard?).
+    /// A column family the store needs is missing (not a Sluice store?).
     #[error("column family {0:?} is missing from {1}")]
     MissingColumnFamily(&'static str, PathBuf),
     /// A record's offset is not after the applied offset. Never applied twice:
@@ -61,7 +61,10 @@ pub enum Error {
     /// pco refused to compress (never seen; pco accepts any numbers).
     #[error("pco compression failed: {0}")]
     Compress(pco::errors::PcoError),
-    /// Reading the shard directory failed (size on disk, destroy).
+    /// The shard is open: opened twice, or destroyed while open.
+    #[error("shard {0} is open")]
+    ShardOpen(u64),
+    /// Reading the store directory failed (size on disk, destroy).
     #[error("i/o on {path}: {source}")]
     Io {
         /// The path.

@@ -1,4 +1,5 @@
-//! Key encodings of the three column families.
+//! Key encodings of the three column families, within a shard: every key
+//! is stored after the shard's 8-byte prefix (`crate::shard`).
 //!
 //! - `data`: `series id (u64 BE) | field id (u32 BE) | window (i64, sign bit
 //!   flipped, BE)` = 20 bytes. Big-endian with the sign flipped makes byte
@@ -9,7 +10,8 @@
 //!   - `m` measurement, series id → ∅ (measurement → series).
 //!   - `t` measurement, tag key, tag value, series id → ∅.
 //!   - `f` measurement, field name → type code, field id (u32 BE).
-//! - `default`: meta values (applied offset, id counters, window size).
+//! - `default`: meta values (applied offset, id counters, window size, the
+//!   offset of the last full compaction).
 
 pub(crate) const SERIES: u8 = b'k';
 pub(crate) const MEASUREMENT: u8 = b'm';
@@ -20,6 +22,11 @@ pub(crate) const META_OFFSET: &[u8] = b"applied_offset";
 pub(crate) const META_NEXT_SERIES: &[u8] = b"next_series_id";
 pub(crate) const META_NEXT_FIELD: &[u8] = b"next_field_id";
 pub(crate) const META_WINDOW: &[u8] = b"window_ns";
+pub(crate) const META_COMPACTED_AT: &[u8] = b"compacted_at";
+/// An operator's resume offset, kept until a record at or after it is
+/// applied (the consumer's business; stored here so it lives and dies with
+/// the shard).
+pub(crate) const META_RESUME_FROM: &[u8] = b"resume_from";
 
 pub(crate) const DATA_KEY_LEN: usize = 20;
 

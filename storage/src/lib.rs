@@ -1,8 +1,10 @@
-//! # storage — Sluice's per-shard time-series engine on RocksDB
+//! # storage — Sluice's time-series engine on RocksDB
 //!
-//! One [`Shard`] per shard replica, in its own RocksDB directory; all shards
-//! of a node share one block cache and one write-buffer budget
-//! ([`StorageResources`]).
+//! One [`Store`] per node (one RocksDB database); one [`Shard`] per shard
+//! replica, a key range of the store (its id as the prefix of every key),
+//! so an idle shard costs a few keys and the node's memtables, block cache
+//! and threads are budgets of the node ([`NodeBudget`]), whatever the
+//! number of shards (store.rs says why a prefix and not a column family).
 //!
 //! ```text
 //!  Kafka record (offset, LogRecord)
@@ -37,19 +39,22 @@
 //!        window by window                               (shard/scan.rs)
 //!  Shard::digest ─ snapshot ─ series in key order ─ fields in name order
 //!        ─ values in time order ─► SHA-256 (independent of physical layout)
-//!  Shard::open / close / destroy (options, column families), digest,
-//!        compact, needs_compaction, sizes               (shard/maintenance.rs)
+//!  Store::open / shard / destroy_shard / shard_ids (options, column
+//!        families)                                     (store.rs)
+//!  Shard::digest, compact, needs_compaction, size_on_disk
+//!                                                       (shard/maintenance.rs)
 //! ```
 //!
 //! Modules: [`codec`] (block encodings and the merge rule), `keys` (key
 //! layout), [`predicate`] (InfluxQL matchers), [`digest`], `shard` (the
 //! [`Shard`], one file per job: `shard/mod.rs` the struct, its accessors
-//! and shared helpers; `apply.rs`; `index.rs`; `scan.rs`; `merge.rs` the
-//! merge operator; `maintenance.rs` options, column families, open/close,
-//! digest, compaction and sizes).
+//! and shared helpers, and the prefixing iterator and write batch;
+//! `apply.rs`; `index.rs`; `scan.rs`; `merge.rs` the merge operator;
+//! `maintenance.rs` open/close, digest, compaction and sizes), [`store`]
+//! (the node's database, its options, creating and dropping shards).
 //!
 //! Exactly-once: the applied offset is written in the same `WriteBatch` as
-//! the data of the records it covers (WAL on), so after any crash the shard
+//! the data of the records it covers (the store's WAL on), so after any crash the shard
 //! is at a record boundary and its stored offset says which; the consumer
 //! resumes at `applied_offset() + 1`. Offsets not after the applied one are
 //! refused ([`Error::OffsetNotAfterApplied`]), never applied twice.
@@ -68,14 +73,16 @@ mod error;
 mod keys;
 pub mod predicate;
 mod shard;
+pub mod store;
 
 pub use codec::{Block, Column, Value};
 pub use digest::{ContentHasher, ShardDigest};
 pub use error::{CorruptReason, Error, Result};
 pub use shard::{
-    dir_size, AlignedRows, AlignedScan, ApplyStats, BlockScan, FieldId, FieldInfo, NodeBudget,
-    SeriesEntry, SeriesId, Shard, ShardOptions, StorageResources, DEFAULT_WINDOW_NS,
+    dir_size, AlignedRows, AlignedScan, ApplyStats, BlockScan, FieldId, FieldInfo, SeriesEntry,
+    SeriesId, Shard,
 };
+pub use store::{NodeBudget, ShardOptions, Store, DEFAULT_WINDOW_NS};
 
 #[cfg(test)]
 mod tests;

@@ -13,27 +13,31 @@ use schemas::{FieldType, LogRecord};
 
 use crate::codec::{Column, Value};
 use crate::digest::ContentHasher;
-use crate::{NodeBudget, Shard, ShardOptions, StorageResources};
+use crate::{Error, NodeBudget, Shard, ShardOptions, Store};
 
 // ---- builders -----------------------------------------------------------
 
-fn resources() -> StorageResources {
-    StorageResources::new(NodeBudget {
-        block_cache_bytes: 8 << 20,
-        write_buffer_bytes: 32 << 20,
-    })
-}
-
-fn open_with(dir: &std::path::Path, window_ns: i64) -> Shard {
-    Shard::open(
+fn store(dir: &std::path::Path) -> Store {
+    Store::open(
         dir,
-        &resources(),
-        &ShardOptions {
-            window_ns,
-            sync_writes: false,
+        NodeBudget {
+            block_cache_bytes: 8 << 20,
+            write_buffer_bytes: 32 << 20,
         },
     )
     .unwrap()
+}
+
+fn options(window_ns: i64) -> ShardOptions {
+    ShardOptions {
+        window_ns,
+        sync_writes: false,
+    }
+}
+
+/// Shard 1 of a store of its own in `dir` (the store closes with it).
+fn open_with(dir: &std::path::Path, window_ns: i64) -> Shard {
+    store(dir).shard(1, &options(window_ns)).unwrap()
 }
 
 /// Small windows so that tests cross window boundaries, negative ones too.
@@ -833,11 +837,102 @@ fn reopen_keeps_data_offset_and_ids() {
         reference.series(None, None).unwrap()
     );
     shard.close().unwrap();
-    Shard::destroy(dir.path()).unwrap();
-    assert!(!dir.path().exists());
+    let st = store(dir.path());
+    assert_eq!(st.shard_ids().unwrap(), [1]);
+    st.destroy_shard(1).unwrap();
+    assert_eq!(st.shard_ids().unwrap(), Vec::<u64>::new());
+    drop(st);
     let fresh = open(dir.path());
     assert_eq!(fresh.applied_offset(), None);
     assert_eq!(fresh.series_cardinality().unwrap(), 0);
+}
+
+#[test]
+fn shards_of_one_store_are_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = store(dir.path());
+    let a = st.shard(1, &options(TEST_WINDOW)).unwrap();
+    let b = st.shard(2, &options(TEST_WINDOW)).unwrap();
+    assert!(matches!(
+        st.shard(1, &options(TEST_WINDOW)),
+        Err(Error::ShardOpen(1))
+    ));
+    let cpu = series("cpu", &[("host", "a")], vec![ints("v", &[1, 2], &[10, 20])]);
+    a.apply(0, &points(vec![cpu])).unwrap();
+    b.apply(
+        5,
+        &points(vec![series("mem", &[], vec![ints("v", &[3], &[30])])]),
+    )
+    .unwrap();
+    assert_eq!(a.measurements(None).unwrap(), ["cpu"]);
+    assert_eq!(b.measurements(None).unwrap(), ["mem"]);
+    assert_eq!((a.applied_offset(), b.applied_offset()), (Some(0), Some(5)));
+    // Id spaces are per shard.
+    assert_eq!(
+        a.series_id("cpu,host=a").unwrap(),
+        b.series_id("mem").unwrap()
+    );
+    let b_digest = b.digest().unwrap();
+    assert!(matches!(st.destroy_shard(1), Err(Error::ShardOpen(1))));
+    drop(a);
+    st.destroy_shard(1).unwrap();
+    assert_eq!(st.shard_ids().unwrap(), [2]);
+    assert_eq!(b.digest().unwrap(), b_digest);
+    let a = st.shard(1, &options(TEST_WINDOW)).unwrap();
+    assert_eq!(a.applied_offset(), None);
+    assert_eq!(a.series_cardinality().unwrap(), 0);
+
+    // The last possible id has no prefix after it.
+    let last = st.shard(u64::MAX, &options(TEST_WINDOW)).unwrap();
+    last.apply(
+        0,
+        &points(vec![series("m", &[], vec![ints("v", &[1], &[1])])]),
+    )
+    .unwrap();
+    assert_eq!(last.measurements(None).unwrap(), ["m"]);
+    drop(last);
+    st.destroy_shard(u64::MAX).unwrap();
+    assert_eq!(st.shard_ids().unwrap(), [1, 2]);
+}
+
+#[test]
+fn a_shard_needs_compaction_after_each_write_until_compacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = |t| points(vec![series("m", &[], vec![ints("v", &[t], &[t])])]);
+    let shard = open(dir.path());
+    assert!(!shard.needs_compaction().unwrap(), "nothing written");
+    shard.apply(0, &record(0)).unwrap();
+    assert!(shard.needs_compaction().unwrap());
+    shard.compact().unwrap();
+    assert!(!shard.needs_compaction().unwrap());
+    shard.apply(1, &record(1)).unwrap();
+    drop(shard);
+    let shard = open(dir.path());
+    assert!(
+        shard.needs_compaction().unwrap(),
+        "remembered across a restart"
+    );
+    shard.compact().unwrap();
+    drop(shard);
+    assert!(!open(dir.path()).needs_compaction().unwrap());
+}
+
+#[test]
+fn a_resume_offset_lasts_until_a_record_at_or_after_it_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = |t| points(vec![series("m", &[], vec![ints("v", &[t], &[t])])]);
+    let shard = open(dir.path());
+    shard.apply(0, &record(0)).unwrap();
+    shard.set_resume_from(5).unwrap();
+    drop(shard);
+    let shard = open(dir.path());
+    assert_eq!(shard.resume_from(), Some(5));
+    shard.apply(3, &record(3)).unwrap();
+    assert_eq!(shard.resume_from(), Some(5));
+    shard.apply(6, &record(6)).unwrap();
+    assert_eq!(shard.resume_from(), None);
+    drop(shard);
+    assert_eq!(open(dir.path()).resume_from(), None);
 }
 
 #[test]

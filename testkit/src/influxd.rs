@@ -86,6 +86,11 @@ impl Influxd {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The process id (for its threads and memory in `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The HTTP port.
     pub fn port(&self) -> u16 {
         self.port

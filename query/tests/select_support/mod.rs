@@ -14,7 +14,7 @@ use schemas::meta::{
 };
 use schemas::LogRecord;
 use shardd::queries::cluster::{Cluster, ClusterOptions, StaticShards};
-use storage::{NodeBudget, Shard, ShardOptions, StorageResources};
+use storage::{NodeBudget, Shard, ShardOptions, Store};
 use tokio::sync::watch;
 
 /// A data set loaded into the shards of a simulated cluster.
@@ -84,10 +84,17 @@ pub fn load(
     let cache = ingest::route::FieldTypeCache::default();
     let routed = ingest::route::route(db, &rp, &groups, batch.points, 0, &cache);
     assert!(routed.rejected.is_empty(), "{:?}", routed.rejected.first());
-    let res = StorageResources::new(NodeBudget {
+    let budget = NodeBudget {
         block_cache_bytes: 16 << 20,
         write_buffer_bytes: 64 << 20,
-    });
+    };
+    let mut stores: BTreeMap<NodeId, Store> = BTreeMap::new();
+    let mut store = |node: NodeId| {
+        stores
+            .entry(node)
+            .or_insert_with(|| Store::open(dir.path().join(format!("n{node}")), budget).unwrap())
+            .clone()
+    };
     let mut nodes: BTreeMap<NodeId, Arc<StaticShards>> = BTreeMap::new();
     let mut offsets: BTreeMap<(NodeId, u64), i64> = BTreeMap::new();
     let mut opened: BTreeMap<(NodeId, u64), Arc<Shard>> = BTreeMap::new();
@@ -99,8 +106,11 @@ pub fn load(
         let shard = &g.shards[b.partition as usize];
         for &node in &shard.owners {
             let s = opened.entry((node, shard.id)).or_insert_with(|| {
-                let path = dir.path().join(format!("n{node}/s{}", shard.id));
-                Arc::new(Shard::open(path, &res, &ShardOptions::default()).unwrap())
+                Arc::new(
+                    store(node)
+                        .shard(shard.id, &ShardOptions::default())
+                        .unwrap(),
+                )
             });
             let off = offsets.entry((node, shard.id)).or_insert(0);
             s.apply(*off, &LogRecord::Points(b.batch.clone())).unwrap();
@@ -112,8 +122,11 @@ pub fn load(
         for shard in &g.shards {
             for &node in &shard.owners {
                 opened.entry((node, shard.id)).or_insert_with(|| {
-                    let path = dir.path().join(format!("n{node}/s{}", shard.id));
-                    Arc::new(Shard::open(path, &res, &ShardOptions::default()).unwrap())
+                    Arc::new(
+                        store(node)
+                            .shard(shard.id, &ShardOptions::default())
+                            .unwrap(),
+                    )
                 });
             }
         }

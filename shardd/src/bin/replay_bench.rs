@@ -25,7 +25,7 @@ use kafka_log::{Admin, KafkaConfig, TopicSpec};
 use schemas::record::record_key;
 use schemas::{FieldColumn, FieldValues, PointBatch, Series, Tag};
 use shardd::{ConsumerConfig, ReplicaSpec};
-use storage::{NodeBudget, StorageResources};
+use storage::{NodeBudget, Store};
 
 const FIELDS: [&str; 10] = [
     "usage_user",
@@ -236,7 +236,6 @@ async fn main() -> anyhow::Result<()> {
             shard_group_id: 1,
             topic: topic.clone(),
             partition: 0,
-            path: dir.path().join("shard"),
         };
         let config = ConsumerConfig {
             kafka: kafka.clone(),
@@ -244,11 +243,11 @@ async fn main() -> anyhow::Result<()> {
             batch_max_records: batch,
             ..ConsumerConfig::default()
         };
-        let resources = StorageResources::new(NodeBudget::default());
+        let store = Store::open(dir.path(), NodeBudget::default())?;
         let cpu0 = cpu_seconds();
         let t = Instant::now();
         let status =
-            tokio::task::spawn_blocking(move || shardd::replay_partition(spec, resources, config))
+            tokio::task::spawn_blocking(move || shardd::replay_partition(spec, store, config))
                 .await?
                 .map_err(|reason| anyhow::anyhow!("replay failed: {reason}"))?;
         let wall = t.elapsed().as_secs_f64();

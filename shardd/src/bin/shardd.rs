@@ -51,6 +51,10 @@ struct Args {
     /// Most record bytes applied in one RocksDB write batch [default: 16777216].
     #[arg(long, env = "SLUICE_BATCH_MAX_BYTES")]
     batch_max_bytes: Option<usize>,
+    /// Threads applying records to the node's shards, whatever their number
+    /// [default: the number of cores, at most 4].
+    #[arg(long, env = "SLUICE_APPLY_THREADS")]
+    apply_threads: Option<usize>,
     /// Seconds without writes after which a shard is compacted once into packed blocks, like
     /// InfluxDB's compact-full-write-cold-duration; 0: never [default: 14400].
     #[arg(long, env = "SLUICE_COMPACT_COLD_AFTER_S")]
@@ -100,6 +104,9 @@ fn config(args: Args) -> anyhow::Result<(NodeConfig, String)> {
     }
     if let Some(n) = layer(args.batch_max_bytes, file.batch_max_bytes) {
         c.consumer.batch_max_bytes = n;
+    }
+    if let Some(n) = layer(args.apply_threads, file.apply_threads) {
+        c.consumer.apply_threads = n;
     }
     if let Some(s) = layer(args.compact_cold_after_s, file.compact_cold_after_s) {
         c.consumer.compact_cold_after = (s > 0).then(|| Duration::from_secs(s));

@@ -433,6 +433,40 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// A second chance for a shard no owner could answer for, in case it
+    /// is only new (its group just created, its replicas opening or
+    /// catching up): when no record has reached its partition it is read as
+    /// empty; otherwise it is read as a read-your-writes query through the
+    /// partition's high watermark, which waits (bounded) for a replica that
+    /// is catching up. `None` when the partition cannot be found or read:
+    /// the first error stands.
+    async fn read_new(
+        &self,
+        md: &MetaData,
+        shard: &MetaShard,
+        read: ShardRead,
+    ) -> Option<Result<ShardOut, QueryError>> {
+        let group = md
+            .shard_groups()
+            .find(|g| g.shards.iter().any(|s| s.id == shard.id))?;
+        let high = *self
+            .high_watermarks(&[(group.clone(), shard.clone())])
+            .await
+            .ok()?
+            .get(&shard.id)?;
+        if high == 0 {
+            return Some(Ok(read.op.empty_out()));
+        }
+        let owners = self.owners_for(md, shard, true);
+        let read = ShardRead {
+            wait_offset: Some(high),
+            ..read
+        };
+        Some(self.read_on(shard.id, owners, read).await)
+    }
+}
+
 impl ShardReader for Cluster {
     fn meta(&self) -> Arc<MetaData> {
         Cluster::meta(self)
@@ -452,7 +486,15 @@ impl ShardReader for Cluster {
         read: ShardRead,
     ) -> BoxFuture<'a, Result<ShardOut, QueryError>> {
         let owners = self.owners_for(md, shard, read.wait_offset.is_some());
-        Box::pin(self.read_on(shard.id, owners, read))
+        Box::pin(async move {
+            let first = self.read_on(shard.id, owners, read.clone()).await;
+            match first {
+                Err(QueryError::ShardUnavailable { .. }) if read.wait_offset.is_none() => {
+                    self.read_new(md, shard, read).await.unwrap_or(first)
+                }
+                other => other,
+            }
+        })
     }
 }
 

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use schemas::record::{FieldColumn, FieldValues, PointBatch, Series, Tag};
 use schemas::LogRecord;
-use storage::{dir_size, NodeBudget, Shard, ShardOptions, StorageResources};
+use storage::{dir_size, NodeBudget, ShardOptions, Store};
 
 const FIELDS: [&str; 10] = [
     "usage_user",
@@ -252,8 +252,10 @@ fn run_sluice(dir: &Path, d: &Data, integer: bool) -> SluiceRun {
             LogRecord::Tombstone(_) => 0,
         })
         .sum();
-    let resources = StorageResources::new(NodeBudget::default());
-    let shard = Shard::open(dir, &resources, &ShardOptions::default()).expect("open shard");
+    let store = Store::open(dir, NodeBudget::default()).expect("open store");
+    let shard = store
+        .shard(1, &ShardOptions::default())
+        .expect("open shard");
     let t = Instant::now();
     for (i, r) in recs.iter().enumerate() {
         shard.apply(i as i64, r).expect("apply");
@@ -262,8 +264,8 @@ fn run_sluice(dir: &Path, d: &Data, integer: bool) -> SluiceRun {
     let t = Instant::now();
     shard.compact().expect("compact");
     let compact_secs = t.elapsed().as_secs_f64();
-    let sst_bytes = shard.sst_bytes().expect("sst bytes");
-    let dir_bytes = shard.size_on_disk().expect("size");
+    let sst_bytes = shard.size_on_disk().expect("sst bytes");
+    let dir_bytes = store.size_on_disk().expect("size");
     // Scan: every series' usage_user, full range, repeated for ~1 s.
     let series = shard.series(None, None).expect("series");
     let field = shard

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::MutexGuard;
 
-use rocksdb::{ColumnFamily, WriteBatch, WriteOptions};
+use rocksdb::{ColumnFamily, WriteOptions};
 use schemas::record::{DeleteKind, FieldColumn, PointBatch, Tombstone};
 use schemas::series_key::{parse_series_key, write_series_key};
 use schemas::{FieldType, LogRecord};
 
 use super::merge::Reading;
-use super::{bounded, field_value, parse_field_value, read_i64, Shard, CF_DATA, CF_INDEX, CF_META};
+use super::{field_value, parse_field_value, read_i64, Batch, Shard, CF_DATA, CF_INDEX, CF_META};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::keys;
@@ -62,6 +62,8 @@ pub(super) struct Writer {
     pub(super) next_series: u64,
     pub(super) next_field: u32,
     pub(super) applied: Option<i64>,
+    /// See [`Shard::resume_from`].
+    pub(super) resume_from: Option<i64>,
     pub(super) key_buf: String,
     pub(super) op_buf: Vec<u8>,
 }
@@ -69,16 +71,15 @@ pub(super) struct Writer {
 impl Shard {
     pub(super) fn load_writer(&self) -> Result<Writer> {
         let mut w = Writer::default();
-        let meta = self.cf(CF_META);
         let get = |k: &[u8]| -> Result<Option<i64>> {
-            self.db
-                .get_cf(meta, k)?
+            self.get(CF_META, k, None)?
                 .map(|v| read_i64(&v, k))
                 .transpose()
         };
         w.applied = get(keys::META_OFFSET)?;
         w.next_series = get(keys::META_NEXT_SERIES)?.unwrap_or(0) as u64;
         w.next_field = get(keys::META_NEXT_FIELD)?.unwrap_or(0) as u32;
+        w.resume_from = get(keys::META_RESUME_FROM)?;
         let mut it = self.index_iter(&[keys::SERIES], None);
         while it.valid() {
             let (k, v) = (it.key().expect("valid"), it.value().expect("valid"));
@@ -114,6 +115,30 @@ impl Shard {
                 Ok(g)
             }
         }
+    }
+
+    /// An operator's offset to resume this shard's consumer at, kept until
+    /// a record at or after it is applied (that apply removes it, in the
+    /// same batch), so a crash in between does not stop at the skipped
+    /// record again.
+    pub fn resume_from(&self) -> Option<i64> {
+        self.writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .resume_from
+    }
+
+    /// Records an operator's resume offset durably (see
+    /// [`Self::resume_from`]).
+    pub fn set_resume_from(&self, from: i64) -> Result<()> {
+        let mut w = self.lock_writer()?;
+        let mut b = self.batch();
+        b.put_cf(self.cf(CF_META), keys::META_RESUME_FROM, from.to_be_bytes());
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(b.into_inner(), &wo)?;
+        w.resume_from = Some(from);
+        Ok(())
     }
 
     /// Applies one record at `offset`: its data and the offset are written in
@@ -154,7 +179,7 @@ impl Shard {
         I: IntoIterator<Item = (i64, &'a LogRecord<'a>)>,
     {
         let mut stats = ApplyStats::default();
-        let mut batch = WriteBatch::default();
+        let mut batch = self.batch();
         let mut pending: Option<i64> = None;
         for (offset, record) in records {
             if let Some(applied) = pending.or(w.applied) {
@@ -168,7 +193,7 @@ impl Shard {
                 }
                 LogRecord::Tombstone(t) => {
                     if let Some(prev) = pending.take() {
-                        self.commit(w, std::mem::take(&mut batch), prev)?;
+                        self.commit(w, std::mem::replace(&mut batch, self.batch()), prev)?;
                     }
                     self.stage_tombstone(w, &mut batch, t, &mut stats)?;
                 }
@@ -182,8 +207,12 @@ impl Shard {
         Ok(stats)
     }
 
-    fn commit(&self, w: &mut Writer, mut batch: WriteBatch, offset: i64) -> Result<()> {
+    fn commit(&self, w: &mut Writer, mut batch: Batch, offset: i64) -> Result<()> {
         let meta = self.cf(CF_META);
+        let resumed = w.resume_from.is_some_and(|r| offset >= r);
+        if resumed {
+            batch.delete_cf(meta, keys::META_RESUME_FROM);
+        }
         batch.put_cf(meta, keys::META_OFFSET, offset.to_be_bytes());
         batch.put_cf(
             meta,
@@ -197,7 +226,10 @@ impl Shard {
         );
         let mut wo = WriteOptions::default();
         wo.set_sync(self.sync_writes);
-        self.db.write_opt(batch, &wo)?;
+        self.db.write_opt(batch.into_inner(), &wo)?;
+        if resumed {
+            w.resume_from = None;
+        }
         w.applied = Some(offset);
         self.applied.store(offset, Ordering::Release);
         Ok(())
@@ -206,7 +238,7 @@ impl Shard {
     fn stage_points(
         &self,
         w: &mut Writer,
-        batch: &mut WriteBatch,
+        batch: &mut Batch,
         points: &PointBatch<'_>,
         stats: &mut ApplyStats,
     ) -> Result<()> {
@@ -319,7 +351,7 @@ impl Shard {
     #[allow(clippy::too_many_arguments)]
     fn stage_column(
         &self,
-        batch: &mut WriteBatch,
+        batch: &mut Batch,
         data: &ColumnFamily,
         sid: u64,
         fid: u32,
@@ -377,7 +409,7 @@ impl Shard {
     fn stage_tombstone(
         &self,
         w: &mut Writer,
-        batch: &mut WriteBatch,
+        batch: &mut Batch,
         t: &Tombstone,
         stats: &mut ApplyStats,
     ) -> Result<()> {
@@ -441,18 +473,12 @@ impl Shard {
 
     /// Stages the deletion of `[min, max]` from every field of series `sid`;
     /// returns whether the series has no data left.
-    fn stage_delete_range(
-        &self,
-        batch: &mut WriteBatch,
-        sid: u64,
-        min: i64,
-        max: i64,
-    ) -> Result<bool> {
+    fn stage_delete_range(&self, batch: &mut Batch, sid: u64, min: i64, max: i64) -> Result<bool> {
         let _reading = Reading::start();
         let data = self.cf(CF_DATA);
         let lo = sid.to_be_bytes().to_vec();
         let hi = keys::prefix_end(&lo);
-        let mut it = self.db.raw_iterator_cf_opt(data, bounded(lo.clone(), hi));
+        let mut it = self.iter(CF_DATA, &lo, hi.as_deref(), None);
         it.seek(&lo);
         let mut remaining = false;
         while it.valid() {

@@ -3,12 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use rocksdb::DBRawIterator;
 use schemas::record::{NameMatcher, TagPredicate};
 use schemas::series_key::{parse_series_key, write_series_key};
 use schemas::FieldType;
 
-use super::{bounded, parse_field_value, read_i64, FieldId, SeriesId, Shard, CF_INDEX};
+use super::{parse_field_value, read_i64, FieldId, SeriesId, Shard, ShardIter, CF_INDEX};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::predicate::{MeasurementMatcher, Predicate};
@@ -48,12 +47,9 @@ impl Shard {
         &self,
         prefix: &[u8],
         snapshot: Option<&rocksdb::Snapshot<'_>>,
-    ) -> DBRawIterator<'_> {
-        let mut ro = bounded(prefix.to_vec(), keys::prefix_end(prefix));
-        if let Some(s) = snapshot {
-            ro.set_snapshot(s);
-        }
-        let mut it = self.db.raw_iterator_cf_opt(self.cf(CF_INDEX), ro);
+    ) -> ShardIter<'_> {
+        let hi = keys::prefix_end(prefix);
+        let mut it = self.iter(CF_INDEX, prefix, hi.as_deref(), snapshot);
         it.seek(prefix);
         it
     }
@@ -198,7 +194,7 @@ impl Shard {
     /// One field of a measurement.
     pub fn field(&self, measurement: &str, name: &str) -> Result<Option<FieldInfo>> {
         let k = keys::field_key(measurement, name);
-        match self.db.get_cf(self.cf(CF_INDEX), &k)? {
+        match self.get(CF_INDEX, &k, None)? {
             None => Ok(None),
             Some(v) => {
                 let (fid, field_type) = parse_field_value(&k, &v)?;
@@ -214,8 +210,7 @@ impl Shard {
     /// The id of a series key, if it is in the index.
     pub fn series_id(&self, series_key: &str) -> Result<Option<SeriesId>> {
         let k = keys::series_index_key(series_key);
-        self.db
-            .get_cf(self.cf(CF_INDEX), &k)?
+        self.get(CF_INDEX, &k, None)?
             .map(|v| read_i64(&v, &k).map(|s| SeriesId(s as u64)))
             .transpose()
     }

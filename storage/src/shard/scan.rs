@@ -1,10 +1,8 @@
 //! Reads of the data: block scans in either direction, the first or last
 //! value of a range, and several fields aligned as rows.
 
-use rocksdb::DBRawIterator;
-
 use super::merge::Reading;
-use super::{bounded, FieldId, SeriesId, Shard, CF_DATA};
+use super::{FieldId, SeriesId, Shard, ShardIter, CF_DATA};
 use crate::codec::{self, Block, Value};
 use crate::error::Result;
 use crate::keys;
@@ -39,15 +37,13 @@ impl Shard {
         let lo = keys::data_key(series.0, field.0, min.div_euclid(self.window));
         let last = keys::data_key(series.0, field.0, max.div_euclid(self.window));
         let hi = keys::prefix_end(&last);
-        let mut it = self
-            .db
-            .raw_iterator_cf_opt(self.cf(CF_DATA), bounded(lo.to_vec(), hi));
+        let mut it = self.iter(CF_DATA, &lo, hi.as_deref(), None);
         if min <= max {
             let _reading = Reading::start();
             if rev {
-                it.seek_for_prev(last);
+                it.seek_for_prev(&last);
             } else {
-                it.seek(lo);
+                it.seek(&lo);
             }
         }
         BlockScan {
@@ -122,7 +118,7 @@ impl Shard {
 /// Iterator over the decoded blocks of a field of a series; see
 /// [`Shard::scan`].
 pub struct BlockScan<'a> {
-    it: DBRawIterator<'a>,
+    it: ShardIter<'a>,
     min: i64,
     max: i64,
     rev: bool,
