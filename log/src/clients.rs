@@ -179,8 +179,9 @@ fn replica_settings(group_id: &str) -> RoleSettings {
         // partition would fetch one record per round trip on replay.
         ("max.partition.fetch.bytes", (16 << 20).to_string()),
         ("fetch.max.bytes", (64 << 20).to_string()),
-        // Bounded prefetch per replica: memory is the node's budget.
-        ("queued.max.messages.kbytes", (32 << 10).to_string()),
+        // Bounded prefetch per partition (each has its own queue on the
+        // node's one consumer): what a replica catching up may hold.
+        ("queued.max.messages.kbytes", (16 << 10).to_string()),
         // Fresh records are applied soon after they are produced.
         ("fetch.wait.max.ms", "100".into()),
         // A replica may be assigned before ingest has created its topic;

@@ -9,7 +9,7 @@
 //!      ┌──────────────┬────────────┼──────────────┬───────────────┬──────────────┐
 //!      ▼              ▼            ▼              ▼               ▼              ▼
 //!  producer()   raw_consumer() replica_consumer() Watermarks    Admin       reader() /
-//!  shard-group  raw line-proto one per replica:   low/high of   create/     simple_producer()
+//!  shard-group  raw line-proto one per node:      low/high of   create/     simple_producer()
 //!  records,     topics, group  manual assign,     a partition   delete      tools and tests
 //!  acks=all,    of ingest,     offset.reset=error, (cloneable,  topics,
 //!  idempotent   stored offsets no commits         blocking or   configs,

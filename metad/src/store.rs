@@ -128,6 +128,10 @@ pub fn open(
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
+    // The raft log and state are small: no preallocated WAL (RocksDB would
+    // reserve ~70 MB of disk for it). No setter in the crate: the options
+    // string sets it on a copy.
+    let opts = opts.get_options_from_string("allow_fallocate=false")?;
     let cfs = [CF_LOGS, CF_STORE, CF_SM]
         .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
     let db = Arc::new(DB::open_cf_descriptors(&opts, dir, cfs)?);

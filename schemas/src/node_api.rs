@@ -179,7 +179,7 @@ pub struct ShardStatus {
     /// Seconds between now and the producer timestamp of the last applied
     /// record while behind; 0 when caught up.
     pub lag_seconds: Option<f64>,
-    /// Bytes of the shard directory on disk.
+    /// Bytes the shard takes on disk (its share of the node's store).
     pub bytes_on_disk: u64,
     /// Records applied since the replica was opened or rebuilt.
     pub records_applied: u64,

@@ -18,7 +18,7 @@
 //! file, which wins over the default. Defaults are named constants in
 //! [`defaults`]. [`load_file`] reads a config file; flatten [`NoUnknownKeys`]
 //! last into it so that a misspelt key is refused. [`init_tracing`] is the
-//! one way a binary starts logging.
+//! one way a binary starts logging, [`runtime`] the one runtime it runs on.
 
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
@@ -31,6 +31,7 @@ mod kafka;
 mod layer;
 mod logging;
 mod metad;
+mod runtime;
 
 pub use file::{load_file, NoUnknownKeys};
 pub use http::{HttpApi, HttpApiArgs, HttpApiFile};
@@ -38,6 +39,7 @@ pub use kafka::{KafkaArgs, KafkaFile};
 pub use layer::{layer, renamed_env};
 pub use logging::{init_tracing, LoggingArgs, LoggingFile};
 pub use metad::{shared_secret, MetadArgs, MetadFile, SecretArgs, SecretFile};
+pub use runtime::{runtime, MAX_BLOCKING_THREADS};
 
 use std::path::PathBuf;
 

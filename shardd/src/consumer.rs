@@ -110,6 +110,7 @@ pub(crate) enum Wake {
 
 /// The node's consumer and its apply threads.
 pub(crate) struct Consumers {
+    consumer: Arc<ReplicaConsumer>,
     workers: Vec<(mpsc::Sender<Wake>, std::thread::JoinHandle<()>)>,
 }
 
@@ -134,7 +135,7 @@ impl Consumers {
         )?);
         let threads = config.apply_threads.max(1);
         let shared = Arc::new(Shared {
-            consumer,
+            consumer: Arc::clone(&consumer),
             store,
             config,
             metrics,
@@ -158,7 +159,13 @@ impl Consumers {
                 (txs[i].clone(), handle)
             })
             .collect();
-        Ok(Consumers { workers })
+        Ok(Consumers { consumer, workers })
+    }
+
+    /// The `(low, high)` watermarks of an assigned partition as the last
+    /// fetch response gave them (no request).
+    pub(crate) fn cached_watermarks(&self, topic: &str, partition: i32) -> Option<(i64, i64)> {
+        kafka_log::cached_watermarks(&self.consumer, topic, partition)
     }
 
     /// Starts a replica of `spec` on its worker.
@@ -171,6 +178,7 @@ impl Consumers {
 
     /// Closes every replica (keeping their data) and waits for the threads.
     pub(crate) fn stop(self) {
+        drop(self.consumer);
         for (tx, _) in &self.workers {
             let _ = tx.send(Wake::Exit);
         }
@@ -311,6 +319,10 @@ impl Worker {
                 Some(Command::Stop { remove: true })
             );
             l.close(remove);
+        }
+        // Once for all the shards closed (each close does not sync).
+        if let Err(e) = self.shared.store.sync_wal() {
+            error!(error = %e, "syncing the store's WAL");
         }
     }
 }
@@ -937,36 +949,40 @@ impl ApplyLoop {
         }
     }
 
-    /// Takes the shard away from readers and waits for the last one.
-    fn take_shard(&mut self) -> Option<Shard> {
+    /// Takes the shard away from readers, waits for the last one and
+    /// closes it; false when a reader still holds it after 30 s (then it
+    /// closes when that reader lets go, and the store refuses to drop its
+    /// data meanwhile).
+    fn close_shard(&mut self) -> bool {
         self.replica().set_shard(None);
-        let mut shard = self.shard.take()?;
+        let Some(mut shard) = self.shard.take() else {
+            return true;
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             match Arc::try_unwrap(shard) {
-                Ok(s) => return Some(s),
+                Ok(s) => {
+                    drop(s);
+                    return true;
+                }
                 Err(back) if Instant::now() < deadline => {
                     shard = back;
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Err(_) => {
                     error!("a reader still holds the shard after 30 s; closing without it");
-                    return None;
+                    return false;
                 }
             }
         }
     }
 
+    /// Stops fetching and closes the shard (without syncing the WAL: the
+    /// worker does that once when it exits), removing its data if asked.
     fn close(&mut self, remove: bool) {
         self.unassign();
         let id = self.replica.spec.shard_id;
-        let closed = match self.take_shard() {
-            Some(s) => s
-                .close()
-                .map_err(|e| error!(error = %e, "closing shard"))
-                .is_ok(),
-            None => self.shard.is_none(),
-        };
+        let closed = self.close_shard();
         if remove {
             if closed {
                 match self.shared.store.destroy_shard(id) {
@@ -985,11 +1001,7 @@ impl ApplyLoop {
     fn rebuild(&mut self) {
         info!("rebuilding replica from the beginning of the partition");
         self.unassign();
-        let closed = match self.take_shard() {
-            Some(s) => s.close().is_ok(),
-            None => self.shard.is_none(),
-        };
-        if !closed {
+        if !self.close_shard() {
             self.fail(Failure::new(
                 FailureKind::Open,
                 "rebuild: the shard could not be closed",

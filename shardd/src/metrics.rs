@@ -24,7 +24,7 @@ pub enum FailureKind {
     WrongShard,
     /// The storage engine refused a record or failed.
     Apply,
-    /// The shard directory could not be opened.
+    /// The shard could not be opened in the node's store.
     Open,
     /// The Kafka consumer could not be created.
     Consumer,
@@ -145,7 +145,7 @@ impl Metrics {
             bytes_on_disk: int_gauge(
                 &registry,
                 "sluice_shard_bytes_on_disk",
-                "Bytes of the shard directory.",
+                "Bytes the shard takes on disk (its share of the node's store's SST files).",
                 shard,
             ),
             state: int_gauge(

@@ -616,11 +616,22 @@ impl Node {
                 if self.stopping.load(Ordering::Acquire) {
                     return;
                 }
-                if let Ok((low, high)) = self.watermarks.fetch_blocking(
-                    &r.spec.topic,
-                    r.spec.partition,
-                    Duration::from_secs(1),
-                ) {
+                // What the node's consumer last fetched, else a request
+                // (a replica that is not fetching: failed, held).
+                let cached = self
+                    .consumers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                    .and_then(|c| c.cached_watermarks(&r.spec.topic, r.spec.partition));
+                let fetched = cached.map(Ok).unwrap_or_else(|| {
+                    self.watermarks.fetch_blocking(
+                        &r.spec.topic,
+                        r.spec.partition,
+                        Duration::from_secs(1),
+                    )
+                });
+                if let Ok((low, high)) = fetched {
                     let mut st = r.lock_status();
                     st.low_watermark = Some(low);
                     st.high_watermark = Some(high);

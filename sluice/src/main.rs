@@ -34,8 +34,11 @@ enum Command {
     Standalone(standalone::Args),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    settings::runtime()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Standalone(args) => {
             let settings = args.resolve()?;

@@ -90,8 +90,11 @@ fn config(args: Args) -> anyhow::Result<(DaemonConfig, String)> {
     Ok((config, log_filter))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    settings::runtime()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let (config, log_filter) = config(Args::parse())?;
     settings::init_tracing(&log_filter)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -129,8 +129,11 @@ fn load() -> anyhow::Result<(NodeConfig, String)> {
     Ok((config, log_filter))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    settings::runtime()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let (config, log_filter) = load()?;
     settings::init_tracing(&log_filter)?;
     let stop = async {
