@@ -11,8 +11,9 @@
 //! a database whose default policy has 1-hour shard groups, and one
 //! `/write` of N points an hour apart: N groups, one shard each. Printed:
 //! the write's time to 204, the time until `SELECT count(v)` answers N,
-//! disk (Sluice: the data node's and metad's directories, the broker
-//! aside; InfluxDB: data and WAL), threads and RSS of the process.
+//! disk as `du` counts it (Sluice: the data node's and metad's
+//! directories, the broker aside; InfluxDB: data, WAL and meta), threads
+//! and RSS of the process.
 //!
 //! Then, with 0 and with 1,000 idle groups present, the TSBS step: the
 //! `cpu` data written in batches of 5,000 lines (field values/s) and the
@@ -20,7 +21,6 @@
 //! queries over it, so that idle shards can be seen to cost the live ones
 //! nothing.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sluice::cluster::ClusterSpec;
@@ -153,7 +153,8 @@ async fn sluice_child(n: usize, tsbs: bool) -> Figures {
     let cluster = spec.start().await.expect("cluster");
     let url = format!("http://{}", cluster.nodes[0].http_addr);
     let mut f = scale(&url, n).await;
-    f.disk_bytes = dir_size(&dir.path().join("node-1")) + dir_size(&dir.path().join("meta"));
+    f.disk_bytes = testkit::disk_usage(&dir.path().join("node-1"))
+        + testkit::disk_usage(&dir.path().join("meta"));
     (f.threads, f.rss_bytes) = proc_status("self");
     if tsbs {
         f.tsbs = Some(tsbs_step(&url).await);
@@ -167,7 +168,7 @@ async fn influx(n: usize, tsbs: bool) -> Figures {
     let url = influxd.url();
     query(&url, &format!("CREATE DATABASE {DB}")).await;
     let mut f = scale(&url, n).await;
-    f.disk_bytes = influxd.data_bytes();
+    f.disk_bytes = influxd.disk_usage();
     (f.threads, f.rss_bytes) = proc_status(&influxd.pid().to_string());
     if tsbs {
         f.tsbs = Some(tsbs_step(&url).await);
@@ -310,17 +311,4 @@ fn proc_status(pid: &str) -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("Threads:"), field("VmRSS:") * 1024)
-}
-
-fn dir_size(p: &Path) -> u64 {
-    let Ok(meta) = std::fs::symlink_metadata(p) else {
-        return 0;
-    };
-    if meta.is_dir() {
-        std::fs::read_dir(p)
-            .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
-            .unwrap_or(0)
-    } else {
-        meta.len()
-    }
 }

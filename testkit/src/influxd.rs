@@ -98,19 +98,16 @@ impl Influxd {
 
     /// Bytes influxd keeps in its data and WAL directories.
     pub fn data_bytes(&self) -> u64 {
-        fn size(p: &std::path::Path) -> u64 {
-            let Ok(meta) = std::fs::symlink_metadata(p) else {
-                return 0;
-            };
-            if meta.is_dir() {
-                std::fs::read_dir(p)
-                    .map(|rd| rd.flatten().map(|e| size(&e.path())).sum())
-                    .unwrap_or(0)
-            } else {
-                meta.len()
-            }
-        }
-        size(&self.dir.path().join("data")) + size(&self.dir.path().join("wal"))
+        crate::dir_size(&self.dir.path().join("data"))
+            + crate::dir_size(&self.dir.path().join("wal"))
+    }
+
+    /// Disk influxd's directories take, as `du` counts it (meta included).
+    pub fn disk_usage(&self) -> u64 {
+        ["data", "wal", "meta"]
+            .iter()
+            .map(|d| crate::disk_usage(&self.dir.path().join(d)))
+            .sum()
     }
 
     /// The last lines of influxd's log.

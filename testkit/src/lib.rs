@@ -81,6 +81,32 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral loopback port")
 }
 
+/// Bytes of the files under `p` (their lengths, as `du --apparent-size`);
+/// 0 for a path that does not exist.
+pub fn dir_size(p: &std::path::Path) -> u64 {
+    walk_size(p, &|m| m.len())
+}
+
+/// Bytes of disk the files under `p` take (allocated blocks, as `du`:
+/// space a file reserved but has not written counts too).
+pub fn disk_usage(p: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    walk_size(p, &|m| m.blocks() * 512)
+}
+
+fn walk_size(p: &std::path::Path, size: &dyn Fn(&std::fs::Metadata) -> u64) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if meta.is_dir() {
+        std::fs::read_dir(p)
+            .map(|rd| rd.flatten().map(|e| walk_size(&e.path(), size)).sum())
+            .unwrap_or(0)
+    } else {
+        size(&meta)
+    }
+}
+
 /// A running tansu broker on a free loopback port. Killed (SIGKILL) when
 /// dropped.
 #[derive(Debug)]
