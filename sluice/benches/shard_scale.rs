@@ -78,7 +78,10 @@ impl Figures {
 fn main() {
     if let Ok(what) = std::env::var(CHILD_ENV) {
         let (n, tsbs) = what.split_once(':').expect("N:tsbs");
-        let figures = runtime().block_on(sluice_child(n.parse().expect("N"), tsbs == "1"));
+        // The runtime the all-in-one runs on (its blocking pool bounded).
+        let figures = settings::runtime()
+            .expect("runtime")
+            .block_on(sluice_child(n.parse().expect("N"), tsbs == "1"));
         println!("FIGURES {}", figures.to_line());
         return;
     }

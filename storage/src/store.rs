@@ -108,11 +108,7 @@ impl Store {
             source,
         })?;
         let cache = Cache::new_lru_cache(budget.block_cache_bytes);
-        let db = DB::open_cf_descriptors(
-            &db_options(&budget)?,
-            &path,
-            cf_descriptors(&cache, &budget),
-        )?;
+        let db = DB::open_cf_descriptors(&db_options(&budget)?, &path, cf_descriptors(&cache))?;
         for cf in COLUMN_FAMILIES {
             if db.cf_handle(cf).is_none() {
                 return Err(Error::MissingColumnFamily(cf, path));
@@ -236,12 +232,11 @@ fn db_options(budget: &NodeBudget) -> Result<Options> {
         .map_err(Error::from)
 }
 
-fn cf_descriptors(cache: &Cache, budget: &NodeBudget) -> Vec<ColumnFamilyDescriptor> {
-    // Each column family's memtable may take up to a third of the budget
-    // before it is switched: fewer, larger flushes than RocksDB's 64 MB.
-    let write_buffer = (budget.write_buffer_bytes / 3).max(8 << 20);
+/// RocksDB's default memtable size (64 MB) stays: larger memtables keep
+/// more unmerged operands in memory, which made reads of fresh data (TSBS
+/// lastpoint) measurably slower.
+fn cf_descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
     let mut data = Options::default();
-    data.set_write_buffer_size(write_buffer);
     data.set_merge_operator(MERGE_OPERATOR, full_merge, partial_merge);
     data.set_block_based_table_factory(&table_options(cache));
     // Packed blocks are already compressed; LZ4 is cheap and shrinks raw
@@ -249,7 +244,6 @@ fn cf_descriptors(cache: &Cache, budget: &NodeBudget) -> Vec<ColumnFamilyDescrip
     data.set_compression_type(DBCompressionType::Lz4);
     data.set_bottommost_compression_type(DBCompressionType::Zstd);
     let mut index = Options::default();
-    index.set_write_buffer_size(write_buffer);
     index.set_block_based_table_factory(&table_options(cache));
     index.set_compression_type(DBCompressionType::Lz4);
     index.set_bottommost_compression_type(DBCompressionType::Zstd);
