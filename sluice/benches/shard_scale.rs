@@ -8,9 +8,11 @@
 //! For each N, each system starts fresh (Sluice: a tansu broker, metad and
 //! one data node, as the all-in-one runs them, in a child process of its
 //! own so its threads and memory are its alone; InfluxDB: `influxd`), gets
-//! a database whose default policy has 1-hour shard groups, and one
-//! `/write` of N points an hour apart: N groups, one shard each. Printed:
-//! the write's time to 204, the time until `SELECT count(v)` answers N,
+//! a database whose default policy has 1-hour shard groups, and N points
+//! an hour apart written 1,000 per `/write` (a node reaches thousands of
+//! shards over many writes, not in one): N groups, one shard each.
+//! Printed: the time until the last write's 204, the time until
+//! `SELECT count(v)` answers N,
 //! disk as `du` counts it (Sluice: the data node's and metad's
 //! directories, the broker aside; InfluxDB: data, WAL and meta), threads
 //! and RSS of the process.
@@ -30,6 +32,8 @@ const HOUR: i64 = 3_600_000_000_000;
 const T0: i64 = 1_735_689_600_000_000_000;
 const DB: &str = "scale";
 const CHILD_ENV: &str = "SHARD_SCALE_CHILD";
+/// Points (and so new groups) per write.
+const WRITE_POINTS: usize = 1000;
 
 /// What one system did for one N.
 #[derive(Debug, Default, Clone)]
@@ -90,7 +94,7 @@ fn main() {
         .split(',')
         .map(|n| n.trim().parse().expect("SCALE_GROUPS: numbers"))
         .collect();
-    println!("shard groups on one data node, one /write of N points an hour apart:\n");
+    println!("shard groups on one data node, N points an hour apart, {WRITE_POINTS} per /write:\n");
     println!(
         "{:>6}  {:<8} {:>9} {:>12} {:>10} {:>8} {:>9}",
         "N", "system", "write s", "queryable s", "disk MB", "threads", "RSS MB"
@@ -195,11 +199,13 @@ async fn scale(url: &str, n: usize) -> Figures {
     if n == 0 {
         return f;
     }
-    let body: String = (0..n)
-        .map(|i| format!("m,g={i} v={i}i {}\n", T0 - i as i64 * HOUR))
-        .collect();
     let started = Instant::now();
-    write(url, body).await;
+    for first in (0..n).step_by(WRITE_POINTS) {
+        let body: String = (first..n.min(first + WRITE_POINTS))
+            .map(|i| format!("m,g={i} v={i}i {}\n", T0 - i as i64 * HOUR))
+            .collect();
+        write(url, body).await;
+    }
     f.write_s = started.elapsed().as_secs_f64();
     let deadline = started + Duration::from_secs(1800);
     loop {
