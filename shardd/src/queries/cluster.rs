@@ -436,11 +436,13 @@ impl Cluster {
 impl Cluster {
     /// A second chance for a shard no owner could answer for, in case it
     /// is only new (its group just created, its replicas opening or
-    /// catching up): when no record has reached its partition it is read as
-    /// empty; otherwise it is read as a read-your-writes query through the
-    /// partition's high watermark, which waits (bounded) for a replica that
-    /// is catching up. `None` when the partition cannot be found or read:
-    /// the first error stands.
+    /// catching up): when no record has reached its partition, or its topic
+    /// does not exist (a group whose write was refused whole never gets
+    /// one, and a write is acknowledged only once its topic is known), it
+    /// is read as empty; otherwise it is read as a read-your-writes query
+    /// through the partition's high watermark, which waits (bounded) for a
+    /// replica that is catching up. `None` when the watermarks cannot be
+    /// read: the first error stands.
     async fn read_new(
         &self,
         md: &MetaData,
@@ -450,11 +452,16 @@ impl Cluster {
         let group = md
             .shard_groups()
             .find(|g| g.shards.iter().any(|s| s.id == shard.id))?;
-        let high = *self
-            .high_watermarks(&[(group.clone(), shard.clone())])
+        let high = match self
+            .watermarks
+            .as_ref()?
+            .fetch(&group.topic, shard.index as i32)
             .await
-            .ok()?
-            .get(&shard.id)?;
+        {
+            Ok((_, high)) => high,
+            Err(e) if e.is_unknown_partition() => 0,
+            Err(_) => return None,
+        };
         if high == 0 {
             return Some(Ok(read.op.empty_out()));
         }
