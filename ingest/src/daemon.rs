@@ -156,14 +156,12 @@ pub async fn run(config: DaemonConfig, shutdown: watch::Receiver<bool>) -> Resul
             source,
         })?;
     info!(addr = %config.http_listen, writes = config.serve_writes, "http listening");
-    let mut http_shutdown = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let server = tokio::spawn(crate::serve::serve(
+        listener,
+        app,
+        config.api.connection_limits(),
+        shutdown.clone(),
+    ));
     let pruner = {
         let service = Arc::clone(&service);
         tokio::spawn(async move {

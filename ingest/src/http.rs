@@ -34,6 +34,11 @@ pub struct ApiConfig {
     /// Largest request body, after decompression (InfluxDB's
     /// `max-body-size`, 25 MB by default); larger ones get 413.
     pub max_body_size: usize,
+    /// With `auth_enabled`, credentials on `/ping` and `/metrics` too
+    /// (InfluxDB's `ping-auth-enabled`).
+    pub ping_auth_enabled: bool,
+    /// Connection, write and read limits.
+    pub limits: settings::HttpLimits,
 }
 
 impl Default for ApiConfig {
@@ -41,6 +46,8 @@ impl Default for ApiConfig {
         Self {
             auth_enabled: settings::defaults::AUTH_ENABLED,
             max_body_size: settings::defaults::MAX_BODY_SIZE,
+            ping_auth_enabled: false,
+            limits: settings::HttpLimits::default(),
         }
     }
 }
@@ -50,6 +57,18 @@ impl From<settings::HttpApi> for ApiConfig {
         Self {
             auth_enabled: api.auth_enabled,
             max_body_size: api.max_body_size,
+            ping_auth_enabled: api.ping_auth_enabled,
+            limits: api.limits,
+        }
+    }
+}
+
+impl ApiConfig {
+    /// What [`crate::serve::serve`] enforces per connection.
+    pub fn connection_limits(&self) -> crate::serve::ConnectionLimits {
+        crate::serve::ConnectionLimits {
+            max_connections: self.limits.max_connection_limit,
+            header_read_timeout: self.limits.header_read_timeout,
         }
     }
 }
@@ -65,11 +84,22 @@ pub struct WriteApi {
     pub auth: Arc<Authenticator>,
 }
 
-/// The write routes, to merge into a node's public router.
+/// The write routes, to merge into a node's public router; writes pass
+/// InfluxDB's write throttle when one is configured.
 pub fn routes(api: Arc<WriteApi>) -> Router {
+    let l = &api.config.limits;
+    let throttle = crate::serve::WriteThrottle::new(
+        l.max_concurrent_write_limit,
+        l.max_enqueued_write_limit,
+        l.enqueued_write_timeout,
+    );
     Router::new()
         .route("/write", post(write_v1))
         .route("/api/v2/write", post(write_v2))
+        .route_layer(axum::middleware::from_fn_with_state(
+            throttle,
+            crate::serve::throttle_writes,
+        ))
         .route("/ping", get(ping).head(ping))
         .with_state(api)
 }
@@ -152,17 +182,28 @@ pub fn authenticate(
     Ok(Some(authenticator.authenticate(md, creds)?))
 }
 
-/// Reads a request body of at most `max` bytes after decompression.
-pub async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> Result<Bytes, ApiError> {
+/// Reads a request body of at most `config.max_body_size` bytes after
+/// decompression, within `config`'s body read timeout (a client trickling
+/// its body gets 408 rather than holding the request).
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    config: &ApiConfig,
+) -> Result<Bytes, ApiError> {
+    let max = config.max_body_size;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "http: request body too large",
         )
     };
-    let raw = axum::body::to_bytes(body, max)
-        .await
-        .map_err(|_| too_large())?;
+    let raw = tokio::time::timeout(
+        config.limits.body_read_timeout,
+        axum::body::to_bytes(body, max),
+    )
+    .await
+    .map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, "request body read timeout"))?
+    .map_err(|_| too_large())?;
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -278,7 +319,7 @@ async fn write(
             auth::authorize_write(&user, db)?;
         }
     }
-    let body = read_body(headers, body, api.config.max_body_size).await?;
+    let body = read_body(headers, body, &api.config).await?;
     let now = now_ns();
     let req = WriteRequest {
         database: db,
@@ -294,12 +335,49 @@ async fn write(
     }
 }
 
+/// Credentials of a request's `u`/`p` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct CredentialParams {
+    u: Option<String>,
+    p: Option<String>,
+}
+
+/// Refuses a request to `/ping` or `/metrics` without valid credentials
+/// when auth and InfluxDB's `ping-auth-enabled` are on.
+pub fn check_ping_auth(
+    config: &ApiConfig,
+    authenticator: &Authenticator,
+    md: &schemas::meta::MetaData,
+    params: &CredentialParams,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if !config.ping_auth_enabled {
+        return Ok(());
+    }
+    let creds = auth::credentials(
+        params.u.as_deref(),
+        params.p.as_deref(),
+        authorization(headers),
+    );
+    authenticate(config, authenticator, md, creds.as_ref()).map(drop)
+}
+
 #[derive(Debug, Deserialize)]
 struct PingParams {
     verbose: Option<String>,
+    #[serde(flatten)]
+    creds: CredentialParams,
 }
 
-async fn ping(Query(q): Query<PingParams>) -> Response {
+async fn ping(
+    State(api): State<Arc<WriteApi>>,
+    Query(q): Query<PingParams>,
+    headers: HeaderMap,
+) -> Response {
+    let md = api.service.follower().current();
+    if let Err(e) = check_ping_auth(&api.config, &api.auth, &md, &q.creds, &headers) {
+        return e.into_response();
+    }
     match q.verbose.as_deref() {
         Some("true" | "1" | "t" | "T" | "TRUE" | "True") => {
             Json(serde_json::json!({ "version": VERSION })).into_response()

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod produce;
 pub mod raw;
 pub mod route;
+pub mod serve;
 pub mod write;
 
 /// Wall-clock time in ns since the Unix epoch: the default timestamp of

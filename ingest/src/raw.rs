@@ -404,17 +404,20 @@ impl RunWriter<'_> {
             }
         }
         let outcome = self.service.write_points(&target, points, now_ns()).await?;
+        // Refused points (a field type conflict, beyond retention) send
+        // their record to the dead-letter topic with the reasons, as a
+        // record with a line that does not parse does.
+        let mut refused: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
         for r in &outcome.rejected {
             let (i, line) = origins[r.line_number];
-            let msg = &run[i].0;
-            warn!(
-                topic = msg.topic(),
-                partition = msg.partition(),
-                offset = msg.offset(),
-                line,
-                reason = %r.reason,
-                "raw-topic point rejected"
-            );
+            refused
+                .entry(i)
+                .or_default()
+                .push(format!("{} (line {line})", r.reason));
+        }
+        for (i, reasons) in refused {
+            self.bad_record(&run[i].0, &BadRecord::Refused(reasons.join("\n")))
+                .await;
         }
         Ok(())
     }

@@ -11,7 +11,8 @@ use std::sync::Mutex;
 
 use fnv::FnvBuildHasher;
 use line_protocol::{FieldValue, Point};
-use schemas::meta::{RetentionPolicy, ShardGroup, ShardId};
+use schemas::meta::{MetaData, RetentionPolicy, ShardGroup, ShardGroupId};
+use schemas::meta_api::FieldTypeClaim;
 use schemas::{FieldColumn, FieldType, FieldValues, PointBatch, Series};
 
 /// Why a point was not routed. Each maps to InfluxDB's wording in a
@@ -84,46 +85,55 @@ pub struct Routed<'a> {
     pub values: usize,
 }
 
-/// Field types this ingest process has already sent to each shard, so that a
-/// conflicting point is refused at the door as InfluxDB refuses it. Replicas
-/// stay the final authority (another ingest process may have seen another
-/// type first); this only catches what we know.
+/// The field types metad settled for each shard group
+/// ([`schemas::meta_api::MetaCommand::RegisterFieldTypes`]): the meta
+/// data's, and the answers this process got since, which the meta data
+/// watch brings a moment later. Both are authoritative (a group's types
+/// never change), so a point is judged the same on every node.
 #[derive(Debug, Default)]
-pub struct FieldTypeCache {
-    known: Mutex<HashMap<ShardId, MeasurementFields>>,
+pub struct FieldTypes {
+    answers: Mutex<HashMap<ShardGroupId, MeasurementFields>>,
 }
 
 /// measurement → field → type
 type MeasurementFields = HashMap<String, HashMap<String, FieldType>>;
 
-impl FieldTypeCache {
-    fn get(&self, shard: ShardId, measurement: &str, field: &str) -> Option<FieldType> {
-        let known = self.known.lock().expect("not poisoned");
-        known.get(&shard)?.get(measurement)?.get(field).copied()
+impl FieldTypes {
+    /// The type of `field` of `measurement` in `group`, if settled.
+    pub fn get(
+        &self,
+        md: &MetaData,
+        group: ShardGroupId,
+        measurement: &str,
+        field: &str,
+    ) -> Option<FieldType> {
+        md.field_type(group, measurement, field).or_else(|| {
+            let answers = self.answers.lock().expect("not poisoned");
+            answers.get(&group)?.get(measurement)?.get(field).copied()
+        })
     }
 
-    /// Records the types of the columns of batches that Kafka acknowledged.
-    pub fn learn(&self, batches: &[ShardBatch<'_>]) {
-        let mut known = self.known.lock().expect("not poisoned");
-        for b in batches {
-            let shard = known.entry(b.batch.shard_id).or_default();
-            for series in &b.batch.series {
-                let fields = shard.entry(series.measurement.to_string()).or_default();
-                for col in &series.fields {
-                    fields
-                        .entry(col.name.to_string())
-                        .or_insert(col.values.field_type());
-                }
-            }
+    /// Keeps metad's answers to `claims`.
+    pub fn remember(&self, claims: &[FieldTypeClaim], types: &[FieldType]) {
+        let mut answers = self.answers.lock().expect("not poisoned");
+        for (c, t) in claims.iter().zip(types) {
+            answers
+                .entry(c.group_id)
+                .or_default()
+                .entry(c.measurement.clone())
+                .or_default()
+                .insert(c.field.clone(), *t);
         }
     }
 
-    /// Forgets shards that no longer exist.
-    pub fn retain(&self, mut keep: impl FnMut(ShardId) -> bool) {
-        self.known
+    /// Forgets groups that no longer exist.
+    pub fn prune(&self, md: &MetaData) {
+        let live: std::collections::HashSet<ShardGroupId> =
+            md.shard_groups().map(|g| g.id).collect();
+        self.answers
             .lock()
             .expect("not poisoned")
-            .retain(|id, _| keep(*id));
+            .retain(|id, _| live.contains(id));
     }
 }
 
@@ -163,14 +173,16 @@ struct Bucket<'a> {
 
 /// Routes `points` of database `db` and retention policy `rp` into the
 /// shard groups `groups` (which must accept every timestamp to route;
-/// see [`timestamps_needing_groups`]).
+/// see [`timestamps_needing_groups`]), refusing points whose field types
+/// contradict those settled in `md` and `known`.
 pub fn route<'a>(
     db: &str,
     rp: &RetentionPolicy,
     groups: &[&ShardGroup],
     points: Vec<Point<'a>>,
     now_ns: i64,
-    known_types: &FieldTypeCache,
+    md: &MetaData,
+    known: &FieldTypes,
 ) -> Routed<'a> {
     let mut out = Routed::default();
     let mut buckets: Vec<Bucket<'a>> = Vec::new();
@@ -225,15 +237,14 @@ pub fn route<'a>(
             buckets.len() - 1
         });
         let bucket = &mut buckets[b];
-        let shard_id = bucket.batch.shard_id;
 
         let existing = bucket.series_by_key.get(key.as_str()).copied();
-        let known = KnownTypes {
+        let check = KnownTypes {
             series: existing.map(|i| &bucket.batch.series[i]),
             batch: &bucket.types,
-            shard: (shard_id, known_types),
+            settled: (g.id, md, known),
         };
-        if let Some(reason) = known.conflict(&point) {
+        if let Some(reason) = check.conflict(&point) {
             out.rejected.push(Rejected {
                 line_number: point.line_number,
                 reason,
@@ -298,13 +309,62 @@ pub fn route<'a>(
     out
 }
 
+/// The fields of `points` whose type their group has not settled yet, each
+/// (group, measurement, field) once with the type of its first point: what
+/// to settle with metad before [`route`], so that every router judges a
+/// point by the same types. Skips, cheaply, points shaped like the one
+/// before (same group, measurement and field names), which is most of them.
+pub fn unsettled_fields(
+    rp: &RetentionPolicy,
+    groups: &[&ShardGroup],
+    points: &[Point<'_>],
+    now_ns: i64,
+    md: &MetaData,
+    known: &FieldTypes,
+) -> Vec<FieldTypeClaim> {
+    let mut claims: Vec<FieldTypeClaim> = Vec::new();
+    let mut seen: std::collections::HashSet<(ShardGroupId, &str, &str)> = Default::default();
+    let mut previous: Option<(ShardGroupId, &Point<'_>)> = None;
+    for point in points {
+        if !rp.retains(point.timestamp_ns, now_ns) {
+            continue;
+        }
+        let Some(g) = groups.iter().find(|g| g.accepts(point.timestamp_ns)) else {
+            continue;
+        };
+        let same_shape = previous.is_some_and(|(pg, p)| {
+            pg == g.id
+                && p.measurement == point.measurement
+                && p.fields.len() == point.fields.len()
+                && p.fields.iter().zip(&point.fields).all(|(a, b)| a.0 == b.0)
+        });
+        previous = Some((g.id, point));
+        if same_shape {
+            continue;
+        }
+        for (name, value) in &point.fields {
+            if seen.insert((g.id, &point.measurement, name))
+                && known.get(md, g.id, &point.measurement, name).is_none()
+            {
+                claims.push(FieldTypeClaim {
+                    group_id: g.id,
+                    measurement: point.measurement.to_string(),
+                    field: name.to_string(),
+                    field_type: field_type(value),
+                });
+            }
+        }
+    }
+    claims
+}
+
 /// What is known of field types when a point arrives, most specific first:
 /// its series' columns in this batch, other series of the shard in this
-/// batch, and what this process already sent to the shard.
+/// batch, and what metad settled for the group.
 struct KnownTypes<'b, 'a> {
     series: Option<&'b Series<'a>>,
     batch: &'b FieldTypesByMeasurement<'a>,
-    shard: (ShardId, &'b FieldTypeCache),
+    settled: (ShardGroupId, &'b MetaData, &'b FieldTypes),
 }
 
 impl KnownTypes<'_, '_> {
@@ -317,7 +377,10 @@ impl KnownTypes<'_, '_> {
                 .and_then(|s| s.fields.iter().find(|c| c.name == *name))
                 .map(|c| c.values.field_type())
                 .or_else(|| self.batch.get(&point.measurement)?.get(name).copied())
-                .or_else(|| self.shard.1.get(self.shard.0, &point.measurement, name));
+                .or_else(|| {
+                    let (group, md, known) = self.settled;
+                    known.get(md, group, &point.measurement, name)
+                });
             if let Some(known) = known.filter(|k| *k != got) {
                 return Some(Rejection::FieldTypeConflict {
                     measurement: point.measurement.to_string(),
@@ -565,7 +628,8 @@ mod tests {
             &[&g],
             batch.points,
             T0,
-            &FieldTypeCache::default(),
+            &MetaData::default(),
+            &FieldTypes::default(),
         );
         assert!(routed.rejected.is_empty());
         assert_eq!((routed.points, routed.values), (120, 240));
@@ -597,7 +661,8 @@ mod tests {
             &[&g1, &g2],
             batch.points,
             T0,
-            &FieldTypeCache::default(),
+            &MetaData::default(),
+            &FieldTypes::default(),
         );
         let topics: Vec<_> = routed.batches.iter().map(|b| b.topic.as_str()).collect();
         assert_eq!(topics, ["t.shardgroup.1", "t.shardgroup.2"]);
@@ -622,7 +687,8 @@ mod tests {
             &[&g1],
             batch.points,
             T0,
-            &FieldTypeCache::default(),
+            &MetaData::default(),
+            &FieldTypes::default(),
         );
         assert_eq!(routed.rejected.len(), 1);
         assert_eq!(routed.rejected[0].line_number, 3);
@@ -640,7 +706,8 @@ mod tests {
             &[&g],
             batch.points,
             now,
-            &FieldTypeCache::default(),
+            &MetaData::default(),
+            &FieldTypes::default(),
         );
         assert_eq!(
             routed.rejected,
@@ -663,7 +730,8 @@ mod tests {
     #[test]
     fn field_type_conflicts_are_rejected_like_influxdb() {
         let g = group(1, T0, 1);
-        let cache = FieldTypeCache::default();
+        let known = FieldTypes::default();
+        let md = MetaData::default();
         // Same series, then another series of the same shard, in one batch.
         let input = format!(
             "m,a=1 v=1 {T0}\nm,a=1 v=2i {}\nm,a=2 v=true {}\nm,a=2 w=1 {}\n",
@@ -672,7 +740,7 @@ mod tests {
             T0 + 3
         );
         let batch = parse_batch(&input, Precision::Nanoseconds, 0);
-        let routed = route("db", &rp(0), &[&g], batch.points, T0, &cache);
+        let routed = route("db", &rp(0), &[&g], batch.points, T0, &md, &known);
         let lines: Vec<_> = routed.rejected.iter().map(|r| r.line_number).collect();
         assert_eq!(lines, vec![2, 3]);
         assert_eq!(
@@ -686,18 +754,49 @@ mod tests {
             .iter()
             .all(|s| !s.fields.is_empty()));
 
-        // What was acknowledged is remembered for later requests.
-        cache.learn(&routed.batches);
-        let input = format!("m,a=9 v=1i {T0}\nother v=1i {T0}\n");
+        // The new fields are claimed, each once, with its first point's type.
         let batch = parse_batch(&input, Precision::Nanoseconds, 0);
-        let routed = route("db", &rp(0), &[&g], batch.points, T0, &cache);
+        let claims = unsettled_fields(&rp(0), &[&g], &batch.points, T0, &md, &known);
+        let claimed: Vec<_> = claims
+            .iter()
+            .map(|c| {
+                (
+                    c.group_id,
+                    c.measurement.as_str(),
+                    c.field.as_str(),
+                    c.field_type,
+                )
+            })
+            .collect();
+        assert_eq!(
+            claimed,
+            [
+                (1, "m", "v", FieldType::Float),
+                (1, "m", "w", FieldType::Float)
+            ]
+        );
+
+        // What metad settled is what later requests are judged by, whether
+        // this process heard it as an answer or reads it in the meta data.
+        let input = format!("m,a=9 v=1i {T0}\nother v=1i {T0}\n");
+        let types: Vec<_> = claims.iter().map(|c| c.field_type).collect();
+        known.remember(&claims, &types);
+        let batch = parse_batch(&input, Precision::Nanoseconds, 0);
+        let unsettled = unsettled_fields(&rp(0), &[&g], &batch.points, T0, &md, &known);
+        assert_eq!(unsettled.len(), 1, "only other.v is new: {unsettled:?}");
+        let routed = route("db", &rp(0), &[&g], batch.points, T0, &md, &known);
         let lines: Vec<_> = routed.rejected.iter().map(|r| r.line_number).collect();
         assert_eq!(lines, vec![1]);
-        cache.retain(|_| false);
+        let mut settled = MetaData::default();
+        settled.field_types.entry(1).or_default().insert(
+            "other".into(),
+            [("v".to_string(), FieldType::String)].into(),
+        );
         let batch = parse_batch(&input, Precision::Nanoseconds, 0);
-        assert!(route("db", &rp(0), &[&g], batch.points, T0, &cache)
-            .rejected
-            .is_empty());
+        let fresh = FieldTypes::default();
+        let routed = route("db", &rp(0), &[&g], batch.points, T0, &settled, &fresh);
+        let lines: Vec<_> = routed.rejected.iter().map(|r| r.line_number).collect();
+        assert_eq!(lines, vec![2]);
     }
 
     #[test]
@@ -711,7 +810,8 @@ mod tests {
             &[&g],
             batch.points,
             T0,
-            &FieldTypeCache::default(),
+            &MetaData::default(),
+            &FieldTypes::default(),
         );
         let whole = routed.batches[0].batch.encode().len();
         let total: usize = routed.batches.iter().map(|b| b.batch.value_count()).sum();
@@ -735,7 +835,8 @@ mod tests {
             &[&g],
             batch.points,
             T0,
-            &FieldTypeCache::default(),
+            &MetaData::default(),
+            &FieldTypes::default(),
         );
         let split = split_oversized(routed.batches, max);
         assert!(split.len() > 1);

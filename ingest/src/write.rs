@@ -11,7 +11,9 @@ use tracing::{debug, instrument};
 
 use crate::metrics::Metrics;
 use crate::produce::{ProduceError, Producer};
-use crate::route::{route, split_oversized, timestamps_needing_groups, FieldTypeCache, Rejected};
+use crate::route::{
+    route, split_oversized, timestamps_needing_groups, unsettled_fields, FieldTypes, Rejected,
+};
 
 /// One write: a body of line protocol for one database.
 #[derive(Debug, Clone, Copy)]
@@ -45,19 +47,17 @@ pub struct WriteOutcome {
 
 impl WriteOutcome {
     /// InfluxDB's message for a write that lost some lines, or `None`:
-    /// every reason on its own line, then `dropped=N` when some points were
-    /// written (`partial write: ...`).
+    /// every parse error on its own line and, as InfluxDB's
+    /// `PartialWriteError` does, the first refusal's reason, then
+    /// `dropped=N` when some points were written or refused (`partial
+    /// write: ...`).
     pub fn error_message(&self) -> Option<String> {
         let dropped = self.parse_errors.len() + self.rejected.len();
         if dropped == 0 {
             return None;
         }
         let mut reasons: Vec<String> = self.parse_errors.iter().map(ToString::to_string).collect();
-        reasons.extend(
-            self.rejected
-                .iter()
-                .map(|r| format!("{} (line {})", r.reason, r.line_number)),
-        );
+        reasons.extend(self.rejected.first().map(|r| r.reason.to_string()));
         let reasons = reasons.join("\n");
         Some(if self.points == 0 && self.rejected.is_empty() {
             reasons
@@ -100,7 +100,7 @@ pub struct WriteService {
     meta: Arc<MetaClient>,
     follower: Arc<Follower>,
     producer: Arc<Producer>,
-    field_types: FieldTypeCache,
+    field_types: FieldTypes,
     metrics: Arc<Metrics>,
 }
 
@@ -125,7 +125,7 @@ impl WriteService {
             meta,
             follower,
             producer,
-            field_types: FieldTypeCache::default(),
+            field_types: FieldTypes::default(),
             metrics,
         }
     }
@@ -217,12 +217,28 @@ impl WriteService {
             }
         }
         let group_refs: Vec<&ShardGroup> = groups.iter().collect();
+        // New fields take their type in their group through metad, first
+        // writer wins, before any point is judged: every router then
+        // refuses the same points, whichever saw the field first.
+        let claims = unsettled_fields(
+            rp,
+            &group_refs,
+            &points,
+            now_ns,
+            &target.meta,
+            &self.field_types,
+        );
+        if !claims.is_empty() {
+            let types = self.meta.register_field_types(claims.clone()).await?;
+            self.field_types.remember(&claims, &types);
+        }
         let routed = route(
             &target.database,
             rp,
             &group_refs,
             points,
             now_ns,
+            &target.meta,
             &self.field_types,
         );
         for r in &routed.rejected {
@@ -248,7 +264,6 @@ impl WriteService {
         let sent = self.producer.send(&batches).await?;
         self.metrics
             .produced(sent.records, sent.bytes, produce_started.elapsed());
-        self.field_types.learn(&batches);
         outcome.points = routed.points;
         outcome.values = routed.values;
         self.metrics.accepted(routed.points, routed.values);
@@ -281,13 +296,8 @@ impl WriteService {
         &self.follower
     }
 
-    /// Forgets cached field types of shards that no longer exist.
+    /// Forgets metad's answers about groups that no longer exist.
     pub fn prune(&self) {
-        let md = self.follower.current();
-        let live: std::collections::HashSet<_> = md
-            .shard_groups()
-            .flat_map(|g| g.shards.iter().map(|s| s.id))
-            .collect();
-        self.field_types.retain(|id| live.contains(&id));
+        self.field_types.prune(&self.follower.current());
     }
 }

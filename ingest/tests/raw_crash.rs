@@ -18,6 +18,7 @@ fn spawn_ingest(cluster: &Cluster, http: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_ingest"))
         .args(["--kafka-brokers", &cluster.broker.bootstrap()])
         .args(["--metad", &cluster.metad_addr])
+        .env("SLUICE_SHARED_SECRET", &cluster.secret)
         .args(["--topic-prefix", &cluster.prefix])
         .args(["--group-id", "crash-test"])
         // Static membership: the restarted daemon is the same member.

@@ -38,7 +38,10 @@ async fn start_ingest(
             brokers: cluster.broker.bootstrap(),
             ..KafkaConfig::default()
         },
-        metad: meta_client::Config::new([cluster.metad_addr.clone()]),
+        metad: meta_client::Config {
+            shared_secret: Some(cluster.secret.clone()),
+            ..meta_client::Config::new([cluster.metad_addr.clone()])
+        },
         raw: RawConfig {
             topic_prefix: cluster.prefix.clone(),
             group_id: format!("ingest-{port}"),
@@ -185,6 +188,7 @@ async fn bad_input_gets_influxdb_errors_and_good_lines_are_written() {
         ApiConfig {
             auth_enabled: false,
             max_body_size: 10_000,
+            ..ApiConfig::default()
         },
         Some(dead.clone()),
     )
@@ -268,14 +272,16 @@ async fn bad_input_gets_influxdb_errors_and_good_lines_are_written() {
         .unwrap();
     assert_eq!(r.status(), 204, "{:?}", r.text().await);
 
-    // A raw record for a database that does not exist: counted and
-    // dead-lettered, and the partition moves on to the next record.
+    // A raw record for a database that does not exist, and one whose point
+    // conflicts with the type `m.v` has: counted and dead-lettered, and the
+    // partition moves on to the next record.
     let raw_topic = schemas::topics::raw_topic(&cluster.prefix);
     cluster.broker.create_topic(&raw_topic, 1).await.unwrap();
     let producer =
         kafka_log::simple_producer(&KafkaConfig::new(cluster.broker.bootstrap())).unwrap();
     for (db, body) in [
         ("ghost", format!("m v=1 {T0}")),
+        ("db", format!("m v=\"s\" {}", T0 + 9)),
         ("db", format!("after v=1 {T0}")),
     ] {
         producer
@@ -320,14 +326,14 @@ async fn bad_input_gets_influxdb_errors_and_good_lines_are_written() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("sluice_ingest_raw_bad_records_total{reason=\"refused\"} 1"),
+        metrics.contains("sluice_ingest_raw_bad_records_total{reason=\"refused\"} 2"),
         "{metrics}"
     );
     eventually("dead letter", Duration::from_secs(10), || {
         kafka_log::Watermarks::new(&KafkaConfig::new(&brokers))
             .unwrap()
             .fetch_blocking(&dead, 0, Duration::from_secs(5))
-            .is_ok_and(|(_, h)| h == 1)
+            .is_ok_and(|(_, h)| h == 2)
     })
     .await;
     ingest.stop.send(true).unwrap();
@@ -350,6 +356,7 @@ async fn wrong_credentials_get_401_when_auth_is_on() {
         &cluster,
         ApiConfig {
             auth_enabled: true,
+            ping_auth_enabled: true,
             ..ApiConfig::default()
         },
         None,
@@ -400,5 +407,143 @@ async fn wrong_credentials_get_401_when_auth_is_on() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
+    // ping-auth-enabled: /ping wants credentials too.
+    let ping = |q: &str| http.get(format!("{}/ping{q}", ingest.url)).send();
+    assert_eq!(ping("").await.unwrap().status(), 401);
+    assert_eq!(ping("?u=admin&p=wrong").await.unwrap().status(), 401);
+    assert_eq!(ping("?u=admin&p=s3cret").await.unwrap().status(), 204);
+    ingest.stop.send(true).unwrap();
+}
+
+/// Reads from `stream` until the server closes it (or `within` passes);
+/// returns what it sent.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt as _;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(within, stream.read_to_end(&mut got)).await;
+    read.ok()
+        .map(|_| String::from_utf8_lossy(&got).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slow_and_greedy_clients_cannot_hold_the_api() {
+    use tokio::io::AsyncWriteExt as _;
+    let cluster = Cluster::start(1, "db").await;
+    let limits = settings::HttpLimits {
+        max_concurrent_write_limit: 1,
+        max_enqueued_write_limit: 0,
+        enqueued_write_timeout: Duration::from_millis(200),
+        header_read_timeout: Duration::from_secs(1),
+        body_read_timeout: Duration::from_secs(2),
+        ..settings::HttpLimits::default()
+    };
+    let ingest = start_ingest(
+        &cluster,
+        ApiConfig {
+            limits,
+            ..ApiConfig::default()
+        },
+        None,
+    )
+    .await;
+    let addr = ingest.url.trim_start_matches("http://").to_owned();
+    let http = reqwest::Client::new();
+    let write = || {
+        http.post(format!("{}/write?db=db", ingest.url))
+            .body(format!("m v=1 {T0}"))
+            .send()
+    };
+
+    // Slow loris: headers that never end; the connection is closed.
+    let mut loris = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    loris
+        .write_all(b"POST /write?db=db HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(
+        read_until_closed(&mut loris, Duration::from_secs(10))
+            .await
+            .is_some(),
+        "a client that never finishes its headers keeps its connection"
+    );
+
+    // A write whose body trickles holds the only write slot; with no queue
+    // the next write is refused at once, as InfluxDB refuses it...
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"POST /write?db=db HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nm v=1 ")
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = write().await.unwrap();
+        if r.status() == 503 {
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["error"], "request throttled, queue full");
+            break;
+        }
+        // The slow request may not have reached its handler yet.
+        assert!(std::time::Instant::now() < deadline, "never throttled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // ...until the slow body runs out of time (408), freeing the slot.
+    let mut answer = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(10), async {
+        use tokio::io::AsyncReadExt as _;
+        slow.read_exact(&mut answer).await
+    })
+    .await
+    .expect("an answer to the slow write")
+    .unwrap();
+    assert_eq!(
+        &answer,
+        b"HTTP/1.1 408",
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(write().await.unwrap().status(), 204);
+    ingest.stop.send(true).unwrap();
+    let _ = ingest.task.await;
+
+    // max-connection-limit: a connection past the limit is closed at once.
+    let ingest = start_ingest(
+        &cluster,
+        ApiConfig {
+            limits: settings::HttpLimits {
+                max_connection_limit: 1,
+                ..settings::HttpLimits::default()
+            },
+            ..ApiConfig::default()
+        },
+        None,
+    )
+    .await;
+    let addr = ingest.url.trim_start_matches("http://").to_owned();
+    // The start-up probe's connection may take a moment to be released.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let holder = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut extra = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    extra
+        .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .ok();
+    assert_eq!(
+        read_until_closed(&mut extra, Duration::from_secs(5)).await,
+        Some(String::new()),
+        "the connection past the limit was served"
+    );
+    drop(holder);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while reqwest::Client::new()
+        .get(format!("{}/ping", ingest.url))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     ingest.stop.send(true).unwrap();
 }

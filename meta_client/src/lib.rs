@@ -33,8 +33,9 @@ use std::time::{Duration, Instant};
 
 use schemas::meta::{DataNode, MetaData, NodeId, Privilege, ShardGroup, ShardGroupId};
 use schemas::meta_api::{
-    AddMetaRequest, ClusterStatus, CommandError, CommandOutput, ErrorBody, HeartbeatRequest,
-    HeartbeatResponse, MetaCommand, RemoveMetaRequest, ReplicaStatus, RetentionPolicySpec,
+    paths, AddMetaRequest, ClusterStatus, CommandError, CommandOutput, ErrorBody, FieldTypeClaim,
+    HeartbeatRequest, HeartbeatResponse, MetaCommand, RemoveMetaRequest, ReplicaStatus,
+    RetentionPolicySpec,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -294,18 +295,23 @@ impl MetaClient {
     /// The current meta data of whichever node answers (it may lag the
     /// leader by a heartbeat; see [`Self::snapshot_linearizable`]).
     pub async fn snapshot(&self) -> Result<MetaData, Error> {
-        self.get("/meta").await
+        self.get(paths::META).await
     }
 
     /// The meta data including every change acknowledged before the call.
     pub async fn snapshot_linearizable(&self) -> Result<MetaData, Error> {
-        self.get("/meta?linearizable=true").await
+        self.get(&format!("{}?linearizable=true", paths::META))
+            .await
     }
 
     /// Waits until the meta data's version passes `since` (or `wait`
     /// passes; then the answer has the same version) and returns it.
     pub async fn watch(&self, since: u64, wait: Duration) -> Result<MetaData, Error> {
-        let path = format!("/meta?since={since}&timeout_ms={}", wait.as_millis());
+        let path = format!(
+            "{}?since={since}&timeout_ms={}",
+            paths::META,
+            wait.as_millis()
+        );
         self.call(
             reqwest::Method::GET,
             &path,
@@ -317,12 +323,12 @@ impl MetaClient {
 
     /// Runs a command through the leader.
     pub async fn apply(&self, cmd: &MetaCommand) -> Result<CommandOutput, Error> {
-        self.post("/command", cmd).await
+        self.post(paths::COMMAND, cmd).await
     }
 
     /// The cluster status (the leader's view when there is a leader).
     pub async fn status(&self) -> Result<ClusterStatus, Error> {
-        self.get("/status").await
+        self.get(paths::STATUS).await
     }
 
     /// `CREATE DATABASE name` (with `autogen`, or the given policy).
@@ -415,16 +421,35 @@ impl MetaClient {
         }
     }
 
-    /// Registers a data node (or finds it again by its internal address).
+    /// The type each claimed field has in its group: the claimed one, or
+    /// the one another write set first (see
+    /// `MetaCommand::RegisterFieldTypes`).
+    pub async fn register_field_types(
+        &self,
+        claims: Vec<FieldTypeClaim>,
+    ) -> Result<Vec<schemas::FieldType>, Error> {
+        match self
+            .apply(&MetaCommand::RegisterFieldTypes { claims })
+            .await?
+        {
+            CommandOutput::FieldTypes { types, .. } => Ok(types),
+            other => Err(Error::UnexpectedOutput(Box::new(other))),
+        }
+    }
+
+    /// Registers a data node: as `id` at these addresses when it has one,
+    /// else by its internal address (see `MetaCommand::RegisterDataNode`).
     pub async fn register_data_node(
         &self,
         http_addr: &str,
         internal_addr: &str,
+        id: Option<NodeId>,
     ) -> Result<DataNode, Error> {
         let out = self
             .apply(&MetaCommand::RegisterDataNode {
                 http_addr: http_addr.to_owned(),
                 internal_addr: internal_addr.to_owned(),
+                id,
             })
             .await?;
         match out {
@@ -447,7 +472,7 @@ impl MetaClient {
         node_id: NodeId,
         replicas: Vec<ReplicaStatus>,
     ) -> Result<HeartbeatResponse, Error> {
-        self.post("/heartbeat", &HeartbeatRequest { node_id, replicas })
+        self.post(paths::HEARTBEAT, &HeartbeatRequest { node_id, replicas })
             .await
     }
 
@@ -512,7 +537,7 @@ impl MetaClient {
         let bytes = serde_json::to_vec(&req).expect("api types serialize");
         self.call(
             reqwest::Method::POST,
-            "/cluster/add-meta",
+            paths::ADD_META,
             Some(bytes),
             self.config.request_timeout * 6,
         )
@@ -521,7 +546,7 @@ impl MetaClient {
 
     /// Removes a metad node.
     pub async fn remove_meta(&self, node_id: u64) -> Result<ClusterStatus, Error> {
-        self.post("/cluster/remove-meta", &RemoveMetaRequest { node_id })
+        self.post(paths::REMOVE_META, &RemoveMetaRequest { node_id })
             .await
     }
 }

@@ -24,8 +24,8 @@ use axum::{Json, Router};
 use meta_client::auth::has_shared_secret;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use schemas::meta_api::{
-    AddMetaRequest, CommandError, ErrorBody, HeartbeatRequest, HeartbeatResponse, MetaCommand,
-    RemoveMetaRequest,
+    paths, AddMetaRequest, CommandError, ErrorBody, HeartbeatRequest, HeartbeatResponse,
+    MetaCommand, RemoveMetaRequest,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -91,7 +91,9 @@ fn command_status(e: &CommandError) -> StatusCode {
         | RetentionPolicyConflict
         | UserExists
         | ContinuousQueryExists
-        | DataNodeOwnsShards { .. } => StatusCode::CONFLICT,
+        | DataNodeOwnsShards { .. }
+        | AddressInUse { .. }
+        | NodeIdInUse { .. } => StatusCode::CONFLICT,
         // Not the request's fault: writes can succeed once a data node is back.
         NoAliveDataNodes => StatusCode::SERVICE_UNAVAILABLE,
         DatabaseNameRequired
@@ -138,18 +140,20 @@ impl IntoResponse for ApiError {
 /// The API router of `node`.
 pub fn router(node: Arc<MetaNode>) -> Router {
     Router::new()
-        .route("/ping", get(ping))
-        .route("/meta", get(get_meta))
-        .route("/command", post(command))
-        .route("/heartbeat", post(heartbeat))
-        .route("/status", get(status))
-        .route("/cluster/add-meta", post(add_meta))
-        .route("/cluster/remove-meta", post(remove_meta))
-        .route("/raft/append", post(raft_append))
-        .route("/raft/vote", post(raft_vote))
-        .route("/raft/snapshot", post(raft_snapshot))
+        .route(paths::PING, get(ping))
+        .route(paths::META, get(get_meta))
+        .route(paths::COMMAND, post(command))
+        .route(paths::HEARTBEAT, post(heartbeat))
+        .route(paths::STATUS, get(status))
+        .route(paths::ADD_META, post(add_meta))
+        .route(paths::REMOVE_META, post(remove_meta))
+        .route(paths::RAFT_APPEND, post(raft_append))
+        .route(paths::RAFT_VOTE, post(raft_vote))
+        .route(paths::RAFT_SNAPSHOT, post(raft_snapshot))
         // Snapshot chunks are up to openraft's 3 MiB default plus JSON overhead.
         .layer(DefaultBodyLimit::max(64 << 20))
+        // A layer, not a route layer: it guards unknown paths too, so a
+        // route added later cannot be left open.
         .layer(middleware::from_fn_with_state(node.clone(), authenticate))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(node)

@@ -11,6 +11,7 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
+use schemas::meta_api::paths;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -130,7 +131,7 @@ impl RaftNetwork<TypeConfig> for Connection {
         AppendEntriesResponse<MetaNodeId>,
         RPCError<MetaNodeId, BasicNode, RaftError<MetaNodeId>>,
     > {
-        self.call("/raft/append", &rpc, &option).await
+        self.call(paths::RAFT_APPEND, &rpc, &option).await
     }
 
     async fn install_snapshot(
@@ -141,7 +142,7 @@ impl RaftNetwork<TypeConfig> for Connection {
         InstallSnapshotResponse<MetaNodeId>,
         RPCError<MetaNodeId, BasicNode, RaftError<MetaNodeId, InstallSnapshotError>>,
     > {
-        self.call("/raft/snapshot", &rpc, &option).await
+        self.call(paths::RAFT_SNAPSHOT, &rpc, &option).await
     }
 
     async fn vote(
@@ -150,6 +151,6 @@ impl RaftNetwork<TypeConfig> for Connection {
         option: RPCOption,
     ) -> Result<VoteResponse<MetaNodeId>, RPCError<MetaNodeId, BasicNode, RaftError<MetaNodeId>>>
     {
-        self.call("/raft/vote", &rpc, &option).await
+        self.call(paths::RAFT_VOTE, &rpc, &option).await
     }
 }

@@ -177,6 +177,9 @@ impl MetaNode {
             })?;
         let node = Self::start(config).await?;
         info!(node_id = node.id, %listen, "metad listening");
+        if node.config.shared_secret.is_none() {
+            warn!("no shared secret: metad's API and raft are open to anyone who reaches {listen}");
+        }
         let loops = node.clone().spawn_leader_loops();
         let served = axum::serve(listener, crate::api::router(node.clone()))
             .with_graceful_shutdown(shutdown)

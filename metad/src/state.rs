@@ -11,16 +11,18 @@ use std::collections::BTreeMap;
 
 use schemas::meta::{
     default_shard_group_duration, shard_group_bounds, ContinuousQuery, DataNode, Database,
-    MetaData, NodeId, NodeState, Privilege, RetentionPolicy, Shard, ShardGroup, User, HOUR_NS,
-    MIN_RETENTION_NS,
+    MetaData, NodeId, NodeState, Privilege, RetentionPolicy, Shard, ShardGroup, ShardGroupId, User,
+    HOUR_NS, MIN_RETENTION_NS,
 };
-use schemas::meta_api::{CommandError, CommandOutput, MetaCommand, RetentionPolicySpec};
+use schemas::meta_api::{
+    CommandError, CommandOutput, FieldTypeClaim, MetaCommand, RetentionPolicySpec,
+};
 
 type Outcome = Result<CommandOutput, CommandError>;
 
 /// Applies `cmd`, the log entry at `index`, to `meta`.
 pub fn apply(meta: &mut MetaData, index: u64, cmd: &MetaCommand) -> Outcome {
-    match cmd {
+    let out = match cmd {
         MetaCommand::CreateDatabase {
             name,
             retention_policy,
@@ -163,7 +165,8 @@ pub fn apply(meta: &mut MetaData, index: u64, cmd: &MetaCommand) -> Outcome {
         MetaCommand::RegisterDataNode {
             http_addr,
             internal_addr,
-        } => register_data_node(meta, index, http_addr, internal_addr),
+            id,
+        } => register_data_node(meta, index, http_addr, internal_addr, *id),
         MetaCommand::SetDataNodeState { id, state } => {
             let node = meta
                 .data_nodes
@@ -180,7 +183,19 @@ pub fn apply(meta: &mut MetaData, index: u64, cmd: &MetaCommand) -> Outcome {
         MetaCommand::DeleteExpiredShardGroups { now_ns } => {
             delete_expired_shard_groups(meta, index, *now_ns)
         }
+        MetaCommand::RegisterFieldTypes { claims } => register_field_types(meta, index, claims),
+    };
+    if out.is_ok()
+        && matches!(
+            cmd,
+            MetaCommand::DropDatabase { .. }
+                | MetaCommand::DropRetentionPolicy { .. }
+                | MetaCommand::DeleteExpiredShardGroups { .. }
+        )
+    {
+        forget_field_types_of_deleted_groups(meta);
     }
+    out
 }
 
 fn changed(meta: &mut MetaData, index: u64) -> CommandOutput {
@@ -623,33 +638,73 @@ fn register_data_node(
     index: u64,
     http_addr: &str,
     internal_addr: &str,
+    id: Option<NodeId>,
 ) -> Outcome {
-    // A restarted node registers again with the same internal address and
-    // must get its id (and its shards) back.
-    if let Some(node) = meta
-        .data_nodes
-        .values_mut()
-        .find(|n| n.internal_addr == internal_addr)
-    {
-        let update = node.http_addr != http_addr || node.state != NodeState::Alive;
-        node.http_addr = http_addr.to_owned();
-        node.state = NodeState::Alive;
-        let node = node.clone();
-        let version = if update { index } else { meta.version };
-        meta.version = version;
-        return Ok(CommandOutput::DataNode { version, node });
+    // Without an id, the node registered at this internal address before
+    // (from before ids were kept, or with a wiped disk) is taken over.
+    let id = id.or_else(|| {
+        meta.data_nodes
+            .values()
+            .find(|n| n.internal_addr == internal_addr)
+            .map(|n| n.id)
+    });
+    // Another alive node at either address is a misconfiguration: both
+    // would answer for each other's shards.
+    if let Some(other) = meta.data_nodes.values().find(|n| {
+        Some(n.id) != id
+            && n.state == NodeState::Alive
+            && (n.internal_addr == internal_addr || n.http_addr == http_addr)
+    }) {
+        let addr = if other.internal_addr == internal_addr {
+            internal_addr
+        } else {
+            http_addr
+        };
+        return Err(CommandError::AddressInUse {
+            addr: addr.to_owned(),
+            node: other.id,
+        });
     }
-    let node = DataNode {
-        id: meta.max_node_id + 1,
-        http_addr: http_addr.to_owned(),
-        internal_addr: internal_addr.to_owned(),
-        state: NodeState::Alive,
+    let Some(id) = id else {
+        let node = DataNode {
+            id: meta.max_node_id + 1,
+            http_addr: http_addr.to_owned(),
+            internal_addr: internal_addr.to_owned(),
+            state: NodeState::Alive,
+        };
+        meta.max_node_id = node.id;
+        meta.data_nodes.insert(node.id, node.clone());
+        meta.version = index;
+        return Ok(CommandOutput::DataNode {
+            version: index,
+            node,
+        });
     };
-    meta.max_node_id = node.id;
-    meta.data_nodes.insert(node.id, node.clone());
-    meta.version = index;
+    let node = meta
+        .data_nodes
+        .get_mut(&id)
+        .ok_or(CommandError::DataNodeNotFound(id))?;
+    // Alive elsewhere: a copied data directory, or a restart at a new
+    // address before metad noticed the old process stopped (the node
+    // retries until it has).
+    if node.state == NodeState::Alive && node.internal_addr != internal_addr {
+        return Err(CommandError::NodeIdInUse {
+            node: id,
+            addr: node.internal_addr.clone(),
+        });
+    }
+    let update = node.http_addr != http_addr
+        || node.internal_addr != internal_addr
+        || node.state != NodeState::Alive;
+    node.http_addr = http_addr.to_owned();
+    node.internal_addr = internal_addr.to_owned();
+    node.state = NodeState::Alive;
+    let node = node.clone();
+    if update {
+        meta.version = index;
+    }
     Ok(CommandOutput::DataNode {
-        version: index,
+        version: meta.version,
         node,
     })
 }
@@ -720,6 +775,44 @@ pub fn expired_shard_groups(meta: &MetaData, now_ns: i64) -> Vec<u64> {
         .collect()
 }
 
+fn register_field_types(meta: &mut MetaData, index: u64, claims: &[FieldTypeClaim]) -> Outcome {
+    let live: std::collections::HashSet<ShardGroupId> = meta.shard_groups().map(|g| g.id).collect();
+    let mut changed = false;
+    let types = claims
+        .iter()
+        .map(|c| {
+            // A group deleted meanwhile takes no more writes: nothing to keep.
+            if !live.contains(&c.group_id) {
+                return c.field_type;
+            }
+            *meta
+                .field_types
+                .entry(c.group_id)
+                .or_default()
+                .entry(c.measurement.clone())
+                .or_default()
+                .entry(c.field.clone())
+                .or_insert_with(|| {
+                    changed = true;
+                    c.field_type
+                })
+        })
+        .collect();
+    if changed {
+        meta.version = index;
+    }
+    Ok(CommandOutput::FieldTypes {
+        version: meta.version,
+        types,
+    })
+}
+
+/// Field types live as long as their group does.
+fn forget_field_types_of_deleted_groups(meta: &mut MetaData) {
+    let live: std::collections::HashSet<ShardGroupId> = meta.shard_groups().map(|g| g.id).collect();
+    meta.field_types.retain(|id, _| live.contains(id));
+}
+
 fn delete_expired_shard_groups(meta: &mut MetaData, index: u64, now_ns: i64) -> Outcome {
     let mut ids = Vec::new();
     for rp in meta
@@ -783,6 +876,7 @@ mod tests {
                         .run(MetaCommand::RegisterDataNode {
                             http_addr: format!("h{i}:8086"),
                             internal_addr: format!("h{i}:8088"),
+                            id: None,
                         })
                         .unwrap()
                     {
@@ -1267,5 +1361,126 @@ mod tests {
             }),
             CommandError::DataNodeNotFound(99)
         );
+    }
+
+    #[test]
+    fn data_nodes_are_their_ids_not_their_addresses() {
+        let mut sm = Sm::new();
+        let nodes = sm.nodes(2);
+        let register = |id: Option<NodeId>, host: &str| MetaCommand::RegisterDataNode {
+            http_addr: format!("{host}:8086"),
+            internal_addr: format!("{host}:8088"),
+            id,
+        };
+        let node = |out: Outcome| match out.unwrap() {
+            CommandOutput::DataNode { node, .. } => node,
+            other => panic!("{other:?}"),
+        };
+        // Alive at h0: the id cannot start anywhere else...
+        assert_eq!(
+            sm.refuse(register(Some(nodes[0]), "new")),
+            CommandError::NodeIdInUse {
+                node: nodes[0],
+                addr: "h0:8088".into()
+            }
+        );
+        // ...nor can another node (or a new one) claim h1's addresses.
+        let in_use = CommandError::AddressInUse {
+            addr: "h1:8088".into(),
+            node: nodes[1],
+        };
+        assert_eq!(sm.refuse(register(Some(nodes[0]), "h1")), in_use);
+        let mut half = register(None, "x");
+        if let MetaCommand::RegisterDataNode { http_addr, .. } = &mut half {
+            *http_addr = "h1:8086".into();
+        }
+        assert_eq!(
+            sm.refuse(half),
+            CommandError::AddressInUse {
+                addr: "h1:8086".into(),
+                node: nodes[1],
+            }
+        );
+        assert_eq!(
+            sm.refuse(register(Some(99), "z")),
+            CommandError::DataNodeNotFound(99)
+        );
+        // Once metad saw it stop, it comes back at a new address as itself,
+        // with its shards.
+        sm.run(create_db("db", Some(spec("rp", 0, 2)))).unwrap();
+        group_of(sm.group("db", 0, &nodes));
+        sm.run(MetaCommand::SetDataNodeState {
+            id: nodes[0],
+            state: NodeState::Unreachable,
+        })
+        .unwrap();
+        let moved = node(sm.run(register(Some(nodes[0]), "new")));
+        assert_eq!((moved.id, moved.state), (nodes[0], NodeState::Alive));
+        assert_eq!(moved.internal_addr, "new:8088");
+        assert_eq!(sm.meta.data_nodes.len(), 2);
+        assert_eq!(sm.meta.shards_owned_by(nodes[0]).count(), 1);
+        // The same again changes nothing.
+        let v = sm.meta.version;
+        node(sm.run(register(Some(nodes[0]), "new")));
+        assert_eq!(sm.meta.version, v);
+        // A node without an id at a dead node's address takes it over
+        // (a wiped disk); at a fresh address it is a new node.
+        sm.run(MetaCommand::SetDataNodeState {
+            id: nodes[1],
+            state: NodeState::Unreachable,
+        })
+        .unwrap();
+        assert_eq!(node(sm.run(register(None, "h1"))).id, nodes[1]);
+        assert_eq!(node(sm.run(register(None, "fresh"))).id, 3);
+    }
+
+    #[test]
+    fn field_types_first_writer_wins_and_go_with_their_group() {
+        use schemas::FieldType::{Float, Integer, String as Str};
+        let mut sm = Sm::new();
+        let nodes = sm.nodes(1);
+        sm.run(create_db("db", None)).unwrap();
+        let g = group_of(sm.group("db", 0, &nodes)).id;
+        let claim = |field: &str, field_type| FieldTypeClaim {
+            group_id: g,
+            measurement: "m".into(),
+            field: field.into(),
+            field_type,
+        };
+        let types = |out: Outcome| match out.unwrap() {
+            CommandOutput::FieldTypes { types, .. } => types,
+            other => panic!("{other:?}"),
+        };
+        let register = |claims| MetaCommand::RegisterFieldTypes { claims };
+        assert_eq!(
+            types(sm.run(register(vec![claim("a", Float), claim("b", Str)]))),
+            [Float, Str]
+        );
+        let v = sm.meta.version;
+        // The first type stays; a repeat changes nothing.
+        assert_eq!(
+            types(sm.run(register(vec![claim("a", Integer), claim("b", Str)]))),
+            [Float, Str]
+        );
+        assert_eq!(sm.meta.version, v);
+        assert_eq!(sm.meta.field_type(g, "m", "a"), Some(Float));
+        // Claims in one command are settled in order.
+        assert_eq!(
+            types(sm.run(register(vec![claim("c", Integer), claim("c", Float)]))),
+            [Integer, Integer]
+        );
+        // An unknown group keeps nothing; a dropped database's groups forget theirs.
+        let ghost = FieldTypeClaim {
+            group_id: 999,
+            ..claim("a", Integer)
+        };
+        assert_eq!(types(sm.run(register(vec![ghost]))), [Integer]);
+        assert!(!sm.meta.field_types.contains_key(&999));
+        sm.run(MetaCommand::DropDatabase {
+            name: "db".into(),
+            now_ns: 1,
+        })
+        .unwrap();
+        assert!(sm.meta.field_types.is_empty());
     }
 }

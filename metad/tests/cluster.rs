@@ -113,7 +113,7 @@ async fn register_nodes(client: &meta_client::MetaClient, n: usize) -> Vec<u64> 
     let mut ids = Vec::new();
     for i in 0..n {
         let node = client
-            .register_data_node(&format!("data{i}:8086"), &format!("data{i}:8088"))
+            .register_data_node(&format!("data{i}:8086"), &format!("data{i}:8088"), None)
             .await
             .unwrap();
         ids.push(node.id);

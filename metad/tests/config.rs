@@ -1,4 +1,5 @@
-//! The metad binary's config layering: file under flags, unknown keys refused.
+//! The metad binary's config layering: file under flags, unknown keys
+//! refused, no start without a shared secret.
 
 mod common;
 
@@ -14,11 +15,15 @@ async fn config_file_is_layered_under_flags() {
     let root = TempDir::new().unwrap();
     let addr = free_addr();
     let file = root.path().join("metad.toml");
+    let secret_file = root.path().join("secret");
+    std::fs::write(&secret_file, "from-secret-file\n").unwrap();
     std::fs::write(
         &file,
         format!(
-            "node_id = 7\nlisten = \"{addr}\"\nbootstrap = true\ndata_dir = \"{}\"\ntopic_prefix = \"from-file\"\n",
-            root.path().join("data").display()
+            "node_id = 7\nlisten = \"{addr}\"\nbootstrap = true\ndata_dir = \"{}\"\n\
+             topic_prefix = \"from-file\"\nshared_secret_file = \"{}\"\n",
+            root.path().join("data").display(),
+            secret_file.display()
         ),
     )
     .unwrap();
@@ -42,6 +47,7 @@ async fn config_file_is_layered_under_flags() {
         eventually("metad from config", Duration::from_secs(10), || async {
             let s: ClusterStatus = http
                 .get(format!("http://{addr}/status"))
+                .bearer_auth("from-secret-file")
                 .send()
                 .await
                 .ok()?
@@ -52,8 +58,12 @@ async fn config_file_is_layered_under_flags() {
         })
         .await;
     assert_eq!(status.node_id, 7);
-    let client = meta_client::MetaClient::new(meta_client::Config::new([addr.clone()])).unwrap();
-    client.register_data_node("d:1", "d:2").await.unwrap();
+    let client = meta_client::MetaClient::new(meta_client::Config {
+        shared_secret: Some("from-secret-file".into()),
+        ..meta_client::Config::new([addr.clone()])
+    })
+    .unwrap();
+    client.register_data_node("d:1", "d:2", None).await.unwrap();
     client.create_database("db", None).await.unwrap();
     let group = client.create_shard_group("db", None, 0).await.unwrap();
     assert!(
@@ -78,4 +88,25 @@ fn unknown_config_keys_stop_metad() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown field `election_timeout`"), "{err}");
+}
+
+#[test]
+fn no_secret_no_start() {
+    let root = TempDir::new().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_metad"))
+        .args(["--data-dir", root.path().to_str().unwrap()])
+        .args(["--listen", &free_addr()])
+        .env_remove("SLUICE_SHARED_SECRET")
+        .env_remove("SLUICE_SHARED_SECRET_FILE")
+        .env_remove("SLUICE_INSECURE_INTERNAL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no shared secret") && err.contains("--insecure-internal"),
+        "{err}"
+    );
+    // Nothing was started: no raft state written.
+    assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
 }

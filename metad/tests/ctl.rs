@@ -75,6 +75,7 @@ async fn sluice_ctl_against_metad() {
                 high_watermark: 9,
                 state: "healthy".into(),
                 bytes: 1,
+                points_dropped: 3,
             }],
         )
         .await
@@ -99,7 +100,11 @@ async fn sluice_ctl_against_metad() {
 
     let (ok, out, _) = ctl(addr, &["show-shards"]);
     assert!(ok);
-    assert!(out.contains("1 (5/9 lag 4, healthy)"), "{out}");
+    assert!(
+        out.contains("1 (5/9 lag 4, healthy, 3 points dropped)"),
+        "{out}"
+    );
+    assert_eq!(rows[0]["owners"][0]["points_dropped"], 3);
 
     let (ok, out, err) = ctl(addr, &["truncate-shards", "--json"]);
     assert!(ok, "{err}");

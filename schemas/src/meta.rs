@@ -45,7 +45,16 @@ pub struct MetaData {
     /// deleted, so data nodes drop their replicas and topics get deleted.
     #[serde(default)]
     pub dropped_shard_groups: BTreeMap<ShardGroupId, ShardGroup>,
+    /// The field types of each live shard group, first writer wins: what
+    /// every router checks a point against, so that a conflicting point is
+    /// refused at `/write` whichever node wrote the field first (InfluxDB
+    /// keeps them per shard; a Sluice group's shards share them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub field_types: BTreeMap<ShardGroupId, GroupFieldTypes>,
 }
+
+/// One shard group's field types: measurement → field → type.
+pub type GroupFieldTypes = BTreeMap<String, BTreeMap<String, crate::FieldType>>;
 
 /// A data node (shardd).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,6 +244,21 @@ pub fn shard_group_bounds(timestamp_ns: i64, duration_ns: u64) -> (i64, i64) {
 }
 
 impl MetaData {
+    /// The type field `field` of `measurement` has in group `group`, if
+    /// any point set it yet.
+    pub fn field_type(
+        &self,
+        group: ShardGroupId,
+        measurement: &str,
+        field: &str,
+    ) -> Option<crate::FieldType> {
+        self.field_types
+            .get(&group)?
+            .get(measurement)?
+            .get(field)
+            .copied()
+    }
+
     /// A database by name.
     pub fn database(&self, name: &str) -> Option<&Database> {
         self.databases.get(name)

@@ -18,13 +18,52 @@
 //! | `POST /cluster/remove-meta`    | [`RemoveMetaRequest`] | [`ClusterStatus`]     |
 //! | `GET /ping`                    | —                     | 204                   |
 //!
-//! Errors are `4xx`/`5xx` with an [`ErrorBody`].
+//! Errors are `4xx`/`5xx` with an [`ErrorBody`]. Every path, raft's
+//! included, requires the cluster's shared secret (`401` without it).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{DataNode, NodeId, NodeState, Privilege, ShardGroup, ShardGroupId, ShardId};
+
+/// metad's paths, for its router and its clients alike.
+pub mod paths {
+    /// Liveness.
+    pub const PING: &str = "/ping";
+    /// The meta data (password hashes included).
+    pub const META: &str = "/meta";
+    /// Proposes a [`super::MetaCommand`].
+    pub const COMMAND: &str = "/command";
+    /// A data node's heartbeat.
+    pub const HEARTBEAT: &str = "/heartbeat";
+    /// The raft cluster's status.
+    pub const STATUS: &str = "/status";
+    /// Adds a meta node.
+    pub const ADD_META: &str = "/cluster/add-meta";
+    /// Removes a meta node.
+    pub const REMOVE_META: &str = "/cluster/remove-meta";
+    /// Raft: append entries.
+    pub const RAFT_APPEND: &str = "/raft/append";
+    /// Raft: vote.
+    pub const RAFT_VOTE: &str = "/raft/vote";
+    /// Raft: install a snapshot.
+    pub const RAFT_SNAPSHOT: &str = "/raft/snapshot";
+
+    /// Every route metad serves, with its method.
+    pub const ALL: &[(&str, &str)] = &[
+        ("GET", PING),
+        ("GET", META),
+        ("POST", COMMAND),
+        ("POST", HEARTBEAT),
+        ("GET", STATUS),
+        ("POST", ADD_META),
+        ("POST", REMOVE_META),
+        ("POST", RAFT_APPEND),
+        ("POST", RAFT_VOTE),
+        ("POST", RAFT_SNAPSHOT),
+    ];
+}
 
 /// A meta node's (metad's) raft id.
 pub type MetaNodeId = u64;
@@ -221,12 +260,21 @@ pub enum MetaCommand {
         #[serde(default)]
         topic_prefix: String,
     },
-    /// A data node announcing itself; idempotent by address.
+    /// A data node announcing itself at its current addresses: with the id
+    /// kept in its data directory once it has one (its addresses are
+    /// updated, whatever they were), without on its first start (a node
+    /// already registered at that internal address is taken over: one from
+    /// before ids were kept, or one whose disk was replaced; otherwise a
+    /// new id). Refused when another alive node has either address, or
+    /// the id is alive at another internal address.
     RegisterDataNode {
         /// Public HTTP address.
         http_addr: String,
         /// Internal address.
         internal_addr: String,
+        /// The node's id, when its data directory has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<NodeId>,
     },
     /// The leader's liveness decision about a data node.
     SetDataNodeState {
@@ -256,6 +304,26 @@ pub enum MetaCommand {
         #[serde(default)]
         now_ns: i64,
     },
+    /// The types a write's new fields take in their groups, unless a type
+    /// is already set there (first writer wins). Answers
+    /// [`CommandOutput::FieldTypes`].
+    RegisterFieldTypes {
+        /// The fields, each with the type its points carry.
+        claims: Vec<FieldTypeClaim>,
+    },
+}
+
+/// A field's type as one write carries it into one shard group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FieldTypeClaim {
+    /// The shard group.
+    pub group_id: ShardGroupId,
+    /// Measurement.
+    pub measurement: String,
+    /// Field key.
+    pub field: String,
+    /// The type of the write's values.
+    pub field_type: crate::FieldType,
 }
 
 impl MetaCommand {
@@ -282,6 +350,7 @@ impl MetaCommand {
             Self::RemoveDataNode { .. } => "remove_data_node",
             Self::TruncateShardGroups { .. } => "truncate_shard_groups",
             Self::DeleteExpiredShardGroups { .. } => "delete_expired_shard_groups",
+            Self::RegisterFieldTypes { .. } => "register_field_types",
         }
     }
 }
@@ -324,6 +393,15 @@ pub enum CommandOutput {
         /// Their ids.
         ids: Vec<ShardGroupId>,
     },
+    /// The type each claim of a [`MetaCommand::RegisterFieldTypes`] has in
+    /// its group, in the claims' order: the claimed one unless another was
+    /// there first.
+    FieldTypes {
+        /// Meta version.
+        version: u64,
+        /// One per claim.
+        types: Vec<crate::FieldType>,
+    },
 }
 
 impl CommandOutput {
@@ -334,7 +412,8 @@ impl CommandOutput {
             | Self::DataNode { version, .. }
             | Self::ShardGroup { version, .. }
             | Self::ShardGroupsFor { version, .. }
-            | Self::ShardGroups { version, .. } => *version,
+            | Self::ShardGroups { version, .. }
+            | Self::FieldTypes { version, .. } => *version,
         }
     }
 }
@@ -406,6 +485,23 @@ pub enum CommandError {
         /// How many live shards it owns.
         shards: usize,
     },
+    /// Another alive data node is registered at this address.
+    #[error("address {addr} is already used by alive data node {node}")]
+    AddressInUse {
+        /// The address.
+        addr: String,
+        /// The node using it.
+        node: NodeId,
+    },
+    /// The id is alive at another address: the data directory was copied,
+    /// or the node restarted before metad noticed it stopped.
+    #[error("data node {node} is alive at {addr}; one id cannot run in two places")]
+    NodeIdInUse {
+        /// The id.
+        node: NodeId,
+        /// Where it is alive.
+        addr: String,
+    },
     /// No alive data node can own a new shard group.
     #[error("no alive data nodes to own a new shard group")]
     NoAliveDataNodes,
@@ -437,6 +533,9 @@ pub struct ReplicaStatus {
     pub state: String,
     /// Bytes on disk.
     pub bytes: u64,
+    /// Points dropped at apply (field type conflicts) since the node started.
+    #[serde(default)]
+    pub points_dropped: u64,
 }
 
 /// `POST /heartbeat`: a data node is alive and these are its replicas.

@@ -61,6 +61,19 @@ pub mod paths {
     /// Shard reads of query coordinators (bincode).
     pub const SHARD_READ: &str = "/internal/v1/shard";
 
+    /// Every route of the internal API, with its method.
+    pub const ALL: &[(&str, &str)] = &[
+        ("GET", PING),
+        ("GET", SHARDS),
+        ("GET", SHARD),
+        ("GET", DIGEST),
+        ("POST", HOLD),
+        ("POST", RELEASE),
+        ("POST", REBUILD),
+        ("POST", RESUME),
+        ("POST", SHARD_READ),
+    ];
+
     /// `pattern` with `{id}` replaced by `shard`.
     pub fn for_shard(pattern: &str, shard: ShardId) -> String {
         pattern.replace("{id}", &shard.to_string())
@@ -190,6 +203,9 @@ pub struct ShardStatus {
     /// Offsets the broker skipped that held no data records (transaction
     /// control records); counted, not failures.
     pub offset_skips: u64,
+    /// Points dropped at apply (field type conflicts) since the node started.
+    #[serde(default)]
+    pub points_dropped: u64,
     /// The consumer applies nothing after this offset (a verification hold).
     pub hold: Option<i64>,
     /// How many times the replica was rebuilt since the node started.

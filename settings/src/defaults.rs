@@ -36,6 +36,13 @@ pub const STANDALONE_LOG_FILTER: &str = "info,librdkafka=warn,openraft=warn";
 /// Log filter of `sluice-ctl`, whose output is its answer.
 pub const CTL_LOG_FILTER: &str = "off";
 
+/// InfluxDB's `enqueued-write-timeout`.
+pub const ENQUEUED_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a client may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a client may take to send a request's body (25 MB at 200 kB/s).
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 #[cfg(test)]
 mod tests {
     use super::*;

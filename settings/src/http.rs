@@ -1,6 +1,9 @@
-//! The HTTP API block: where the API listens, authentication, body size.
+//! The HTTP API block: where the API listens, authentication, body size,
+//! and InfluxDB's `[http]` limits that keep one client from holding the
+//! API (connections, concurrent and queued writes, read deadlines).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -20,6 +23,34 @@ pub struct HttpApiArgs {
     /// Largest write body in bytes, after decompression [default: 25000000].
     #[arg(long, env = "SLUICE_MAX_BODY_SIZE")]
     pub max_body_size: Option<usize>,
+    /// With --auth-enabled, require credentials on /ping and /metrics too
+    /// (InfluxDB's ping-auth-enabled) [default: false].
+    #[arg(long, env = "SLUICE_PING_AUTH_ENABLED")]
+    pub ping_auth_enabled: Option<bool>,
+    /// Open connections at most; more are closed at once (InfluxDB's
+    /// max-connection-limit) [default: 0, no limit].
+    #[arg(long, env = "SLUICE_MAX_CONNECTION_LIMIT")]
+    pub max_connection_limit: Option<usize>,
+    /// Writes served at once (InfluxDB's max-concurrent-write-limit)
+    /// [default: 0, no limit].
+    #[arg(long, env = "SLUICE_MAX_CONCURRENT_WRITE_LIMIT")]
+    pub max_concurrent_write_limit: Option<usize>,
+    /// Writes waiting for a turn beyond those; more get 503 (InfluxDB's
+    /// max-enqueued-write-limit) [default: 0].
+    #[arg(long, env = "SLUICE_MAX_ENQUEUED_WRITE_LIMIT")]
+    pub max_enqueued_write_limit: Option<usize>,
+    /// How long a queued write waits before 503, e.g. `30s` (InfluxDB's
+    /// enqueued-write-timeout) [default: 30s].
+    #[arg(long, env = "SLUICE_ENQUEUED_WRITE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub enqueued_write_timeout: Option<Duration>,
+    /// How long a client may take to send a request's headers before its
+    /// connection is closed [default: 10s].
+    #[arg(long, env = "SLUICE_HEADER_READ_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Option<Duration>,
+    /// How long a client may take to send a request's body before it gets
+    /// 408 [default: 2m].
+    #[arg(long, env = "SLUICE_BODY_READ_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Option<Duration>,
 }
 
 /// HTTP API keys of a config file.
@@ -34,6 +65,20 @@ pub struct HttpApiFile {
     pub auth_enabled: Option<bool>,
     /// Largest write body in bytes, after decompression.
     pub max_body_size: Option<usize>,
+    /// See [`HttpApiArgs::ping_auth_enabled`].
+    pub ping_auth_enabled: Option<bool>,
+    /// See [`HttpApiArgs::max_connection_limit`].
+    pub max_connection_limit: Option<usize>,
+    /// See [`HttpApiArgs::max_concurrent_write_limit`].
+    pub max_concurrent_write_limit: Option<usize>,
+    /// See [`HttpApiArgs::max_enqueued_write_limit`].
+    pub max_enqueued_write_limit: Option<usize>,
+    /// A duration such as `"30s"`.
+    pub enqueued_write_timeout: Option<String>,
+    /// A duration such as `"10s"`.
+    pub header_read_timeout: Option<String>,
+    /// A duration such as `"2m"`.
+    pub body_read_timeout: Option<String>,
 }
 
 /// The resolved HTTP API settings (`ingest::http::ApiConfig` converts from
@@ -46,6 +91,56 @@ pub struct HttpApi {
     pub auth_enabled: bool,
     /// Largest write body in bytes, after decompression.
     pub max_body_size: usize,
+    /// Credentials on /ping and /metrics too, when auth is enabled.
+    pub ping_auth_enabled: bool,
+    /// Connection, write and read limits.
+    pub limits: HttpLimits,
+}
+
+/// InfluxDB's `[http]` limits, plus read deadlines; 0 is "no limit".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Open connections at most.
+    pub max_connection_limit: usize,
+    /// Writes served at once.
+    pub max_concurrent_write_limit: usize,
+    /// Writes waiting for a turn beyond those.
+    pub max_enqueued_write_limit: usize,
+    /// How long a queued write waits.
+    pub enqueued_write_timeout: Duration,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_connection_limit: 0,
+            max_concurrent_write_limit: 0,
+            max_enqueued_write_limit: 0,
+            enqueued_write_timeout: defaults::ENQUEUED_WRITE_TIMEOUT,
+            header_read_timeout: defaults::HEADER_READ_TIMEOUT,
+            body_read_timeout: defaults::BODY_READ_TIMEOUT,
+        }
+    }
+}
+
+/// A duration of the config file, `key` naming it in the error.
+fn file_duration(
+    key: &'static str,
+    value: Option<String>,
+) -> Result<Option<Duration>, SettingsError> {
+    value
+        .map(|v| {
+            humantime::parse_duration(&v).map_err(|e| SettingsError::Duration {
+                key,
+                reason: e.to_string(),
+                value: v,
+            })
+        })
+        .transpose()
 }
 
 impl HttpApiArgs {
@@ -63,12 +158,45 @@ impl HttpApiArgs {
         if let (None, Some(old)) = (listen, renamed_listen_env) {
             listen = renamed_env(old)?;
         }
+        let d = HttpLimits::default();
+        let limits = HttpLimits {
+            max_connection_limit: layer(self.max_connection_limit, file.max_connection_limit)
+                .unwrap_or(d.max_connection_limit),
+            max_concurrent_write_limit: layer(
+                self.max_concurrent_write_limit,
+                file.max_concurrent_write_limit,
+            )
+            .unwrap_or(d.max_concurrent_write_limit),
+            max_enqueued_write_limit: layer(
+                self.max_enqueued_write_limit,
+                file.max_enqueued_write_limit,
+            )
+            .unwrap_or(d.max_enqueued_write_limit),
+            enqueued_write_timeout: layer(
+                self.enqueued_write_timeout,
+                file_duration("enqueued_write_timeout", file.enqueued_write_timeout)?,
+            )
+            .unwrap_or(d.enqueued_write_timeout),
+            header_read_timeout: layer(
+                self.header_read_timeout,
+                file_duration("header_read_timeout", file.header_read_timeout)?,
+            )
+            .unwrap_or(d.header_read_timeout),
+            body_read_timeout: layer(
+                self.body_read_timeout,
+                file_duration("body_read_timeout", file.body_read_timeout)?,
+            )
+            .unwrap_or(d.body_read_timeout),
+        };
         Ok(HttpApi {
             listen: layer(listen, file.http_listen).unwrap_or(default_listen),
             auth_enabled: layer(self.auth_enabled, file.auth_enabled)
                 .unwrap_or(defaults::AUTH_ENABLED),
             max_body_size: layer(self.max_body_size, file.max_body_size)
                 .unwrap_or(defaults::MAX_BODY_SIZE),
+            ping_auth_enabled: layer(self.ping_auth_enabled, file.ping_auth_enabled)
+                .unwrap_or(false),
+            limits,
         })
     }
 }
@@ -109,7 +237,9 @@ mod tests {
         let file = HttpApiFile {
             http_listen: Some("127.0.0.1:2".parse().unwrap()),
             auth_enabled: Some(true),
-            max_body_size: None,
+            enqueued_write_timeout: Some("5s".into()),
+            max_concurrent_write_limit: Some(8),
+            ..HttpApiFile::default()
         };
         let d = defaults::HTTP_LISTEN;
         let api = parse(&[]).resolve(HttpApiFile::default(), d, None).unwrap();
@@ -119,11 +249,34 @@ mod tests {
                 listen: d,
                 auth_enabled: defaults::AUTH_ENABLED,
                 max_body_size: defaults::MAX_BODY_SIZE,
+                ping_auth_enabled: false,
+                limits: HttpLimits::default(),
             }
         );
         let api = parse(&[]).resolve(file.clone(), d, None).unwrap();
         assert_eq!(api.listen, file.http_listen.unwrap());
         assert!(api.auth_enabled);
+        assert_eq!(api.limits.enqueued_write_timeout, Duration::from_secs(5));
+        assert_eq!(api.limits.max_concurrent_write_limit, 8);
+        let api = parse(&[
+            "--enqueued-write-timeout",
+            "250ms",
+            "--header-read-timeout",
+            "1s",
+        ])
+        .resolve(file.clone(), d, None)
+        .unwrap();
+        assert_eq!(
+            api.limits.enqueued_write_timeout,
+            Duration::from_millis(250)
+        );
+        assert_eq!(api.limits.header_read_timeout, Duration::from_secs(1));
+        let bad = HttpApiFile {
+            body_read_timeout: Some("soon".into()),
+            ..HttpApiFile::default()
+        };
+        let err = parse(&[]).resolve(bad, d, None).unwrap_err();
+        assert!(err.to_string().contains("body_read_timeout"), "{err}");
         let api = parse(&["--http-bind", "127.0.0.1:3", "--auth-enabled", "false"])
             .resolve(file.clone(), d, None)
             .unwrap();

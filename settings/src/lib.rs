@@ -8,9 +8,9 @@
 //! | block                          | flags                                          | file keys                              |
 //! |--------------------------------|------------------------------------------------|----------------------------------------|
 //! | [`KafkaArgs`] / [`KafkaFile`]  | `--kafka-brokers`                              | `kafka_brokers`, `[kafka_properties]`  |
-//! | [`MetadArgs`] / [`MetadFile`]  | `--metad`, `--shared-secret`                   | `metad`, `shared_secret`               |
-//! | [`SecretArgs`] / [`SecretFile`]| `--shared-secret`                              | `shared_secret`                        |
-//! | [`HttpApiArgs`] / [`HttpApiFile`] | `--http-listen`, `--auth-enabled`, `--max-body-size` | `http_listen`, `auth_enabled`, `max_body_size` |
+//! | [`MetadArgs`] / [`MetadFile`]  | `--metad` and [`SecretArgs`]'s                 | `metad` and [`SecretFile`]'s           |
+//! | [`SecretArgs`] / [`SecretFile`]| `--shared-secret`, `--shared-secret-file`, `--insecure-internal` | `shared_secret`, `shared_secret_file`, `insecure_internal` |
+//! | [`HttpApiArgs`] / [`HttpApiFile`] | `--http-listen`, `--auth-enabled`, `--max-body-size`, [`HttpLimits`]' six | `http_listen`, `auth_enabled`, `max_body_size`, the same six |
 //! | [`LoggingArgs`] / [`LoggingFile`] | `--log-filter`                              | `log_filter`                           |
 //!
 //! Every setting is layered the same way by [`layer`]: a flag wins over its
@@ -34,11 +34,14 @@ mod metad;
 mod runtime;
 
 pub use file::{load_file, NoUnknownKeys};
-pub use http::{HttpApi, HttpApiArgs, HttpApiFile};
+pub use http::{HttpApi, HttpApiArgs, HttpApiFile, HttpLimits};
 pub use kafka::{KafkaArgs, KafkaFile};
 pub use layer::{layer, renamed_env};
 pub use logging::{init_tracing, LoggingArgs, LoggingFile};
-pub use metad::{shared_secret, MetadArgs, MetadFile, SecretArgs, SecretFile};
+pub use metad::{
+    load_or_create_secret, read_secret_file, shared_secret, MetadArgs, MetadFile, SecretArgs,
+    SecretFile,
+};
 pub use runtime::{runtime, MAX_BLOCKING_THREADS};
 
 use std::path::PathBuf;
@@ -73,6 +76,16 @@ pub enum SettingsError {
         /// Why it does not parse.
         reason: String,
     },
+    /// A duration of the config file does not parse.
+    #[error("invalid {key} {value:?}: {reason}")]
+    Duration {
+        /// The key.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// Why it does not parse.
+        reason: String,
+    },
     /// The log filter is not valid `EnvFilter` syntax.
     #[error("invalid log filter {filter:?}: {source}")]
     LogFilter {
@@ -81,6 +94,30 @@ pub enum SettingsError {
         /// Cause.
         source: tracing_subscriber::filter::ParseError,
     },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A secret file holds nothing but whitespace.
+    #[error("{path}: the shared secret file is empty")]
+    EmptySecret {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A daemon was given no shared secret.
+    #[error(
+        "no shared secret: give --shared-secret, SLUICE_SHARED_SECRET, --shared-secret-file or \
+         shared_secret in the config file (every node of the cluster the same), or \
+         --insecure-internal to leave the node-to-node APIs open"
+    )]
+    NoSecret,
+    /// A shared secret and `--insecure-internal` together.
+    #[error("--insecure-internal contradicts the shared secret also given")]
+    SecretAndInsecure,
     /// A global tracing subscriber was already installed.
     #[error("cannot install the tracing subscriber: {0}")]
     Tracing(String),
@@ -116,6 +153,8 @@ mod tests {
             defaults::META_ADDR,
             "--shared-secret",
             "SLUICE_SHARED_SECRET",
+            "--shared-secret-file",
+            "--insecure-internal",
             "--http-listen",
             "SLUICE_HTTP_LISTEN",
             &defaults::HTTP_LISTEN.to_string(),
@@ -124,6 +163,12 @@ mod tests {
             "SLUICE_AUTH_ENABLED",
             "--max-body-size",
             "SLUICE_MAX_BODY_SIZE",
+            "--max-connection-limit",
+            "--max-concurrent-write-limit",
+            "--max-enqueued-write-limit",
+            "--enqueued-write-timeout",
+            "--header-read-timeout",
+            "--body-read-timeout",
             &defaults::MAX_BODY_SIZE.to_string(),
             "--log-filter",
             "SLUICE_LOG_FILTER",

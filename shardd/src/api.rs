@@ -153,9 +153,20 @@ async fn authenticate(State(secret): State<Option<String>>, req: Request, next: 
     next.run(req).await
 }
 
-async fn metrics(State(node): State<Arc<Node>>) -> String {
+async fn metrics(
+    State(node): State<Arc<Node>>,
+    Query(creds): Query<ingest::http::CredentialParams>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let md = node.follower().current();
+    let auth = node.authenticator();
+    if let Err(e) = ingest::http::check_ping_auth(node.api_config(), auth, &md, &creds, &headers) {
+        return e.into_response();
+    }
     let replicas = node.replicas();
-    node.metrics().render(replicas.iter().map(|r| r.as_ref()))
+    node.metrics()
+        .render(replicas.iter().map(|r| r.as_ref()))
+        .into_response()
 }
 
 fn replica(node: &Node, id: ShardId) -> Result<Arc<Replica>, ApiError> {

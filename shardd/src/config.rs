@@ -18,7 +18,7 @@ use crate::consumer::ConsumerConfig;
 /// Everything a running data node needs.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    /// Root of the shard directories (`<data-dir>/<db>/<rp>/<shard-id>`).
+    /// The node's directory: its id (`node-id`) and its shard store (`shards/`).
     pub data_dir: PathBuf,
     /// Where the public InfluxDB API listens (`/write`, `/query`, `/ping`,
     /// `/health`, `/metrics`); port 0 picks a free one.
@@ -27,8 +27,9 @@ pub struct NodeConfig {
     pub http_advertise: Option<String>,
     /// Where the internal API listens (operators, peers).
     pub internal_listen: SocketAddr,
-    /// The internal address registered in metad, which identifies the node
-    /// (default: the bound address).
+    /// The internal address registered in metad (default: the bound
+    /// address). The node's identity is its id in `<data-dir>/node-id`,
+    /// not this.
     pub internal_advertise: Option<String>,
     /// metad; its `shared_secret` also guards this node's internal API.
     pub metad: meta_client::Config,
@@ -44,6 +45,10 @@ pub struct NodeConfig {
     pub watermark_interval: Duration,
     /// Public API settings (auth, body size).
     pub api: ApiConfig,
+    /// How long registration is retried while metad still sees this
+    /// node's id alive elsewhere (a restart at a new address before metad
+    /// marked the old process unreachable).
+    pub register_wait: Duration,
 }
 
 impl NodeConfig {
@@ -62,6 +67,7 @@ impl NodeConfig {
             heartbeat_interval: Duration::from_secs(1),
             watermark_interval: Duration::from_secs(2),
             api: ApiConfig::default(),
+            register_wait: Duration::from_secs(30),
         }
     }
 }

@@ -764,10 +764,28 @@ impl ApplyLoop {
                 .sum();
             let records = batch.len() as u64;
             match shard.apply_many(batch.iter().map(|(o, r)| (*o, r))) {
-                Ok(_) => {
+                Ok(stats) => {
                     (self.last_write, self.cold_checked) = (Instant::now(), false);
                     self.shared.metrics.applied(shard_id, records, values);
                     let last = batch.last().map(|(o, _)| *o).expect("not empty");
+                    if stats.points_type_conflict > 0 {
+                        // The router refuses these at /write; what reaches a
+                        // replica anyway (a producer writing the shard topic
+                        // directly) is dropped loudly.
+                        warn!(
+                            shard_id,
+                            offsets = %format!("{}..={last}", batch[0].0),
+                            points = stats.points_type_conflict,
+                            values = stats.values_type_conflict + stats.values_dropped_with_point,
+                            "points dropped at apply: field type conflict"
+                        );
+                        self.shared.metrics.points_dropped(
+                            shard_id,
+                            "field_type_conflict",
+                            stats.points_type_conflict,
+                        );
+                        self.replica().lock_status().points_dropped += stats.points_type_conflict;
+                    }
                     self.published_applied(last, last_ts, records, values);
                 }
                 Err(e) => {

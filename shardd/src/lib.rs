@@ -104,6 +104,7 @@ use testkit as _;
 pub mod api;
 pub mod config;
 mod consumer;
+pub mod identity;
 pub mod metrics;
 pub mod node;
 pub mod queries;

@@ -55,6 +55,7 @@ pub struct Metrics {
     values_applied: IntCounterVec,
     failures: IntCounterVec,
     offset_skips: IntCounterVec,
+    points_dropped: IntCounterVec,
     applied_offset: IntGaugeVec,
     high_watermark: IntGaugeVec,
     lag_records: IntGaugeVec,
@@ -112,6 +113,12 @@ impl Metrics {
                 "sluice_shard_offset_skips_total",
                 "Offsets the broker skipped that held no data records (transaction markers).",
                 shard,
+            ),
+            points_dropped: int_counter(
+                &registry,
+                "sluice_points_dropped_total",
+                "Points a replica dropped at apply, by reason (field_type_conflict).",
+                &["shard", "reason"],
             ),
             applied_offset: int_gauge(
                 &registry,
@@ -183,6 +190,12 @@ impl Metrics {
             .inc_by(n);
     }
 
+    pub(crate) fn points_dropped(&self, shard: ShardId, reason: &str, n: u64) {
+        self.points_dropped
+            .with_label_values(&[&shard.to_string(), reason])
+            .inc_by(n);
+    }
+
     /// Drops every series of a shard this node no longer holds.
     pub(crate) fn forget(&self, shard: ShardId) {
         let s = shard.to_string();
@@ -190,6 +203,9 @@ impl Metrics {
         let _ = self.records_applied.remove_label_values(&one);
         let _ = self.values_applied.remove_label_values(&one);
         let _ = self.offset_skips.remove_label_values(&one);
+        let _ = self
+            .points_dropped
+            .remove_label_values(&[&s, "field_type_conflict"]);
         let _ = self.applied_offset.remove_label_values(&one);
         let _ = self.high_watermark.remove_label_values(&one);
         let _ = self.lag_records.remove_label_values(&one);

@@ -16,8 +16,8 @@ use kafka_log::Watermarks;
 use meta_client::auth::Authenticator;
 use meta_client::{Follower, MetaClient};
 use prometheus::Registry;
-use schemas::meta::{MetaData, NodeId, ShardId};
-use schemas::meta_api::ReplicaStatus;
+use schemas::meta::{MetaData, NodeId, NodeState, ShardId};
+use schemas::meta_api::{MetaCommand, ReplicaStatus};
 use schemas::node_api::ReplicaState;
 use storage::{Shard, Store};
 use tokio::sync::watch;
@@ -55,6 +55,9 @@ pub enum NodeError {
     /// The node's shard store cannot be opened.
     #[error("shard store: {0}")]
     Store(#[from] storage::Error),
+    /// The node's id could not be settled with metad.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
     /// The data directory is unusable.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -69,6 +72,9 @@ pub enum NodeError {
 /// engine, which reads shards through it.
 pub struct Node {
     id: NodeId,
+    /// The id was handed out at this start: shards found in the store are
+    /// not this id's to delete.
+    first_start: bool,
     config: NodeConfig,
     http_addr: SocketAddr,
     internal_addr: SocketAddr,
@@ -117,8 +123,6 @@ impl NodeHandle {
     }
 }
 
-/// Percent-encodes what a path component must not contain, so a database
-/// named `a/b` or `..` cannot leave the data directory.
 /// The node's shard store, under the data directory.
 const STORE_DIR: &str = "shards";
 
@@ -159,7 +163,15 @@ impl Node {
             .internal_advertise
             .clone()
             .unwrap_or_else(|| internal_addr.to_string());
-        let registered = client.register_data_node(&http_adv, &internal_adv).await?;
+        let identity = crate::identity::register(
+            &client,
+            &config.data_dir,
+            &http_adv,
+            &internal_adv,
+            config.register_wait,
+        )
+        .await?;
+        let registered = identity.node;
         info!(node_id = registered.id, http = %http_adv, internal = %internal_adv, "registered with metad");
         let follower = Arc::new(Follower::start(Arc::clone(&client)).await?);
 
@@ -178,6 +190,7 @@ impl Node {
             Consumers::start(config.consumer.clone(), store.clone(), Arc::clone(&metrics))?;
         let node = Arc::new(Node {
             id: registered.id,
+            first_start: identity.first_start,
             store,
             config,
             http_addr,
@@ -232,18 +245,30 @@ impl Node {
         shutdown: watch::Receiver<bool>,
     ) {
         info!(http = %self.http_addr, internal = %self.internal_addr, "data node listening");
-        let serve =
-            |listener: tokio::net::TcpListener, router: Router, mut stop: watch::Receiver<bool>| {
-                tokio::spawn(async move {
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(async move {
-                            let _ = stop.wait_for(|s| *s).await;
-                        })
-                        .await
-                })
-            };
-        let public_server = serve(http_listener, public, shutdown.clone());
-        let internal_server = serve(internal_listener, internal, shutdown.clone());
+        if self.config.metad.shared_secret.is_none() {
+            warn!(
+                internal = %self.internal_addr,
+                "no shared secret: the internal API is open to anyone who reaches it"
+            );
+        }
+        // The public API under InfluxDB's connection limit and read
+        // deadlines; the internal one answers only callers with the secret.
+        let public_server = tokio::spawn(ingest::serve::serve(
+            http_listener,
+            public,
+            self.config.api.connection_limits(),
+            shutdown.clone(),
+        ));
+        let internal_server = {
+            let mut stop = shutdown.clone();
+            tokio::spawn(async move {
+                axum::serve(internal_listener, internal)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+            })
+        };
         let manager = tokio::spawn(
             Arc::clone(&self)
                 .manage(shutdown.clone())
@@ -268,10 +293,21 @@ impl Node {
         self.stopping.store(true, Ordering::Release);
         let _ = manager.await;
         heartbeat.abort();
-        for server in [public_server, internal_server] {
-            if let Ok(Err(e)) = server.await {
-                error!(error = %e, "http server");
-            }
+        // Tell metad this node is gone, so that a restart at another
+        // address is itself again at once, not after the liveness timeout;
+        // bounded, as metad may be what is down.
+        let gone = MetaCommand::SetDataNodeState {
+            id: self.id,
+            state: NodeState::Unreachable,
+        };
+        match tokio::time::timeout(Duration::from_millis(500), self.client.apply(&gone)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "cannot tell metad this node stops"),
+            Err(_) => warn!("metad did not hear that this node stops"),
+        }
+        let _ = public_server.await;
+        if let Ok(Err(e)) = internal_server.await {
+            error!(error = %e, "internal http server");
         }
         let node = Arc::clone(&self);
         let _ = tokio::task::spawn_blocking(move || {
@@ -417,6 +453,7 @@ impl Node {
         loop {
             let md = rx.borrow_and_update().clone();
             self.reconcile(&md);
+            self.write.prune();
             if first {
                 first = false;
                 let node = Arc::clone(&self);
@@ -493,6 +530,10 @@ impl Node {
     /// has handed out are touched: data from another cluster (or a wrong
     /// metad address) is left alone, with a warning.
     fn remove_orphans(&self, md: &MetaData) {
+        if self.first_start && !self.store.shard_ids().unwrap_or_default().is_empty() {
+            warn!("the store holds shards from before this node had an id; none is deleted");
+            return;
+        }
         let owned: std::collections::HashSet<ShardId> =
             md.shards_owned_by(self.id).map(|(_, s)| s.id).collect();
         let ids = match self.store.shard_ids() {
@@ -573,6 +614,7 @@ impl Node {
                     high_watermark: st.high_watermark.unwrap_or(0),
                     state: st.state.to_string(),
                     bytes: st.bytes_on_disk,
+                    points_dropped: st.points_dropped,
                 }
             })
             .collect()

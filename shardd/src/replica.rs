@@ -82,6 +82,8 @@ pub(crate) struct Status {
     pub values_applied: u64,
     pub failures: u64,
     pub offset_skips: u64,
+    /// Points dropped at apply (field type conflicts).
+    pub points_dropped: u64,
     pub hold: Option<i64>,
     pub rebuilds: u64,
 }
@@ -100,6 +102,7 @@ impl Default for Status {
             values_applied: 0,
             failures: 0,
             offset_skips: 0,
+            points_dropped: 0,
             hold: None,
             rebuilds: 0,
         }
@@ -275,6 +278,7 @@ impl Replica {
             values_applied: st.values_applied,
             failures: st.failures,
             offset_skips: st.offset_skips,
+            points_dropped: st.points_dropped,
             hold: st.hold,
             rebuilds: st.rebuilds,
         }

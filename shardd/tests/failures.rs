@@ -1,6 +1,7 @@
 //! A replica never skips silently: an undecodable record produced raw into
 //! the partition fails the replica with the offset in its reason, counts in
-//! `/metrics`, and only an operator's resume past it lets the replica go on.
+//! `/metrics`, and only an operator's resume past it lets the replica go on;
+//! a point of a conflicting field type is dropped, counted and reported.
 //! Runs an in-process node (`Node::start`) against real tansu and metad.
 
 mod common;
@@ -20,7 +21,7 @@ async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
     let node = handle.node.clone();
     let http_addr = handle.http_addr.to_string();
     let http = reqwest::Client::new();
-    let internal = Internal::new(handle.internal_addr.to_string());
+    let internal = Internal::new(handle.internal_addr.to_string(), &cluster.secret);
 
     write(&http, &http_addr, "db", tsbs_lines(10, 0, 10)).await;
     let group = cluster.group("db").await;
@@ -154,4 +155,86 @@ async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
     tokio::time::timeout(Duration::from_secs(30), handle.wait())
         .await
         .expect("node stops");
+}
+
+/// A point whose field type conflicts with the shard's, produced straight
+/// into the partition (past the router, which refuses it at `/write`), is
+/// dropped at apply loudly: counted by reason, in the replica's status and
+/// in its heartbeat to metad; the replica goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_conflicting_point_past_the_router_is_dropped_loudly() {
+    let cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (handle, _stop) = cluster
+        .start_node(cluster.node_config(dir.path()), "db")
+        .await;
+    let http_addr = handle.http_addr.to_string();
+    let http = reqwest::Client::new();
+    let internal = Internal::new(handle.internal_addr.to_string(), &cluster.secret);
+    // usage_user is an integer field.
+    write(&http, &http_addr, "db", tsbs_lines(1, 0, 1)).await;
+    let group = cluster.group("db").await;
+    let shard_id = group.shards[0].id;
+
+    let batch = schemas::PointBatch {
+        database: "db".into(),
+        retention_policy: "autogen".into(),
+        shard_id,
+        series: vec![schemas::Series {
+            measurement: "cpu".into(),
+            tags: vec![schemas::Tag {
+                key: "hostname".into(),
+                value: "intruder".into(),
+            }],
+            fields: vec![schemas::FieldColumn {
+                name: "usage_user".into(),
+                timestamps: vec![1_767_225_600_000_000_000],
+                values: schemas::FieldValues::Float(vec![0.5]),
+            }],
+        }],
+    };
+    let producer =
+        kafka_log::simple_producer(&kafka_log::KafkaConfig::new(cluster.broker.bootstrap()))
+            .unwrap();
+    producer
+        .send(
+            FutureRecord::to(&group.topic)
+                .partition(0)
+                .key(&shard_id.to_string())
+                .payload(&batch.encode()),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produce");
+    let hwm = high_watermark(&cluster.broker.bootstrap(), &group.topic, 0);
+    let status = internal.wait_caught_up(shard_id, hwm - 1).await;
+    assert_eq!(status.points_dropped, 1);
+    assert_eq!(status.state, ReplicaState::Healthy);
+    let metrics = reqwest::get(format!("http://{http_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "sluice_points_dropped_total{{reason=\"field_type_conflict\",shard=\"{shard_id}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = cluster.meta.status().await.unwrap();
+        let dropped = st
+            .data_nodes
+            .values()
+            .flat_map(|n| n.replicas.iter())
+            .find(|r| r.shard_id == shard_id)
+            .map(|r| r.points_dropped);
+        if dropped == Some(1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{dropped:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -27,6 +27,7 @@ fn spawn_shardd(cluster: &Cluster, data_dir: &Path, http_port: u16, internal_por
         .args(["--data-dir", data_dir.to_str().unwrap()])
         .args(["--http-listen", &http, "--internal-listen", &internal])
         .args(["--metad", &cluster.metad_addr])
+        .args(["--shared-secret", &cluster.secret])
         .args(["--kafka-brokers", &cluster.broker.bootstrap()])
         .args([
             "--heartbeat-interval-ms",
@@ -74,7 +75,10 @@ async fn two_replicas_agree_survive_sigkill_and_rebuild_by_replay() {
     let shard = &group.shards[0];
     assert_eq!(shard.owners.len(), 2, "rf=2: {group:?}");
     let shard_id = shard.id;
-    let (ia, ib) = (Internal::new(&a.internal), Internal::new(&b.internal));
+    let (ia, ib) = (
+        Internal::new(&a.internal, &cluster.secret),
+        Internal::new(&b.internal, &cluster.secret),
+    );
     let hwm = high_watermark(&cluster.broker.bootstrap(), &group.topic, 0);
     assert!(hwm >= 5, "each write is at least one record: {hwm}");
     let sa = ia.wait_caught_up(shard_id, hwm - 1).await;

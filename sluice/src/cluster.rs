@@ -112,10 +112,15 @@ pub struct ClusterSpec {
     pub auth_enabled: bool,
     /// Largest write body in bytes on the public API, after decompression.
     pub max_body_size: usize,
+    /// Connection, write and read limits of the public API.
+    pub http_limits: settings::HttpLimits,
     /// Created once the cluster is up, unless it exists.
     pub create_database: Option<String>,
     /// Run the raw-topic ingest router with `/metrics` and `/health` here.
     pub ingest_bind: Option<SocketAddr>,
+    /// The cluster's shared secret, which every node-to-node call carries
+    /// (`None`: the internal APIs are open).
+    pub shared_secret: Option<String>,
     /// Raft timeouts of a test (elections in a fraction of a second).
     pub fast_raft: bool,
     /// Applied to every data node's configuration last (tests tune
@@ -142,8 +147,10 @@ impl ClusterSpec {
             topic_prefix: schemas::topics::DEFAULT_PREFIX.to_owned(),
             auth_enabled: settings::defaults::AUTH_ENABLED,
             max_body_size: settings::defaults::MAX_BODY_SIZE,
+            http_limits: settings::HttpLimits::default(),
             create_database: None,
             ingest_bind: None,
+            shared_secret: None,
             fast_raft: false,
             node_config: |_| {},
         }
@@ -151,7 +158,8 @@ impl ClusterSpec {
 
     /// A test cluster in `data_dir`: the given brokers, metad on a free
     /// loopback port with fast elections, data nodes on free ports, topics
-    /// prefixed so that tests sharing a broker do not meet.
+    /// prefixed so that tests sharing a broker do not meet, a shared secret
+    /// as in production.
     pub fn for_test(data_dir: &Path, brokers: String, data_nodes: usize) -> Self {
         let meta_port = testkit::free_port();
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -162,6 +170,7 @@ impl ClusterSpec {
             internal_bind: any,
             data_nodes,
             topic_prefix: format!("t{meta_port}"),
+            shared_secret: Some(format!("test-secret-{meta_port}")),
             fast_raft: true,
             ..Self::new(data_dir)
         }
@@ -182,9 +191,7 @@ impl ClusterSpec {
         let mut cluster = Cluster {
             brokers,
             meta_addr: self.meta_bind,
-            meta: Arc::new(MetaClient::new(meta_client::Config::new([self
-                .meta_bind
-                .to_string()]))?),
+            meta: Arc::new(MetaClient::new(meta_config(&self))?),
             nodes: Vec::new(),
             ingest: None,
             broker,
@@ -258,10 +265,11 @@ impl Cluster {
         let mut config = shardd::NodeConfig::new(s.data_dir.join(format!("node-{index}")));
         config.http_listen = nth_port(s.http_bind, index, HTTP_PORT_STEP);
         config.internal_listen = nth_port(s.internal_bind, index, INTERNAL_PORT_STEP);
-        config.metad = meta_client::Config::new([self.meta_addr.to_string()]);
+        config.metad = meta_config(s);
         config.kafka = self.kafka_config();
         config.api.auth_enabled = s.auth_enabled;
         config.api.max_body_size = s.max_body_size;
+        config.api.limits = s.http_limits;
         (s.node_config)(&mut config);
         config
     }
@@ -270,6 +278,7 @@ impl Cluster {
         let s = &self.spec;
         let mut meta = metad::config::NodeConfig::new(1, s.meta_bind, s.data_dir.join("meta"));
         meta.bootstrap = true;
+        meta.shared_secret.clone_from(&s.shared_secret);
         meta.topic_prefix = s.topic_prefix.clone();
         meta.default_replication_factor = s.replication_factor;
         if s.fast_raft {
@@ -321,7 +330,7 @@ impl Cluster {
     fn start_ingest(&mut self, http_listen: SocketAddr) {
         let config = ingest::daemon::DaemonConfig {
             kafka: self.kafka_config(),
-            metad: meta_client::Config::new([self.meta_addr.to_string()]),
+            metad: meta_config(&self.spec),
             raw: ingest::raw::RawConfig {
                 topic_prefix: self.spec.topic_prefix.clone(),
                 // The one router of this cluster: a restart after a crash
@@ -363,6 +372,13 @@ impl Cluster {
             let _ = tokio::task::spawn_blocking(move || b.stop()).await;
         }
     }
+}
+
+/// How every part of the cluster reaches metad.
+fn meta_config(spec: &ClusterSpec) -> meta_client::Config {
+    let mut config = meta_client::Config::new([spec.meta_bind.to_string()]);
+    config.shared_secret.clone_from(&spec.shared_secret);
+    config
 }
 
 /// The address of node `index` (1-based): `base` moved `step` ports per

@@ -53,6 +53,11 @@ pub struct Args {
     /// Prefix of every topic of the cluster [default: sluice].
     #[arg(long, env = "SLUICE_TOPIC_PREFIX")]
     topic_prefix: Option<String>,
+    // --shared-secret, --shared-secret-file, --insecure-internal; with
+    // none of them the secret is <data-dir>/cluster-secret, made at first
+    // start.
+    #[command(flatten)]
+    secret: settings::SecretArgs,
     // --log-filter
     #[command(flatten)]
     logging: settings::LoggingArgs,
@@ -78,6 +83,8 @@ struct FileConfig {
     create_database: Option<String>,
     topic_prefix: Option<String>,
     #[serde(flatten)]
+    secret: settings::SecretFile,
+    #[serde(flatten)]
     logging: settings::LoggingFile,
     #[serde(flatten)]
     _unknown: settings::NoUnknownKeys,
@@ -99,8 +106,34 @@ pub struct Settings {
     pub topic_prefix: String,
     pub auth_enabled: bool,
     pub max_body_size: usize,
+    pub http_limits: settings::HttpLimits,
+    pub secret: Secret,
     pub log_filter: String,
 }
+
+/// Where the cluster's shared secret comes from.
+#[derive(Clone)]
+pub enum Secret {
+    /// Given by flag, environment or config file.
+    Given(String),
+    /// `<data-dir>/cluster-secret`, made at first start.
+    DataDir,
+    /// `--insecure-internal`: none.
+    Insecure,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Secret::Given(_) => "Given(..)",
+            Secret::DataDir => "DataDir",
+            Secret::Insecure => "Insecure",
+        })
+    }
+}
+
+/// The file the all-in-one keeps its generated secret in.
+pub const SECRET_FILE: &str = "cluster-secret";
 
 impl Args {
     pub fn resolve(self) -> anyhow::Result<Settings> {
@@ -113,6 +146,12 @@ impl Args {
             settings::defaults::HTTP_LISTEN,
             Some("SLUICE_HTTP_BIND"),
         )?;
+        let secret = match self.secret.require(file.secret) {
+            Ok(Some(secret)) => Secret::Given(secret),
+            Ok(None) => Secret::Insecure,
+            Err(settings::SettingsError::NoSecret) => Secret::DataDir,
+            Err(e) => return Err(e.into()),
+        };
         let settings = Settings {
             data_dir: layer(self.data_dir, file.data_dir)
                 .unwrap_or_else(|| settings::defaults::DATA_DIR.into()),
@@ -134,6 +173,8 @@ impl Args {
                 .unwrap_or_else(|| schemas::topics::DEFAULT_PREFIX.to_owned()),
             auth_enabled: http.auth_enabled,
             max_body_size: http.max_body_size,
+            http_limits: http.limits,
+            secret,
             log_filter: self.logging.resolve(
                 file.logging,
                 None,
@@ -177,8 +218,15 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     spec.topic_prefix = s.topic_prefix.clone();
     spec.auth_enabled = s.auth_enabled;
     spec.max_body_size = s.max_body_size;
+    spec.http_limits = s.http_limits;
     spec.create_database = s.create_database.clone();
     spec.ingest_bind = Some(s.ingest_bind);
+    let secret_file = data_dir.join(SECRET_FILE);
+    spec.shared_secret = match &s.secret {
+        Secret::Given(secret) => Some(secret.clone()),
+        Secret::DataDir => Some(settings::load_or_create_secret(&secret_file)?),
+        Secret::Insecure => None,
+    };
     let mut cluster = spec.start().await?;
 
     println!("sluice standalone is up (data in {})", data_dir.display());
@@ -194,6 +242,14 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
         cluster.brokers, s.topic_prefix
     );
     println!("  metad               http://{}", s.meta_bind);
+    match &s.secret {
+        Secret::DataDir => println!(
+            "  cluster secret      {}  (sluice-ctl --shared-secret-file)",
+            secret_file.display()
+        ),
+        Secret::Given(_) => println!("  cluster secret      as given"),
+        Secret::Insecure => println!("  cluster secret      none: internal APIs are open"),
+    }
     println!("  ingest metrics      http://{}/metrics", s.ingest_bind);
     if let Some(db) = &s.create_database {
         println!("  database            {db}");

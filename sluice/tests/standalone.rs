@@ -1,7 +1,9 @@
 //! `sluice standalone` driven as a user would: the binary on free ports in
-//! a temporary directory, writes over HTTP and through Kafka, queries, a
-//! SIGTERM and a restart (same answers), and a SIGKILL during a sustained
-//! write (every point whose write got a 204 is there afterwards).
+//! a temporary directory, writes over HTTP and through Kafka, queries, the
+//! internal APIs closed to callers without the secret it generated, a
+//! SIGTERM and a restart (same answers, same secret), and a SIGKILL during
+//! a sustained write (every point whose write got a 204 is there
+//! afterwards).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -44,9 +46,34 @@ fn start(dir: &Path, p: &Ports) -> Child {
         .args(["--kafka-bind", &addr(p.kafka)])
         .args(["--create-database", "demo"])
         .env("RUST_LOG", "warn")
+        .env_remove("SLUICE_SHARED_SECRET")
+        .env_remove("SLUICE_SHARED_SECRET_FILE")
+        .env_remove("SLUICE_INSECURE_INTERNAL")
         .stdout(Stdio::null())
         .spawn()
         .expect("start sluice standalone")
+}
+
+/// The secret the all-in-one generated in `dir`, after checking that it
+/// is private to its owner and that metad and the internal API want it.
+async fn generated_secret(dir: &Path, p: &Ports) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let file = dir.join("cluster-secret");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+    let secret = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    assert_eq!(secret.len(), 64);
+    let http = reqwest::Client::new();
+    for url in [
+        format!("http://127.0.0.1:{}/meta", p.meta),
+        format!("http://127.0.0.1:{}/internal/shards", p.internal),
+    ] {
+        let status = |r: reqwest::Response| r.status().as_u16();
+        assert_eq!(status(http.get(&url).send().await.unwrap()), 401, "{url}");
+        let with = http.get(&url).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(status(with), 200, "{url}");
+    }
+    secret
 }
 
 fn url(p: &Ports, path: &str) -> String {
@@ -124,6 +151,7 @@ async fn write_query_stop_restart_same_answers() {
     let p = Ports::new();
     let mut sluice = start(dir.path(), &p);
     wait_ready(&p, &mut sluice).await;
+    let secret = generated_secret(dir.path(), &p).await;
 
     let body = (0..100)
         .map(|i| {
@@ -192,6 +220,7 @@ async fn write_query_stop_restart_same_answers() {
     sigterm(&mut sluice);
     let mut sluice = start(dir.path(), &p);
     wait_ready(&p, &mut sluice).await;
+    assert_eq!(generated_secret(dir.path(), &p).await, secret);
     assert_eq!(eventually_times(&p, "h2o", &want_h2o).await, want_h2o);
     for (q, b) in questions.iter().zip(&before) {
         assert_eq!(&query(&p, q).await, b, "{q} changed across the restart");

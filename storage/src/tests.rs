@@ -261,13 +261,19 @@ fn field_type_conflicts_reject_the_point_not_the_record() {
                     &[("host", "b")],
                     vec![floats("v", &[2], &[2.5]), ints("w", &[2, 3], &[20, 30])],
                 ),
-                // A series whose only points are rejected is not created.
-                series("cpu", &[("host", "c")], vec![floats("v", &[1], &[1.0])]),
+                // A series whose only points are rejected is not created,
+                // nor a field only they carried.
+                series(
+                    "cpu",
+                    &[("host", "c")],
+                    vec![floats("v", &[1], &[1.0]), ints("only_c", &[1], &[7])],
+                ),
             ]),
         )
         .unwrap();
     assert_eq!(stats.values_type_conflict, 2);
-    assert_eq!(stats.values_dropped_with_point, 1);
+    assert_eq!(stats.points_type_conflict, 2);
+    assert_eq!(stats.values_dropped_with_point, 2);
     assert_eq!(stats.values_written, 3);
     assert_eq!(stats.series_created, 2);
     assert_eq!(keys_of(&shard), vec!["cpu,host=a", "cpu,host=b"]);
@@ -1059,10 +1065,16 @@ impl Model {
                     let types = self.fields.entry(s.measurement.to_string()).or_default();
                     let mut bad = vec![];
                     let mut drop = std::collections::BTreeSet::new();
+                    // A field takes the type of its first column; it is
+                    // registered only if some of its values are kept.
+                    let mut first: BTreeMap<String, FieldType> = BTreeMap::new();
                     for c in &s.fields {
                         let ft = c.values.field_type();
-                        let conflict = !c.timestamps.is_empty()
-                            && *types.entry(c.name.to_string()).or_insert(ft) != ft;
+                        let known = types
+                            .get(&*c.name)
+                            .copied()
+                            .unwrap_or_else(|| *first.entry(c.name.to_string()).or_insert(ft));
+                        let conflict = !c.timestamps.is_empty() && known != ft;
                         if conflict {
                             drop.extend(c.timestamps.iter().copied());
                         }
@@ -1075,6 +1087,9 @@ impl Model {
                         }
                         for (t, v) in c.timestamps.iter().zip(values_of(&c.values)) {
                             if !drop.contains(t) {
+                                types
+                                    .entry(c.name.to_string())
+                                    .or_insert(c.values.field_type());
                                 writes.push((c.name.to_string(), *t, v));
                             }
                         }

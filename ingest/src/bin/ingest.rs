@@ -81,7 +81,7 @@ fn config(args: Args) -> anyhow::Result<(DaemonConfig, String)> {
     )?;
     let config = DaemonConfig {
         kafka: args.kafka.resolve(file.kafka),
-        metad: args.metad.resolve(file.metad),
+        metad: args.metad.resolve(file.metad)?,
         raw,
         http_listen: http.listen,
         serve_writes: layer(args.serve_writes, file.serve_writes).unwrap_or(false),

@@ -20,6 +20,8 @@ pub struct Cluster {
     pub metad_addr: String,
     pub meta: Arc<MetaClient>,
     pub prefix: String,
+    /// The shared secret every node-to-node call carries.
+    pub secret: String,
     _cluster: sluice::cluster::Cluster,
     _meta_dir: tempfile::TempDir,
     _heartbeats: tokio::task::JoinHandle<()>,
@@ -41,6 +43,7 @@ impl Cluster {
                     .register_data_node(
                         &format!("127.0.0.1:{}", 20000 + i),
                         &format!("127.0.0.1:{}", 21000 + i),
+                        None,
                     )
                     .await
                 {
@@ -71,6 +74,11 @@ impl Cluster {
             metad_addr: cluster.meta_addr.to_string(),
             meta,
             prefix: cluster.spec().topic_prefix.clone(),
+            secret: cluster
+                .spec()
+                .shared_secret
+                .clone()
+                .expect("tests run with a secret"),
             _cluster: cluster,
             _meta_dir: meta_dir,
             _heartbeats: heartbeats,

@@ -33,7 +33,8 @@ struct Args {
     /// Initialise a one-voter cluster if this node has no raft state yet.
     #[arg(long, env = "METAD_BOOTSTRAP", default_value_t = false)]
     bootstrap: bool,
-    // --shared-secret: every API call must carry it; none: no check.
+    // --shared-secret, --shared-secret-file: every API call must carry it;
+    // without one metad refuses to start unless --insecure-internal.
     #[command(flatten)]
     secret: settings::SecretArgs,
     /// Prefix of shard-group topic names (`<prefix>.shardgroup.<id>`).
@@ -117,7 +118,7 @@ fn load() -> anyhow::Result<(NodeConfig, String)> {
         config.advertise.clone_from(advertise);
     }
     config.bootstrap = args.bootstrap;
-    config.shared_secret = args.secret.clone().resolve(file.secret.clone());
+    config.shared_secret = args.secret.clone().require(file.secret.clone())?;
     config.topic_prefix.clone_from(&args.topic_prefix);
     config.default_replication_factor = args.default_replication_factor;
     config.heartbeat_interval = Duration::from_millis(args.heartbeat_interval_ms);

@@ -25,7 +25,8 @@ struct Cli {
         global = true
     )]
     metad: String,
-    /// Shared secret of the cluster; empty means none [default: none].
+    /// Shared secret of the cluster (the daemons' --shared-secret); empty
+    /// means none [default: none].
     #[arg(
         long,
         env = "SLUICE_SHARED_SECRET",
@@ -33,6 +34,10 @@ struct Cli {
         global = true
     )]
     shared_secret: Option<String>,
+    /// File holding the shared secret, e.g. the all-in-one's
+    /// `sluice-data/cluster-secret`.
+    #[arg(long, env = "SLUICE_SHARED_SECRET_FILE", global = true)]
+    shared_secret_file: Option<std::path::PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long, env = "SLUICE_CTL_JSON", default_value_t = false, global = true)]
     json: bool,
@@ -347,12 +352,16 @@ fn show_shards(rows: &[ShardRow]) -> String {
                 .iter()
                 .map(|o| match &o.replica {
                     Some(rep) => format!(
-                        "{} ({}/{} lag {}, {})",
+                        "{} ({}/{} lag {}, {}{})",
                         o.node_id,
                         rep.applied_offset,
                         rep.high_watermark,
                         (rep.high_watermark - rep.applied_offset).max(0),
-                        rep.state
+                        rep.state,
+                        match rep.points_dropped {
+                            0 => String::new(),
+                            n => format!(", {n} points dropped"),
+                        }
                     ),
                     None => o.node_id.to_string(),
                 })
@@ -421,7 +430,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             internal_addr,
         } => {
             let node = client
-                .register_data_node(&http_addr, &internal_addr)
+                .register_data_node(&http_addr, &internal_addr, None)
                 .await?;
             print(cli.json, &node, || format!("added data node {}\n", node.id))
         }
@@ -521,8 +530,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    // The same rule as the daemons': an empty secret means none.
-    cli.shared_secret = settings::shared_secret(cli.shared_secret.take());
+    // The same rules as the daemons', but none at all is fine here: the
+    // cluster says 401 if it wants one.
+    let secret = settings::SecretArgs {
+        shared_secret: cli.shared_secret.take(),
+        shared_secret_file: cli.shared_secret_file.take(),
+        insecure_internal: false,
+    }
+    .resolve(settings::SecretFile::default());
+    cli.shared_secret = match secret {
+        Ok(secret) => secret,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let logging = cli.logging.clone().resolve(
         settings::LoggingFile::default(),
         None,

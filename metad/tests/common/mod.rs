@@ -93,9 +93,10 @@ impl Metad {
         if self.bootstrap {
             cmd.arg("--bootstrap");
         }
-        if let Some(s) = &self.secret {
-            cmd.args(["--shared-secret", s]);
-        }
+        match &self.secret {
+            Some(s) => cmd.args(["--shared-secret", s]),
+            None => cmd.arg("--insecure-internal"),
+        };
         self.child = Some(cmd.spawn().expect("spawn metad"));
     }
 

@@ -81,8 +81,8 @@ pub fn load(
         );
     }
     let groups: Vec<&ShardGroup> = rp.shard_groups.values().collect();
-    let cache = ingest::route::FieldTypeCache::default();
-    let routed = ingest::route::route(db, &rp, &groups, batch.points, 0, &cache);
+    let (md, known) = (Default::default(), ingest::route::FieldTypes::default());
+    let routed = ingest::route::route(db, &rp, &groups, batch.points, 0, &md, &known);
     assert!(routed.rejected.is_empty(), "{:?}", routed.rejected.first());
     let budget = NodeBudget {
         block_cache_bytes: 16 << 20,

@@ -95,7 +95,7 @@ fn config(args: Args) -> anyhow::Result<(NodeConfig, String)> {
         c.internal_listen = a;
     }
     c.internal_advertise = layer(args.internal_advertise, file.internal_advertise);
-    c.metad = args.metad.resolve(file.metad);
+    c.metad = args.metad.resolve(file.metad)?;
     // A data node starting with its metad waits for it rather than exiting.
     c.metad.retry_for = Duration::from_secs(60);
     c.kafka = args.kafka.resolve(file.kafka);

@@ -174,11 +174,10 @@ async fn query(
 ) -> Response {
     let mut params = Params::default();
     if method == Method::POST && is_form(&headers) {
-        let body: Bytes =
-            match ingest::http::read_body(&headers, body, api.config.max_body_size).await {
-                Ok(b) => b,
-                Err(e) => return error_response(e.status, &e.message, false),
-            };
+        let body: Bytes = match ingest::http::read_body(&headers, body, &api.config).await {
+            Ok(b) => b,
+            Err(e) => return error_response(e.status, &e.message, false),
+        };
         params.add(&body);
     }
     if let Some(q) = &raw_query {

@@ -17,6 +17,8 @@ pub struct Cluster {
     pub metad_addr: String,
     pub meta: Arc<MetaClient>,
     pub prefix: String,
+    /// The shared secret every node-to-node call carries.
+    pub secret: String,
     /// metad alone: the tests start their data nodes themselves.
     _cluster: sluice::cluster::Cluster,
     _meta_dir: tempfile::TempDir,
@@ -30,6 +32,7 @@ impl Cluster {
         config.http_listen = "127.0.0.1:0".parse().unwrap();
         config.internal_listen = "127.0.0.1:0".parse().unwrap();
         config.metad = Config::new([self.metad_addr.clone()]);
+        config.metad.shared_secret = Some(self.secret.clone());
         config.kafka.brokers = self.broker.bootstrap();
         config.heartbeat_interval = Duration::from_millis(200);
         config.watermark_interval = Duration::from_millis(200);
@@ -62,6 +65,11 @@ impl Cluster {
         Cluster {
             broker,
             metad_addr: cluster.meta_addr.to_string(),
+            secret: cluster
+                .spec()
+                .shared_secret
+                .clone()
+                .expect("tests run with a secret"),
             meta: Arc::clone(&cluster.meta),
             prefix: cluster.spec().topic_prefix.clone(),
             _cluster: cluster,
@@ -174,9 +182,10 @@ pub struct Internal {
 }
 
 impl Internal {
-    pub fn new(addr: impl Into<String>) -> Self {
+    pub fn new(addr: impl Into<String>, secret: &str) -> Self {
         Internal {
-            client: node_client::NodeClient::new(None, Duration::from_secs(30)).unwrap(),
+            client: node_client::NodeClient::new(Some(secret.to_owned()), Duration::from_secs(30))
+                .unwrap(),
             addr: addr.into(),
         }
     }

@@ -33,6 +33,8 @@ pub struct ApplyStats {
     /// Other values of the rejected points: InfluxDB drops a point whole, so
     /// values of the same series and timestamp in the same record go too.
     pub values_dropped_with_point: u64,
+    /// Points (series and timestamp) rejected for a field type conflict.
+    pub points_type_conflict: u64,
     /// Series added to the index.
     pub series_created: u64,
     /// Series removed from the index by tombstones.
@@ -47,6 +49,7 @@ impl ApplyStats {
         self.values_written += other.values_written;
         self.values_type_conflict += other.values_type_conflict;
         self.values_dropped_with_point += other.values_dropped_with_point;
+        self.points_type_conflict += other.points_type_conflict;
         self.series_created += other.series_created;
         self.series_removed += other.series_removed;
     }
@@ -261,28 +264,26 @@ impl Shard {
                 fields.insert(measurement.to_owned(), HashMap::new());
             }
             let mfields = fields.get_mut(measurement).expect("inserted");
-            // Pass 1: field types. The first write of a field fixes its type
-            // (in column order, which is the line order within a series);
-            // a column of another type is rejected with its points.
+            // Pass 1: field types. A column of another type than the
+            // field has in this shard is rejected with its points (a field
+            // new to the shard takes the type of its column).
             conflict.clear();
             drop_ts.clear();
+            // Fields new to the shard, typed by their first column here (a
+            // decoded batch may repeat a column name).
+            let mut new_types: Vec<(&str, FieldType)> = Vec::new();
             for col in &s.fields {
                 let ft = col.values.field_type();
-                let bad = !col.timestamps.is_empty()
-                    && match mfields.get(&*col.name) {
-                        Some(&(_, t)) => t != ft,
-                        None => {
-                            let fid = *next_field;
-                            *next_field += 1;
-                            mfields.insert(col.name.to_string(), (fid, ft));
-                            batch.put_cf(
-                                index,
-                                keys::field_key(measurement, &col.name),
-                                field_value(fid, ft),
-                            );
-                            false
-                        }
-                    };
+                let known = mfields.get(&*col.name).map(|&(_, t)| t).or_else(|| {
+                    new_types
+                        .iter()
+                        .find(|(n, _)| *n == &*col.name)
+                        .map(|&(_, t)| t)
+                });
+                if known.is_none() {
+                    new_types.push((&col.name, ft));
+                }
+                let bad = !col.timestamps.is_empty() && known.is_some_and(|t| t != ft);
                 if bad {
                     stats.values_type_conflict += col.timestamps.len() as u64;
                     drop_ts.extend_from_slice(&col.timestamps);
@@ -291,6 +292,10 @@ impl Shard {
             }
             drop_ts.sort_unstable();
             drop_ts.dedup();
+            stats.points_type_conflict += drop_ts.len() as u64;
+            // Pass 2: what survives, and the fields it brings. A field only
+            // the rejected points carried is not registered: InfluxDB keeps
+            // nothing of a point it refused.
             let mut surviving = 0u64;
             for (col, bad) in s.fields.iter().zip(&conflict) {
                 if *bad {
@@ -306,6 +311,17 @@ impl Shard {
                 };
                 stats.values_dropped_with_point += (col.timestamps.len() - kept) as u64;
                 surviving += kept as u64;
+                if kept > 0 && !mfields.contains_key(&*col.name) {
+                    let ft = col.values.field_type();
+                    let fid = *next_field;
+                    *next_field += 1;
+                    mfields.insert(col.name.to_string(), (fid, ft));
+                    batch.put_cf(
+                        index,
+                        keys::field_key(measurement, &col.name),
+                        field_value(fid, ft),
+                    );
+                }
             }
             if surviving == 0 {
                 // InfluxDB creates no series for points it rejected.
@@ -337,7 +353,11 @@ impl Shard {
                 if *bad || col.timestamps.is_empty() {
                     continue;
                 }
-                let fid = mfields[&*col.name].0;
+                // Unregistered: every value of the column went with a
+                // rejected point.
+                let Some(&(fid, _)) = mfields.get(&*col.name) else {
+                    continue;
+                };
                 self.stage_column(batch, data, sid, fid, col, &drop_ts, op_buf);
             }
             stats.values_written += surviving;
