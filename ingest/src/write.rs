@@ -203,6 +203,7 @@ impl WriteService {
             (lo.min(p.timestamp_ns), hi.max(p.timestamp_ns))
         });
         let mut groups: Vec<ShardGroup> = rp.shard_groups_overlapping(min, max).cloned().collect();
+        let mut made = std::collections::HashSet::new();
         {
             let existing: Vec<&ShardGroup> = groups.iter().collect();
             let missing = timestamps_needing_groups(rp, &existing, &points, now_ns);
@@ -212,6 +213,7 @@ impl WriteService {
                     .create_shard_groups(&target.database, Some(&rp.name), missing)
                     .await?;
                 debug!(groups = created.len(), "shard groups from metad");
+                made.extend(created.iter().map(|g| g.id));
                 groups.retain(|g| created.iter().all(|c| c.id != g.id));
                 groups.extend(created);
             }
@@ -245,20 +247,25 @@ impl WriteService {
             self.metrics.rejected(r.reason.metric_label(), 1);
         }
         outcome.rejected = routed.rejected;
-        if routed.batches.is_empty() {
-            return Ok(outcome);
-        }
 
         // One round for all topics: a write that opens many shard groups
-        // waits for one creation request, not one per group.
+        // waits for one creation request, not one per group. A group made
+        // for this write gets its topic even if every point for it was
+        // refused: a group in the meta data always has one, so a query
+        // finds its (empty) partitions.
         let used: std::collections::HashSet<&str> =
             routed.batches.iter().map(|b| b.topic.as_str()).collect();
         let topics: Vec<(&str, usize)> = groups
             .iter()
-            .filter(|g| used.contains(g.topic.as_str()))
+            .filter(|g| used.contains(g.topic.as_str()) || made.contains(&g.id))
             .map(|g| (g.topic.as_str(), g.shards.len()))
             .collect();
-        self.producer.ensure_topics(&topics).await?;
+        if !topics.is_empty() {
+            self.producer.ensure_topics(&topics).await?;
+        }
+        if routed.batches.is_empty() {
+            return Ok(outcome);
+        }
         let batches = split_oversized(routed.batches, self.producer.config().max_record_bytes);
         let produce_started = Instant::now();
         let sent = self.producer.send(&batches).await?;

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{high_watermark, tsbs_lines, write, Cluster, Internal};
+use common::{high_watermark, metrics, tsbs_lines, write, Cluster, Internal};
 use kafka_log::rdkafka::producer::FutureRecord;
 use schemas::node_api::ReplicaState;
 
@@ -76,14 +76,7 @@ async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let still = internal.status(shard_id).await.unwrap();
     assert_eq!(still.applied_offset, Some(bad_offset - 1));
-    let metrics = http
-        .get(format!("http://{http_addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&http_addr).await;
     assert!(
         metrics.contains(&format!(
             "sluice_shard_failures_total{{kind=\"undecodable\",shard=\"{shard_id}\"}} 1"
@@ -94,21 +87,9 @@ async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
         "sluice_shard_state{{shard=\"{shard_id}\",state=\"failed\"}} 1"
     )));
     // The heartbeat carries the state to metad, for coordinators elsewhere.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let st = cluster.meta.status().await.unwrap();
-        let r = st
-            .data_nodes
-            .values()
-            .flat_map(|n| n.replicas.iter())
-            .find(|r| r.shard_id == shard_id)
-            .cloned();
-        if r.as_ref().is_some_and(|r| r.state.starts_with("failed: ")) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{r:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    cluster
+        .wait_for_report(shard_id, |r| r.state.starts_with("failed: "))
+        .await;
 
     // Refused: resuming at an applied offset.
     let r = internal.resume(shard_id, bad_offset - 1).await;
@@ -210,31 +191,14 @@ async fn a_conflicting_point_past_the_router_is_dropped_loudly() {
     let status = internal.wait_caught_up(shard_id, hwm - 1).await;
     assert_eq!(status.points_dropped, 1);
     assert_eq!(status.state, ReplicaState::Healthy);
-    let metrics = reqwest::get(format!("http://{http_addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&http_addr).await;
     assert!(
         metrics.contains(&format!(
             "sluice_points_dropped_total{{reason=\"field_type_conflict\",shard=\"{shard_id}\"}} 1"
         )),
         "{metrics}"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let st = cluster.meta.status().await.unwrap();
-        let dropped = st
-            .data_nodes
-            .values()
-            .flat_map(|n| n.replicas.iter())
-            .find(|r| r.shard_id == shard_id)
-            .map(|r| r.points_dropped);
-        if dropped == Some(1) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{dropped:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    cluster
+        .wait_for_report(shard_id, |r| r.points_dropped == 1)
+        .await;
 }

@@ -7,19 +7,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{high_watermark, tsbs_lines, write, Cluster, Internal};
+use common::{high_watermark, metrics, tsbs_lines, write, Cluster, Internal};
 use shardd::identity::{IdentityError, NODE_ID_FILE};
 use shardd::NodeError;
 
 /// `sluice_shard_records_applied_total` summed over shards.
 async fn records_applied(http_addr: &str) -> f64 {
-    let text = reqwest::get(format!("http://{http_addr}/metrics"))
+    metrics(http_addr)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter(|l| l.starts_with("sluice_shard_records_applied_total"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{digests_at_common_offset, high_watermark, tsbs_lines, write, Cluster, Internal};
+use common::{
+    digests_at_common_offset, high_watermark, metrics, tsbs_lines, write, Cluster, Internal,
+};
 use schemas::node_api::ReplicaState;
 
 struct Shardd {
@@ -140,14 +142,7 @@ async fn two_replicas_agree_survive_sigkill_and_rebuild_by_replay() {
         .filter(|r| r.shard_id == shard_id)
         .collect();
     assert_eq!(reported.len(), 2, "{status:?}");
-    let metrics = http
-        .get(format!("http://{}/metrics", a.http))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&a.http).await;
     assert!(
         metrics.contains(&format!(
             "sluice_shard_applied_offset{{shard=\"{shard_id}\"}} {}",

@@ -110,6 +110,30 @@ impl Cluster {
         }
     }
 
+    /// Waits until a heartbeat brought metad a report of `shard` that
+    /// satisfies `ok`, and returns it.
+    pub async fn wait_for_report(
+        &self,
+        shard: u64,
+        ok: impl Fn(&schemas::meta_api::ReplicaStatus) -> bool,
+    ) -> schemas::meta_api::ReplicaStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let st = self.meta.status().await.unwrap();
+            let r = st
+                .data_nodes
+                .values()
+                .flat_map(|n| n.replicas.iter())
+                .find(|r| r.shard_id == shard)
+                .cloned();
+            if let Some(r) = r.as_ref().filter(|r| ok(r)) {
+                return r.clone();
+            }
+            assert!(Instant::now() < deadline, "no such report; last {r:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The only shard group of `db`.
     pub async fn group(&self, db: &str) -> ShardGroup {
         let md = self.snapshot().await;
@@ -156,6 +180,16 @@ pub fn tsbs_lines(hosts: usize, first: usize, points: usize) -> String {
         }
     }
     out
+}
+
+/// A node's `/metrics` text.
+pub async fn metrics(http_addr: &str) -> String {
+    reqwest::get(format!("http://{http_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// POSTs line protocol to a node's `/write`.
