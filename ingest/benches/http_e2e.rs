@@ -84,7 +84,10 @@ async fn main() {
             brokers: cluster.broker.bootstrap(),
             ..KafkaConfig::default()
         },
-        metad: meta_client::Config::new([cluster.metad_addr.clone()]),
+        metad: meta_client::Config {
+            shared_secret: Some(cluster.secret.clone()),
+            ..meta_client::Config::new([cluster.metad_addr.clone()])
+        },
         raw: RawConfig {
             topic_prefix: cluster.prefix.clone(),
             ..RawConfig::default()

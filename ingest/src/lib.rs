@@ -8,8 +8,12 @@
 //!                          group by series/column
 //! ```
 //!
-//! [`route`] is pure and synchronous, so the hot path (parse → route →
-//! encode) is benchmarked without a broker.
+//! Before routing, fields new to their shard group have their type settled
+//! in metad, first writer wins ([`route::unsettled_fields`]), so every
+//! router refuses the same conflicting points. [`route`] is pure and
+//! synchronous, so the hot path (parse → route → encode) is benchmarked
+//! without a broker. [`serve`] serves the public API under InfluxDB's
+//! connection and write limits.
 
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]

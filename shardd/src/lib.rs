@@ -8,7 +8,8 @@
 //! ```text
 //!  metad ── watch (meta_client::Follower) ──▶ node: reconcile owned shards
 //!    ▲                                           │ new owner: start replica   │ not owned / group
-//!    │ register, heartbeat (ReplicaStatus)       ▼                            ▼ deleted: stop, drop keys
+//!    │ register as the id in <data-dir>/node-id  │                            │
+//!    │ (identity.rs), heartbeat (ReplicaStatus)  ▼                            ▼ deleted: stop, drop keys
 //!    │                                        replica (an apply loop on one of the node's
 //!    │                                           │ apply threads, consumer.rs; one Kafka
 //!    │   Kafka topic <prefix>.shardgroup.<g>     │ consumer per node, a queue per partition)
@@ -17,13 +18,16 @@
 //!    │                                           ▼   of the node's store, <data-dir>/shards)
 //!    └──────────── status: state, applied offset, watermarks, lag, bytes
 //!
-//!  internal API :8088 (api.rs) ── status, digest@offset, hold/release, rebuild, resume
+//!  internal API :8088 (api.rs, behind the cluster's shared secret) ── status,
+//!                 digest@offset, hold/release, rebuild, resume
 //!                 (queries/shard_api.rs) ── shard reads of peers coordinating a query
-//!  public API   :8086 (api.rs) ── /write /api/v2/write /ping (ingest) /health /metrics
+//!  public API   :8086 (ingest::serve: connection limit, read deadlines; api.rs) ──
+//!                 /write /api/v2/write /ping (ingest) /health /metrics
 //!                 (queries/http.rs) ── /query; queries/cq.rs: continuous queries
 //! ```
 //!
 //! Modules: [`node`] (start, meta reconcile, heartbeat, watermarks),
+//! [`identity`] (the node's id, kept in its data directory),
 //! `consumer` (the node's consumer, apply threads and loops), [`replica`] (state shared between the
 //! consumer and the API), `api` (both routers), [`queries`] (InfluxQL:
 //! `/query`, statements, the cluster view the engine reads through,

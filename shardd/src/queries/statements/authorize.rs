@@ -36,14 +36,15 @@ fn needs(stmt: &Statement) -> Vec<Need<'_>> {
         }
         out
     }
-    match stmt {
-        Statement::Select(sel) => {
-            let mut n = source_dbs(&sel.sources);
-            if let Some(t) = &sel.target {
-                n.push(Need::Write(t.database.as_deref()));
-            }
-            n
+    fn select_needs(sel: &influxql::SelectStatement) -> Vec<Need<'_>> {
+        let mut n = source_dbs(&sel.sources);
+        if let Some(t) = &sel.target {
+            n.push(Need::Write(t.database.as_deref()));
         }
+        n
+    }
+    match stmt {
+        Statement::Select(sel) => select_needs(sel),
         Statement::Explain(e) => source_dbs(&e.statement.sources),
         Statement::ShowDatabases => vec![Need::Nothing],
         Statement::ShowMeasurements(s) => vec![Need::Read(s.database.as_deref())],
@@ -55,7 +56,20 @@ fn needs(stmt: &Statement) -> Vec<Need<'_>> {
         Statement::ShowRetentionPolicies(s) => vec![Need::Read(s.database.as_deref())],
         Statement::ShowContinuousQueries => vec![Need::Read(None)],
         Statement::Delete(_) | Statement::DropSeries(_) => vec![Need::Write(None)],
-        Statement::CreateContinuousQuery(s) => vec![Need::Write(Some(&s.database))],
+        // InfluxDB 1.6: READ on the CQ's database and whatever its SELECT
+        // needs, so that nobody copies a database they cannot read through
+        // a CQ. Sources and target without a database are the CQ's (where
+        // it runs), whatever database the creating request named.
+        Statement::CreateContinuousQuery(s) => {
+            let on = Some(s.database.as_str());
+            std::iter::once(Need::Read(on))
+                .chain(select_needs(&s.source).into_iter().map(|n| match n {
+                    Need::Read(None) => Need::Read(on),
+                    Need::Write(None) => Need::Write(on),
+                    other => other,
+                }))
+                .collect()
+        }
         Statement::DropContinuousQuery(s) => vec![Need::Write(Some(&s.database))],
         Statement::ShowShards
         | Statement::ShowShardGroups
@@ -154,5 +168,34 @@ mod tests {
             .expect("parses");
         assert!(is_bootstrap_admin_creation(&first.statements));
         assert!(!is_bootstrap_admin_creation(&ddl.statements));
+    }
+
+    #[test]
+    fn a_continuous_query_needs_what_its_select_needs() {
+        let cq = |text: &str| influxql::parse_query(text).expect("parses").statements;
+        // WRITE on `a` alone may not copy `b` into `a`, nor even read `a`.
+        let copy = cq(
+            "CREATE CONTINUOUS QUERY c ON a BEGIN SELECT mean(v) INTO a.autogen.m \
+             FROM b.autogen.src GROUP BY time(1h) END",
+        );
+        let writer = user(false, &[("a", Privilege::Write)]);
+        let e = authorize(&writer, &copy, Some("a")).unwrap_err();
+        assert!(e.to_string().ends_with("requires READ on a"), "{e}");
+        let owner = user(false, &[("a", Privilege::All)]);
+        let e = authorize(&owner, &copy, Some("a")).unwrap_err();
+        assert!(e.to_string().ends_with("requires READ on b"), "{e}");
+        let both = user(false, &[("a", Privilege::All), ("b", Privilege::Read)]);
+        assert!(authorize(&both, &copy, Some("a")).is_ok());
+        // Sources and target without a database are the CQ's, whatever
+        // database the request named.
+        let local = cq(
+            "CREATE CONTINUOUS QUERY c ON b BEGIN SELECT mean(v) INTO m \
+             FROM src GROUP BY time(1h) END",
+        );
+        let e = authorize(&owner, &local, Some("a")).unwrap_err();
+        assert!(e.to_string().ends_with("requires READ on b"), "{e}");
+        let reader_b = user(false, &[("a", Privilege::All), ("b", Privilege::Read)]);
+        let e = authorize(&reader_b, &local, Some("a")).unwrap_err();
+        assert!(e.to_string().ends_with("requires WRITE on b"), "{e}");
     }
 }
