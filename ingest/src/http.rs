@@ -227,8 +227,8 @@ struct V1Params {
     db: Option<String>,
     rp: Option<String>,
     precision: Option<String>,
-    u: Option<String>,
-    p: Option<String>,
+    #[serde(flatten)]
+    creds: CredentialParams,
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,7 +246,7 @@ async fn write_v1(
     let db =
         q.db.filter(|d| !d.is_empty())
             .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "database is required"))?;
-    let creds = auth::credentials(q.u.as_deref(), q.p.as_deref(), authorization(&headers));
+    let creds = q.creds.credentials(&headers);
     let span = info_span!("write", db = %db, api = "v1");
     write(
         &api,
@@ -342,6 +342,14 @@ pub struct CredentialParams {
     p: Option<String>,
 }
 
+impl CredentialParams {
+    /// The credentials of the parameters, else of the `Authorization`
+    /// header, in InfluxDB's order.
+    pub fn credentials(&self, headers: &HeaderMap) -> Option<Credentials> {
+        auth::credentials(self.u.as_deref(), self.p.as_deref(), authorization(headers))
+    }
+}
+
 /// Refuses a request to `/ping` or `/metrics` without valid credentials
 /// when auth and InfluxDB's `ping-auth-enabled` are on.
 pub fn check_ping_auth(
@@ -354,12 +362,13 @@ pub fn check_ping_auth(
     if !config.ping_auth_enabled {
         return Ok(());
     }
-    let creds = auth::credentials(
-        params.u.as_deref(),
-        params.p.as_deref(),
-        authorization(headers),
-    );
-    authenticate(config, authenticator, md, creds.as_ref()).map(drop)
+    authenticate(
+        config,
+        authenticator,
+        md,
+        params.credentials(headers).as_ref(),
+    )
+    .map(drop)
 }
 
 #[derive(Debug, Deserialize)]

@@ -530,12 +530,6 @@ impl Node {
     /// has handed out are touched: data from another cluster (or a wrong
     /// metad address) is left alone, with a warning.
     fn remove_orphans(&self, md: &MetaData) {
-        if self.first_start && !self.store.shard_ids().unwrap_or_default().is_empty() {
-            warn!("the store holds shards from before this node had an id; none is deleted");
-            return;
-        }
-        let owned: std::collections::HashSet<ShardId> =
-            md.shards_owned_by(self.id).map(|(_, s)| s.id).collect();
         let ids = match self.store.shard_ids() {
             Ok(ids) => ids,
             Err(e) => {
@@ -543,6 +537,12 @@ impl Node {
                 return;
             }
         };
+        if self.first_start && !ids.is_empty() {
+            warn!("the store holds shards from before this node had an id; none is deleted");
+            return;
+        }
+        let owned: std::collections::HashSet<ShardId> =
+            md.shards_owned_by(self.id).map(|(_, s)| s.id).collect();
         for id in ids.into_iter().filter(|id| !owned.contains(id)) {
             if id > md.max_shard_id {
                 warn!(shard_id = id, "shard unknown to metad; left alone");

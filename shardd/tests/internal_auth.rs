@@ -63,18 +63,7 @@ async fn every_internal_route_needs_the_secret() {
 #[test]
 fn no_secret_no_start() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_shardd"))
-        .args(["--data-dir", dir.path().to_str().unwrap()])
-        .env_remove("SLUICE_SHARED_SECRET")
-        .env_remove("SLUICE_SHARED_SECRET_FILE")
-        .env_remove("SLUICE_INSECURE_INTERNAL")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("no shared secret") && err.contains("--insecure-internal"),
-        "{err}"
-    );
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let mut shardd = Command::new(env!("CARGO_BIN_EXE_shardd"));
+    shardd.args(["--data-dir", dir.path().to_str().unwrap()]);
+    testkit::assert_refuses_to_start_without_secret(shardd, dir.path());
 }

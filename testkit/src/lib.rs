@@ -81,6 +81,33 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral loopback port")
 }
 
+/// Runs a daemon's `cmd` with no shared secret in its environment and
+/// checks that it refuses to start, naming the ways to give one, without
+/// writing anything into `data_dir`.
+pub fn assert_refuses_to_start_without_secret(
+    mut cmd: std::process::Command,
+    data_dir: &std::path::Path,
+) {
+    let out = cmd
+        .env_remove("SLUICE_SHARED_SECRET")
+        .env_remove("SLUICE_SHARED_SECRET_FILE")
+        .env_remove("SLUICE_INSECURE_INTERNAL")
+        .output()
+        .expect("run the daemon");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no shared secret") && err.contains("--insecure-internal"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(data_dir).map_or(0, |d| d.count()),
+        0,
+        "it wrote into {}",
+        data_dir.display()
+    );
+}
+
 /// Bytes of the files under `p` (their lengths, as `du --apparent-size`);
 /// 0 for a path that does not exist.
 pub fn dir_size(p: &std::path::Path) -> u64 {
