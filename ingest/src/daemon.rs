@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::response::IntoResponse;
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use meta_client::auth::Authenticator;
 use meta_client::{Follower, MetaClient};
 use serde::Deserialize;
@@ -119,15 +119,9 @@ pub async fn write_service(
     )))
 }
 
-/// `/health` as InfluxDB 1.8 answers it.
-pub async fn health() -> impl IntoResponse {
-    Json(serde_json::json!({
-        "name": "sluice",
-        "message": "ready for queries and writes",
-        "status": "pass",
-        "checks": [],
-        "version": http::VERSION,
-    }))
+/// `/health`: metad and Kafka reachable (see [`crate::health`]).
+async fn health(State(service): State<Arc<WriteService>>) -> Response {
+    crate::health::answer(crate::health::write_path(&service).await)
 }
 
 async fn metrics(State(service): State<Arc<WriteService>>) -> String {

@@ -25,6 +25,7 @@ use clap as _;
 use shutdown as _;
 
 pub mod daemon;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod produce;

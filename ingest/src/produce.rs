@@ -288,4 +288,10 @@ impl Producer {
     pub fn flush(&self, timeout: Duration) {
         let _ = self.producer.flush(timeout);
     }
+
+    /// How many brokers answer a metadata request within `timeout` (the
+    /// health check). Blocks.
+    pub fn broker_count(&self, timeout: Duration) -> Result<usize, kafka_log::Error> {
+        self.admin.broker_count_within(timeout)
+    }
 }

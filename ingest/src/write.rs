@@ -298,6 +298,11 @@ impl WriteService {
         &self.producer
     }
 
+    /// The metad client.
+    pub fn meta_client(&self) -> &Arc<MetaClient> {
+        &self.meta
+    }
+
     /// The watched meta data.
     pub fn follower(&self) -> &Arc<Follower> {
         &self.follower

@@ -466,6 +466,19 @@ impl MetaClient {
         Ok(out.version())
     }
 
+    /// Applies owner changes of shards, all or none (see
+    /// [`MetaCommand::ChangeShardOwners`]).
+    pub async fn change_shard_owners(
+        &self,
+        changes: Vec<schemas::meta_api::OwnerChange>,
+        force: bool,
+    ) -> Result<u64, Error> {
+        let out = self
+            .apply(&MetaCommand::ChangeShardOwners { changes, force })
+            .await?;
+        Ok(out.version())
+    }
+
     /// A data node's heartbeat with its replicas' progress.
     pub async fn heartbeat(
         &self,

@@ -86,14 +86,18 @@ fn command_status(e: &CommandError) -> StatusCode {
         | RetentionPolicyNotFound(_)
         | UserNotFound
         | ContinuousQueryNotFound
-        | DataNodeNotFound(_) => StatusCode::NOT_FOUND,
+        | DataNodeNotFound(_)
+        | ShardNotFound(_) => StatusCode::NOT_FOUND,
         RetentionPolicyExists
         | RetentionPolicyConflict
         | UserExists
         | ContinuousQueryExists
         | DataNodeOwnsShards { .. }
         | AddressInUse { .. }
-        | NodeIdInUse { .. } => StatusCode::CONFLICT,
+        | NodeIdInUse { .. }
+        | NotShardOwner { .. }
+        | LastShardOwner(_)
+        | ShardUnderReplicated { .. } => StatusCode::CONFLICT,
         // Not the request's fault: writes can succeed once a data node is back.
         NoAliveDataNodes => StatusCode::SERVICE_UNAVAILABLE,
         DatabaseNameRequired
@@ -155,8 +159,37 @@ pub fn router(node: Arc<MetaNode>) -> Router {
         // A layer, not a route layer: it guards unknown paths too, so a
         // route added later cannot be left open.
         .layer(middleware::from_fn_with_state(node.clone(), authenticate))
+        // Open like InfluxDB's (probes carry no secret); it tells only
+        // whether this node knows a leader.
+        .route(paths::HEALTH, get(health))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(node)
+}
+
+/// `/health` in InfluxDB 1.8's shape: `200` while this node knows a raft
+/// leader (commands can be applied), `503` otherwise.
+async fn health(State(node): State<Arc<MetaNode>>) -> Response {
+    let s = node.status();
+    let (code, status, message) = match s.leader {
+        Some(leader) => (
+            StatusCode::OK,
+            "pass",
+            format!("{} in term {}, leader {leader}", s.raft_state, s.term),
+        ),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "fail",
+            format!("{} in term {}: no raft leader known (no quorum?)", s.raft_state, s.term),
+        ),
+    };
+    let body = serde_json::json!({
+        "name": "sluice-metad",
+        "message": message,
+        "status": status,
+        "checks": [],
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    (code, Json(body)).into_response()
 }
 
 async fn authenticate(State(node): State<Arc<MetaNode>>, req: Request, next: Next) -> Response {

@@ -39,6 +39,9 @@ pub struct NodeConfig {
     pub data_node_timeout: Duration,
     /// How often the leader looks for expired shard groups.
     pub retention_check_interval: Duration,
+    /// A data node unreachable this long has its shards re-owned by the
+    /// other nodes (see [`crate::placement::drain`]); `None`: never.
+    pub reassign_after: Option<Duration>,
 }
 
 impl NodeConfig {
@@ -58,6 +61,7 @@ impl NodeConfig {
             snapshot_logs: 5000,
             data_node_timeout: Duration::from_secs(10),
             retention_check_interval: Duration::from_secs(30),
+            reassign_after: None,
         }
     }
 }
@@ -94,6 +98,8 @@ pub struct FileConfig {
     pub data_node_timeout_ms: Option<u64>,
     /// See [`NodeConfig::retention_check_interval`], ms.
     pub retention_check_interval_ms: Option<u64>,
+    /// See [`NodeConfig::reassign_after`] (`"10m"`).
+    pub reassign_after: Option<String>,
     /// `log_filter`.
     #[serde(flatten)]
     pub logging: settings::LoggingFile,

@@ -27,6 +27,7 @@
 //! - [`store`]: raft log, vote and state machine in RocksDB.
 //! - [`network`]: raft RPCs to peers over HTTP.
 //! - [`node`]: a running meta node: raft, proposing, forwarding, leader loops.
+//! - [`placement`]: where a leaving node's shards go.
 //! - [`api`]: the HTTP API and its one error → status mapping.
 //! - [`config`]: the node's settings and the TOML file format.
 //!
@@ -52,6 +53,7 @@ pub mod api;
 pub mod config;
 pub mod network;
 pub mod node;
+pub mod placement;
 pub mod state;
 pub mod store;
 

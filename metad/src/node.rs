@@ -428,7 +428,8 @@ impl MetaNode {
 
     async fn check_liveness(&self) {
         let metrics = self.raft.metrics().borrow().clone();
-        let stale: Vec<NodeId> = {
+        let meta = self.snapshot();
+        let (stale, gone): (Vec<NodeId>, Vec<NodeId>) = {
             let mut liveness = self.liveness.lock().expect("liveness lock");
             if metrics.state != ServerState::Leader {
                 liveness.leading = None;
@@ -444,17 +445,31 @@ impl MetaNode {
                     now
                 }
             };
+            let silent = |id: NodeId| {
+                liveness
+                    .seen
+                    .get(&id)
+                    .map_or(since, |s| s.at.max(since))
+                    .elapsed()
+            };
             let timeout = self.config.data_node_timeout;
-            self.snapshot()
+            let stale = meta
                 .data_nodes
                 .values()
-                .filter(|n| n.state == NodeState::Alive)
-                .filter(|n| {
-                    let last = liveness.seen.get(&n.id).map_or(since, |s| s.at.max(since));
-                    last.elapsed() > timeout
-                })
+                .filter(|n| n.state == NodeState::Alive && silent(n.id) > timeout)
                 .map(|n| n.id)
-                .collect()
+                .collect();
+            let gone = match self.config.reassign_after {
+                Some(after) => meta
+                    .data_nodes
+                    .values()
+                    .filter(|n| n.state == NodeState::Unreachable && silent(n.id) > after)
+                    .filter(|n| meta.shards_owned_by(n.id).next().is_some())
+                    .map(|n| n.id)
+                    .collect(),
+                None => Vec::new(),
+            };
+            (stale, gone)
         };
         for id in stale {
             warn!(
@@ -470,6 +485,36 @@ impl MetaNode {
             {
                 warn!(data_node = id, error = %e, "cannot mark data node unreachable");
             }
+        }
+        for id in gone {
+            self.reassign(&meta, id).await;
+        }
+    }
+
+    /// Re-replication: the shards of `node`, unreachable longer than
+    /// `reassign_after`, get new owners in its place, which replay them.
+    /// A shard no other alive node can take keeps the node as its owner.
+    async fn reassign(&self, meta: &MetaData, node: NodeId) {
+        let (changes, stuck): (Vec<_>, Vec<_>) = crate::placement::drain(meta, node)
+            .into_iter()
+            .partition(|c| c.add.is_some());
+        if !stuck.is_empty() {
+            let shards: Vec<_> = stuck.iter().map(|c| c.shard_id).collect();
+            warn!(data_node = node, ?shards, "no other alive data node can take these shards");
+        }
+        if changes.is_empty() {
+            return;
+        }
+        let moved: Vec<_> = changes.iter().map(|c| (c.shard_id, c.add)).collect();
+        match self
+            .propose(MetaCommand::ChangeShardOwners {
+                changes,
+                force: false,
+            })
+            .await
+        {
+            Ok(_) => warn!(data_node = node, ?moved, "re-replicated the shards of an unreachable data node"),
+            Err(e) => warn!(data_node = node, error = %e, "cannot re-replicate the shards of an unreachable data node"),
         }
     }
 

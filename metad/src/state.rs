@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 
 use schemas::meta::{
     default_shard_group_duration, shard_group_bounds, ContinuousQuery, DataNode, Database,
-    MetaData, NodeId, NodeState, Privilege, RetentionPolicy, Shard, ShardGroup, ShardGroupId, User,
-    HOUR_NS, MIN_RETENTION_NS,
+    MetaData, NodeId, NodeState, Privilege, RetentionPolicy, Shard, ShardGroup, ShardGroupId,
+    ShardId, User, HOUR_NS, MIN_RETENTION_NS,
 };
 use schemas::meta_api::{
-    CommandError, CommandOutput, FieldTypeClaim, MetaCommand, RetentionPolicySpec,
+    CommandError, CommandOutput, FieldTypeClaim, MetaCommand, OwnerChange, RetentionPolicySpec,
 };
 
 type Outcome = Result<CommandOutput, CommandError>;
@@ -184,6 +184,9 @@ pub fn apply(meta: &mut MetaData, index: u64, cmd: &MetaCommand) -> Outcome {
             delete_expired_shard_groups(meta, index, *now_ns)
         }
         MetaCommand::RegisterFieldTypes { claims } => register_field_types(meta, index, claims),
+        MetaCommand::ChangeShardOwners { changes, force } => {
+            change_shard_owners(meta, index, changes, *force)
+        }
     };
     if out.is_ok()
         && matches!(
@@ -735,6 +738,88 @@ fn remove_data_node(meta: &mut MetaData, index: u64, id: NodeId, force: bool) ->
         }
     }
     Ok(changed(meta, index))
+}
+
+fn change_shard_owners(
+    meta: &mut MetaData,
+    index: u64,
+    changes: &[OwnerChange],
+    force: bool,
+) -> Outcome {
+    // Every change is checked against the owner lists the earlier ones
+    // left, before the first is written: a refused command changes nothing.
+    let wanted: std::collections::HashSet<ShardId> = changes.iter().map(|c| c.shard_id).collect();
+    let mut planned: BTreeMap<ShardId, (Vec<NodeId>, u32)> = meta
+        .databases
+        .values()
+        .flat_map(|db| db.retention_policies.values())
+        .flat_map(|rp| {
+            rp.shard_groups
+                .values()
+                .filter(|g| g.deleted_at_ns.is_none())
+                .flat_map(|g| g.shards.iter())
+                .filter(|s| wanted.contains(&s.id))
+                .map(move |s| (s.id, (s.owners.clone(), rp.replication_factor)))
+        })
+        .collect();
+    for c in changes {
+        let (owners, rf) = planned
+            .get_mut(&c.shard_id)
+            .ok_or(CommandError::ShardNotFound(c.shard_id))?;
+        let before = owners.len();
+        let removed_at = match c.remove {
+            Some(node) => {
+                let at = owners
+                    .iter()
+                    .position(|o| *o == node)
+                    .ok_or(CommandError::NotShardOwner {
+                        shard: c.shard_id,
+                        node,
+                    })?;
+                owners.remove(at);
+                Some(at)
+            }
+            None => None,
+        };
+        if let Some(node) = c.add {
+            if !meta.data_nodes.contains_key(&node) {
+                return Err(CommandError::DataNodeNotFound(node));
+            }
+            if !owners.contains(&node) {
+                // In the removed owner's place: a replacement keeps the order.
+                owners.insert(removed_at.unwrap_or(owners.len()), node);
+            }
+        }
+        if owners.is_empty() {
+            return Err(CommandError::LastShardOwner(c.shard_id));
+        }
+        if !force && owners.len() < before && owners.len() < *rf as usize {
+            return Err(CommandError::ShardUnderReplicated {
+                shard: c.shard_id,
+                owners: owners.len(),
+                replication_factor: *rf,
+            });
+        }
+    }
+    let mut changed_any = false;
+    for shard in meta
+        .databases
+        .values_mut()
+        .flat_map(|db| db.retention_policies.values_mut())
+        .flat_map(|rp| rp.shard_groups.values_mut())
+        .filter(|g| g.deleted_at_ns.is_none())
+        .flat_map(|g| g.shards.iter_mut())
+    {
+        if let Some((owners, _)) = planned.remove(&shard.id) {
+            changed_any |= shard.owners != owners;
+            shard.owners = owners;
+        }
+    }
+    Ok(if changed_any {
+        changed(meta, index)
+    } else {
+        unchanged(meta)
+    })
 }
 
 fn truncate_shard_groups(meta: &mut MetaData, index: u64, now_ns: i64) -> Outcome {
@@ -1319,6 +1404,65 @@ mod tests {
             sm.refuse(MetaCommand::DropUser { name: "u".into() }),
             CommandError::UserNotFound
         );
+    }
+
+    #[test]
+    fn owner_changes_are_checked_whole_and_keep_replication() {
+        let mut sm = Sm::new();
+        let n = sm.nodes(3);
+        sm.run(create_db("db", Some(spec("rp", 0, 2)))).unwrap();
+        let g = group_of(sm.group("db", 0, &n[..2]));
+        let shard = g.shards[0].id;
+        let owners = |sm: &Sm| {
+            sm.meta
+                .shard_groups()
+                .flat_map(|g| g.shards.iter())
+                .find(|s| s.id == shard)
+                .unwrap()
+                .owners
+                .clone()
+        };
+        let first = owners(&sm);
+        assert_eq!(first.len(), 2);
+        let spare = *n.iter().find(|id| !first.contains(id)).unwrap();
+        let change = |add, remove| OwnerChange {
+            shard_id: shard,
+            add,
+            remove,
+        };
+        let cmd = |changes: Vec<OwnerChange>, force| MetaCommand::ChangeShardOwners { changes, force };
+
+        // Under the replication factor only when forced; never ownerless.
+        let err = sm.refuse(cmd(vec![change(None, Some(first[0]))], false));
+        assert!(matches!(err, CommandError::ShardUnderReplicated { owners: 1, replication_factor: 2, .. }), "{err:?}");
+        let err = sm.refuse(cmd(
+            vec![change(None, Some(first[0])), change(None, Some(first[1]))],
+            true,
+        ));
+        assert_eq!(err, CommandError::LastShardOwner(shard));
+        // A later change that fails takes the earlier ones back with it.
+        let err = sm.refuse(cmd(
+            vec![change(Some(spare), None), change(None, Some(99))],
+            false,
+        ));
+        assert_eq!(err, CommandError::NotShardOwner { shard, node: 99 });
+        assert_eq!(sm.refuse(cmd(vec![change(Some(99), None)], false)), CommandError::DataNodeNotFound(99));
+        assert_eq!(sm.refuse(cmd(vec![OwnerChange { shard_id: 12345, add: Some(spare), remove: None }], false)), CommandError::ShardNotFound(12345));
+
+        // Copy, then remove: a move. Adding an owner twice is a no-op.
+        sm.run(cmd(vec![change(Some(spare), None)], false)).unwrap();
+        assert_eq!(owners(&sm), vec![first[0], first[1], spare]);
+        let v = sm.meta.version;
+        sm.run(cmd(vec![change(Some(spare), None)], false)).unwrap();
+        assert_eq!(sm.meta.version, v);
+        sm.run(cmd(vec![change(None, Some(first[0]))], false)).unwrap();
+        assert_eq!(owners(&sm), vec![first[1], spare]);
+        // A replacement takes the old owner's place, and keeps the count.
+        sm.run(cmd(vec![change(Some(first[0]), Some(first[1]))], false)).unwrap();
+        assert_eq!(owners(&sm), vec![first[0], spare]);
+        // Forced under-replication.
+        sm.run(cmd(vec![change(None, Some(spare))], true)).unwrap();
+        assert_eq!(owners(&sm), vec![first[0]]);
     }
 
     #[test]

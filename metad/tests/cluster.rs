@@ -164,3 +164,40 @@ async fn fifty_concurrent_creates_make_one_group() {
     assert_eq!(status.members.iter().filter(|m| m.voter).count(), 2);
     client.create_database("after_remove", None).await.unwrap();
 }
+
+/// A metad node's `/health` (open without the secret): status code and body.
+async fn health(addr: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .get(format!("http://{addr}/health"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_fails_without_a_leader() {
+    let mut cluster = Cluster::start(3, &[]).await;
+    let leader = cluster.leader().await;
+    for node in &cluster.nodes {
+        let (code, body) = health(&node.addr).await;
+        assert_eq!(code, 200, "node {}: {body}", node.id);
+        assert_eq!(body["status"], "pass");
+    }
+    // The leader and one follower gone: the last node cannot elect one.
+    let other = (leader + 1) % 3;
+    cluster.nodes[leader].kill();
+    cluster.nodes[other].kill();
+    let last = &cluster.nodes[3 - leader - other];
+    let body = eventually("a 503 without quorum", Duration::from_secs(10), || async {
+        let (code, body) = health(&last.addr).await;
+        (code == 503).then_some(body)
+    })
+    .await;
+    assert_eq!(body["status"], "fail");
+    assert!(
+        body["message"].as_str().unwrap().contains("no raft leader"),
+        "{body}"
+    );
+}

@@ -25,8 +25,8 @@ use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use schemas::meta::ShardId;
 use schemas::meta_api::ErrorBody;
 use schemas::node_api::{
-    paths, DigestReport, HoldRequest, ResumeRequest, ShardReadRequest, ShardReadResponse,
-    ShardStatus, NODE_API_VERSION, VERSION_HEADER,
+    paths, DigestReport, HoldRequest, ResumeRequest, RunningQuery, ShardReadRequest,
+    ShardReadResponse, ShardStatus, NODE_API_VERSION, VERSION_HEADER,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -110,8 +110,17 @@ impl NodeClient {
     /// A client that sends `secret` (the cluster's) with every call; JSON
     /// calls give up after `timeout`.
     pub fn new(secret: Option<String>, timeout: Duration) -> Result<Self, Error> {
+        Self::with_connect_timeout(secret, timeout, DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    /// A client whose connections give up after `connect_timeout`.
+    pub fn with_connect_timeout(
+        secret: Option<String>,
+        timeout: Duration,
+        connect_timeout: Duration,
+    ) -> Result<Self, Error> {
         let http = reqwest::Client::builder()
-            .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+            .connect_timeout(connect_timeout)
             .tcp_nodelay(true)
             .build()
             .map_err(Error::Client)?;
@@ -252,6 +261,21 @@ impl NodeClient {
     ) -> Result<ShardStatus, Error> {
         self.post(addr, paths::RESUME, shard, &ResumeRequest { from_offset })
             .await
+    }
+
+    /// The queries running on the node at `addr`.
+    pub async fn queries(&self, addr: &str) -> Result<Vec<RunningQuery>, Error> {
+        self.json(reqwest::Method::GET, addr, paths::QUERIES, None)
+            .await
+    }
+
+    /// Stops query `qid` on the node at `addr`.
+    pub async fn kill_query(&self, addr: &str, qid: u64) -> Result<(), Error> {
+        let path = paths::KILL_QUERY.replace("{id}", &qid.to_string());
+        let req = self
+            .request(reqwest::Method::POST, addr, &path)
+            .timeout(self.timeout);
+        self.send(addr, req).await.map(|_| ())
     }
 
     /// Reads a shard on the node at `addr`: `op` is the query engine's

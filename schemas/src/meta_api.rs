@@ -31,6 +31,8 @@ use crate::meta::{DataNode, NodeId, NodeState, Privilege, ShardGroup, ShardGroup
 pub mod paths {
     /// Liveness.
     pub const PING: &str = "/ping";
+    /// Health, open without the secret (not in [`ALL`]).
+    pub const HEALTH: &str = "/health";
     /// The meta data (password hashes included).
     pub const META: &str = "/meta";
     /// Proposes a [`super::MetaCommand`].
@@ -311,6 +313,34 @@ pub enum MetaCommand {
         /// The fields, each with the type its points carry.
         claims: Vec<FieldTypeClaim>,
     },
+    /// Owner changes of live shards, applied together or not at all
+    /// (`copy-shard`, `remove-shard`, and the steps of `move-shard`,
+    /// `replace-node` and `remove-data`). A new owner starts its replica by
+    /// replaying the partition; a removed one deletes its replica. Adding
+    /// an owner a shard has is a no-op. Refused when a shard would be left
+    /// without owners, or, unless `force`, with fewer than its replication
+    /// factor because of the change.
+    ChangeShardOwners {
+        /// The changes.
+        changes: Vec<OwnerChange>,
+        /// Allow leaving shards under-replicated.
+        #[serde(default)]
+        force: bool,
+    },
+}
+
+/// One shard's owner change: `add` and `remove` together replace one
+/// owner by another in its place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerChange {
+    /// The shard.
+    pub shard_id: ShardId,
+    /// A data node to make an owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add: Option<NodeId>,
+    /// An owner to drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove: Option<NodeId>,
 }
 
 /// A field's type as one write carries it into one shard group.
@@ -351,6 +381,7 @@ impl MetaCommand {
             Self::TruncateShardGroups { .. } => "truncate_shard_groups",
             Self::DeleteExpiredShardGroups { .. } => "delete_expired_shard_groups",
             Self::RegisterFieldTypes { .. } => "register_field_types",
+            Self::ChangeShardOwners { .. } => "change_shard_owners",
         }
     }
 }
@@ -501,6 +532,34 @@ pub enum CommandError {
         node: NodeId,
         /// Where it is alive.
         addr: String,
+    },
+    /// No live shard has this id (never created, or its group is deleted).
+    #[error("shard {0} not found (or its group is deleted)")]
+    ShardNotFound(ShardId),
+    /// The node to drop is not an owner of the shard.
+    #[error("data node {node} does not own shard {shard}")]
+    NotShardOwner {
+        /// The shard.
+        shard: ShardId,
+        /// The node.
+        node: NodeId,
+    },
+    /// The change would leave a shard with no owner at all.
+    #[error("shard {0} would be left without an owner")]
+    LastShardOwner(ShardId),
+    /// The change would leave a shard with fewer owners than its
+    /// replication factor.
+    #[error(
+        "shard {shard} would have {owners} owner(s), fewer than its replication factor {replication_factor}; \
+         copy it to another node first, or force"
+    )]
+    ShardUnderReplicated {
+        /// The shard.
+        shard: ShardId,
+        /// Owners after the change.
+        owners: usize,
+        /// Its policy's replication factor.
+        replication_factor: u32,
     },
     /// No alive data node can own a new shard group.
     #[error("no alive data nodes to own a new shard group")]

@@ -60,6 +60,10 @@ pub mod paths {
     pub const RESUME: &str = "/internal/shards/{id}/resume";
     /// Shard reads of query coordinators (bincode).
     pub const SHARD_READ: &str = "/internal/v1/shard";
+    /// The queries running on the node (`SHOW QUERIES`).
+    pub const QUERIES: &str = "/internal/v1/queries";
+    /// Route pattern of stopping one (`KILL QUERY`).
+    pub const KILL_QUERY: &str = "/internal/v1/queries/{id}/kill";
 
     /// Every route of the internal API, with its method.
     pub const ALL: &[(&str, &str)] = &[
@@ -72,6 +76,8 @@ pub mod paths {
         ("POST", REBUILD),
         ("POST", RESUME),
         ("POST", SHARD_READ),
+        ("GET", QUERIES),
+        ("POST", KILL_QUERY),
     ];
 
     /// `pattern` with `{id}` replaced by `shard`.
@@ -96,6 +102,21 @@ pub struct ShardReadRequest<Op> {
     pub wait_timeout_ms: u64,
     /// What to read.
     pub op: Op,
+}
+
+/// A query running on a node, as `SHOW QUERIES` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningQuery {
+    /// Its id on its node.
+    pub qid: u64,
+    /// The query text.
+    pub query: String,
+    /// The `db` parameter.
+    pub database: String,
+    /// How long it has run, ms.
+    pub duration_ms: u64,
+    /// `running`, or `killed` until it has stopped.
+    pub status: String,
 }
 
 /// The answer to a [`ShardReadRequest`], `version` first as well.

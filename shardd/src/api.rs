@@ -139,11 +139,19 @@ pub(crate) fn public_routes(node: &Arc<Node>) -> Router {
         auth: Arc::clone(node.authenticator()),
     }));
     Router::new()
-        .route("/health", get(ingest::daemon::health))
+        .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(Arc::clone(node))
         .merge(write)
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// `/health`: the write path (metad, Kafka) and the replicas (see
+/// [`Node::replica_checks`]).
+async fn health(State(node): State<Arc<Node>>) -> Response {
+    let mut checks = ingest::health::write_path(node.write_service()).await;
+    checks.push(node.replica_checks());
+    ingest::health::answer(checks)
 }
 
 async fn authenticate(State(secret): State<Option<String>>, req: Request, next: Next) -> Response {

@@ -49,6 +49,11 @@ pub struct NodeConfig {
     /// node's id alive elsewhere (a restart at a new address before metad
     /// marked the old process unreachable).
     pub register_wait: Duration,
+    /// `[coordinator]` `query-timeout` and `max-concurrent-queries`.
+    pub query_limits: crate::queries::tracker::QueryLimits,
+    /// `[coordinator]` `hedge-after`: see
+    /// [`ClusterOptions::hedge_after`](crate::queries::cluster::ClusterOptions::hedge_after).
+    pub hedge_after: Duration,
 }
 
 impl NodeConfig {
@@ -68,6 +73,8 @@ impl NodeConfig {
             watermark_interval: Duration::from_secs(2),
             api: ApiConfig::default(),
             register_wait: Duration::from_secs(30),
+            query_limits: Default::default(),
+            hedge_after: crate::queries::cluster::ClusterOptions::default().hedge_after,
         }
     }
 }
@@ -110,11 +117,26 @@ pub struct FileConfig {
     pub heartbeat_interval_ms: Option<u64>,
     /// Watermark refresh interval, ms.
     pub watermark_interval_ms: Option<u64>,
+    /// `[coordinator]`, with InfluxDB's key names.
+    pub coordinator: Option<CoordinatorFile>,
     /// `log_filter`.
     #[serde(flatten)]
     pub logging: settings::LoggingFile,
     #[serde(flatten)]
     unknown: settings::NoUnknownKeys,
+}
+
+/// The `[coordinator]` table, named as in InfluxDB 1.x's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct CoordinatorFile {
+    /// A query running longer is stopped (`"30s"`); `"0s"`: never.
+    pub query_timeout: Option<String>,
+    /// More queries at once are refused; 0: no limit.
+    pub max_concurrent_queries: Option<usize>,
+    /// A peer slower than this on a shard read gets the next owner asked
+    /// too (`"500ms"`); `"0s"`: never.
+    pub hedge_after: Option<String>,
 }
 
 /// Why the configuration is unusable.

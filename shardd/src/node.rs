@@ -1,7 +1,7 @@
 //! A running data node: registration, the meta watch that decides which
 //! replicas run, heartbeats, watermarks, and the two HTTP servers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,6 +91,9 @@ pub struct Node {
     /// Watermark queries for read-your-writes and the status poller.
     watermarks: Watermarks,
     stopping: AtomicBool,
+    /// The shards owned when the node started that have not caught up
+    /// since; `None` once all have (or before the first meta data).
+    starting: Mutex<Option<BTreeSet<ShardId>>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -205,15 +208,23 @@ impl Node {
             consumers: Mutex::new(Some(consumers)),
             watermarks,
             stopping: AtomicBool::new(false),
+            starting: Mutex::default(),
         });
 
+        let tracker = Arc::new(crate::queries::tracker::QueryTracker::new(
+            node.config().query_limits,
+        ));
         let internal = crate::api::internal_routes(Arc::clone(&node))
-            .merge(crate::queries::internal_routes(&node));
+            .merge(crate::queries::internal_routes(&node, Arc::clone(&tracker)));
         let internal =
             crate::api::guard_internal(internal, node.config().metad.shared_secret.clone());
         let engine = crate::queries::engine(&node);
         let public = crate::api::public_routes(&node)
-            .merge(crate::queries::public_routes(&node, Arc::clone(&engine)))
+            .merge(crate::queries::public_routes(
+                &node,
+                Arc::clone(&engine),
+                tracker,
+            ))
             .layer(axum::middleware::map_response(
                 ingest::http::version_headers,
             ));
@@ -456,6 +467,8 @@ impl Node {
             self.write.prune();
             if first {
                 first = false;
+                *self.starting.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(self.desired(&md).into_keys().collect());
                 let node = Arc::clone(&self);
                 let md = Arc::clone(&md);
                 let _ = tokio::task::spawn_blocking(move || node.remove_orphans(&md)).await;
@@ -618,6 +631,69 @@ impl Node {
                 }
             })
             .collect()
+    }
+
+    /// The `replicas` check of `/health`: failing while a replica has
+    /// failed, or while replicas the node owned at its start have not
+    /// caught up yet (its peers do not query them until then either);
+    /// a warning while a new or rebuilt replica catches up.
+    pub fn replica_checks(&self) -> ingest::health::Check {
+        use ingest::health::Check;
+        let replicas: Vec<(ShardId, ReplicaState, Option<i64>)> = self
+            .replicas()
+            .iter()
+            .map(|r| {
+                let st = r.lock_status();
+                let lag = st
+                    .high_watermark
+                    .map(|h| h - st.caught_up_through.max(st.applied).map_or(0, |o| o + 1));
+                (r.spec.shard_id, st.state.clone(), lag)
+            })
+            .collect();
+        let failed: Vec<String> = replicas
+            .iter()
+            .filter_map(|(id, state, _)| match state {
+                ReplicaState::Failed { reason } => Some(format!("shard {id}: {reason}")),
+                _ => None,
+            })
+            .collect();
+        if !failed.is_empty() {
+            return Check::fail("replicas", format!("failed replicas: {}", failed.join("; ")));
+        }
+        let behind: Vec<&(ShardId, ReplicaState, Option<i64>)> = replicas
+            .iter()
+            .filter(|(_, state, _)| *state == ReplicaState::CatchingUp)
+            .collect();
+        let mut starting = self.starting.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(set) = starting.as_mut() {
+            // Still behind, or not opened yet while still owned here.
+            let md = self.follower.current();
+            let owned: BTreeSet<ShardId> = md.shards_owned_by(self.id).map(|(_, s)| s.id).collect();
+            set.retain(|id| {
+                behind.iter().any(|(b, _, _)| b == id)
+                    || (owned.contains(id) && !replicas.iter().any(|(r, _, _)| r == id))
+            });
+            if set.is_empty() {
+                *starting = None;
+            } else {
+                let lag = behind.iter().filter_map(|(_, _, l)| *l).max().unwrap_or(0);
+                return Check::fail(
+                    "replicas",
+                    format!(
+                        "catching up after start: {} replica(s) behind, largest lag {lag} records",
+                        set.len()
+                    ),
+                );
+            }
+        }
+        if behind.is_empty() {
+            Check::pass("replicas", format!("{} replica(s) healthy", replicas.len()))
+        } else {
+            Check::warn(
+                "replicas",
+                format!("{} new or rebuilt replica(s) catching up", behind.len()),
+            )
+        }
     }
 
     async fn heartbeat(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {

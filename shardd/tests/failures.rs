@@ -12,6 +12,12 @@ use common::{high_watermark, metrics, tsbs_lines, write, Cluster, Internal};
 use kafka_log::rdkafka::producer::FutureRecord;
 use schemas::node_api::ReplicaState;
 
+/// A node's `/health`: status code and JSON body.
+async fn health(http_addr: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::get(format!("http://{http_addr}/health")).await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
     let cluster = Cluster::start().await;
@@ -38,6 +44,16 @@ async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
     assert!(state.is_queryable(), "{state:?}");
     assert_eq!(shard.applied_offset(), Some(hwm - 1));
     drop(shard);
+    let (code, body) = health(&http_addr).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["status"], "pass", "{body}");
+    let names: Vec<&str> = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["metad", "kafka", "replicas"], "{body}");
 
     // Garbage straight into the shard's partition, then a good write.
     let producer = kafka_log::simple_producer(&kafka_log::KafkaConfig::new(&brokers)).unwrap();
@@ -86,6 +102,15 @@ async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
     assert!(metrics.contains(&format!(
         "sluice_shard_state{{shard=\"{shard_id}\",state=\"failed\"}} 1"
     )));
+    // /health says why the node cannot do its job.
+    let (code, body) = health(&http_addr).await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["status"], "fail", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("shard {shard_id}: undecodable record at offset {bad_offset}")),
+        "{body}"
+    );
     // The heartbeat carries the state to metad, for coordinators elsewhere.
     cluster
         .wait_for_report(shard_id, |r| r.state.starts_with("failed: "))
@@ -100,6 +125,7 @@ async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
     let hwm = high_watermark(&brokers, &group.topic, 0);
     let s = internal.wait_caught_up(shard_id, hwm - 1).await;
     assert_eq!(s.applied_offset, Some(hwm - 1));
+    assert_eq!(health(&http_addr).await.0, 200);
     let (shard, _) = node.shard(shard_id).unwrap();
     // Both good writes are in: 10 hosts × 20 timestamps × 10 fields.
     let series = shard

@@ -6,56 +6,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    digests_at_common_offset, high_watermark, metrics, tsbs_lines, write, Cluster, Internal,
+    digests_at_common_offset, high_watermark, metrics, spawn_shardd, tsbs_lines, write, Cluster,
+    Internal,
 };
 use schemas::node_api::ReplicaState;
-
-struct Shardd {
-    child: Child,
-    http: String,
-    internal: String,
-}
-
-fn spawn_shardd(cluster: &Cluster, data_dir: &Path, http_port: u16, internal_port: u16) -> Shardd {
-    let http = format!("127.0.0.1:{http_port}");
-    let internal = format!("127.0.0.1:{internal_port}");
-    let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_shardd"))
-        .args(["--data-dir", data_dir.to_str().unwrap()])
-        .args(["--http-listen", &http, "--internal-listen", &internal])
-        .args(["--metad", &cluster.metad_addr])
-        .args(["--shared-secret", &cluster.secret])
-        .args(["--kafka-brokers", &cluster.broker.bootstrap()])
-        .args([
-            "--heartbeat-interval-ms",
-            "200",
-            "--watermark-interval-ms",
-            "200",
-        ])
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("spawn shardd");
-    Shardd {
-        child,
-        http,
-        internal,
-    }
-}
-
-impl Drop for Shardd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_agree_survive_sigkill_and_rebuild_by_replay() {

@@ -126,6 +126,8 @@ pub struct ClusterSpec {
     /// Applied to every data node's configuration last (tests tune
     /// heartbeat and watermark intervals here).
     pub node_config: fn(&mut shardd::NodeConfig),
+    /// Adjusts metad's settings (tests: liveness and re-replication times).
+    pub metad_config: fn(&mut metad::config::NodeConfig),
 }
 
 impl ClusterSpec {
@@ -153,6 +155,7 @@ impl ClusterSpec {
             shared_secret: None,
             fast_raft: false,
             node_config: |_| {},
+            metad_config: |_| {},
         }
     }
 
@@ -285,6 +288,7 @@ impl Cluster {
             meta.election_timeout = Duration::from_millis(300);
             meta.heartbeat_interval = Duration::from_millis(50);
         }
+        (s.metad_config)(&mut meta);
         let mut stop = self.stop_meta.subscribe();
         let task = tokio::spawn(metad::node::MetaNode::run(meta, async move {
             let _ = stop.wait_for(|s| *s).await;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 use metad::config::FileConfig;
@@ -62,6 +63,10 @@ struct Args {
         default_value_t = 30_000
     )]
     retention_check_interval_ms: u64,
+    /// Give the shards of a data node unreachable this long (e.g. `10m`)
+    /// to the other nodes, which replay them from Kafka [default: never].
+    #[arg(long, env = "METAD_REASSIGN_AFTER", value_parser = humantime::parse_duration)]
+    reassign_after: Option<Duration>,
     // --log-filter (alias --log; METAD_LOG is read after SLUICE_LOG_FILTER).
     #[command(flatten)]
     logging: settings::LoggingArgs,
@@ -126,6 +131,15 @@ fn load() -> anyhow::Result<(NodeConfig, String)> {
     config.snapshot_logs = args.snapshot_logs;
     config.data_node_timeout = Duration::from_millis(args.data_node_timeout_ms);
     config.retention_check_interval = Duration::from_millis(args.retention_check_interval_ms);
+    let file_reassign = file
+        .reassign_after
+        .as_deref()
+        .map(|t| {
+            humantime::parse_duration(t)
+                .with_context(|| format!("reassign_after = {t:?} is not a duration"))
+        })
+        .transpose()?;
+    config.reassign_after = settings::layer(args.reassign_after, file_reassign);
     config.validate()?;
     Ok((config, log_filter))
 }

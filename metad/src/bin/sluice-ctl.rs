@@ -1,5 +1,7 @@
 //! `sluice-ctl`: the operator CLI (an `influxd-ctl` equivalent).
 
+#[path = "ctl/owners.rs"]
+mod owners;
 #[path = "ctl/replicas.rs"]
 mod replicas;
 
@@ -73,11 +75,69 @@ enum Command {
         /// Its internal address (`host:port`), which identifies it.
         internal_addr: String,
     },
-    /// Remove a data node.
+    /// Remove a data node: first each of its shards gets another owner
+    /// (the alive node with the fewest shards that does not own it yet),
+    /// which replays the shard's partition; once every new owner has caught
+    /// up the node stops owning them and is removed. Shows progress.
     RemoveData {
         /// Data node id.
         id: NodeId,
-        /// Remove it even if it owns shards (they lose that replica).
+        /// Remove it at once, without reassigning its shards (they lose
+        /// that replica; a shard it alone owns keeps it as a dangling
+        /// owner until copied elsewhere).
+        #[arg(long, default_value_t = false)]
+        force: bool,
+    },
+    /// Add an owner to a shard: the node replays the shard's Kafka
+    /// partition from its earliest offset and answers queries once it has
+    /// caught up. Shows progress (offset/high watermark, values/s, ETA)
+    /// until then. Also how to repair a shard `show-shards` flags as
+    /// under-replicated.
+    CopyShard {
+        /// Shard id (see `show-shards`).
+        shard: u64,
+        /// The data node to become an owner.
+        #[arg(long)]
+        to: NodeId,
+    },
+    /// Drop an owner of a shard; the node deletes its replica. Refused if
+    /// the shard would be left with fewer owners than its replication
+    /// factor, or with no other owner reporting a healthy replica.
+    RemoveShard {
+        /// Shard id.
+        shard: u64,
+        /// The owner to drop.
+        #[arg(long)]
+        from: NodeId,
+        /// Drop it even so (never the last owner).
+        #[arg(long, default_value_t = false)]
+        force: bool,
+    },
+    /// Move a shard's replica from one node to another: copy-shard to the
+    /// new node, wait until it has caught up, then remove-shard from the
+    /// old one. Queries are answered throughout.
+    MoveShard {
+        /// Shard id.
+        shard: u64,
+        /// The owner to drop.
+        #[arg(long)]
+        from: NodeId,
+        /// The data node to become an owner.
+        #[arg(long)]
+        to: NodeId,
+    },
+    /// Give every shard of a node to another node in its place (e.g. a
+    /// dead node's shards to a fresh one): the new node replays them all,
+    /// then the old node stops owning them. The old node stays registered
+    /// (remove it with remove-data once it owns nothing).
+    ReplaceNode {
+        /// The node whose shards move.
+        old: NodeId,
+        /// The node that takes them.
+        #[arg(long = "with")]
+        new: NodeId,
+        /// Also drop the old node from shards the new one already owns,
+        /// leaving them under-replicated.
         #[arg(long, default_value_t = false)]
         force: bool,
     },
@@ -297,6 +357,11 @@ struct ShardRow {
     truncated_at_ns: Option<i64>,
     deleted_at_ns: Option<i64>,
     topic: String,
+    /// Owners its policy asks for.
+    replication_factor: u32,
+    /// Fewer owners than that (its group was made while nodes were down,
+    /// or an owner was removed by force): `copy-shard` repairs it.
+    under_replicated: bool,
     owners: Vec<OwnerRow>,
 }
 
@@ -317,6 +382,9 @@ fn shard_rows(meta: &MetaData, status: &ClusterStatus, all: bool) -> Vec<ShardRo
         .filter(|g| all || g.deleted_at_ns.is_none());
     let mut rows: Vec<ShardRow> = groups
         .flat_map(|g| {
+            let rf = meta
+                .retention_policy(&g.database, Some(&g.retention_policy))
+                .map_or(0, |rp| rp.replication_factor);
             g.shards.iter().map(move |s| ShardRow {
                 id: s.id,
                 database: g.database.clone(),
@@ -328,6 +396,8 @@ fn shard_rows(meta: &MetaData, status: &ClusterStatus, all: bool) -> Vec<ShardRo
                 truncated_at_ns: g.truncated_at_ns,
                 deleted_at_ns: g.deleted_at_ns,
                 topic: g.topic.clone(),
+                replication_factor: rf,
+                under_replicated: s.owners.len() < rf as usize,
                 owners: s
                     .owners
                     .iter()
@@ -375,6 +445,16 @@ fn show_shards(rows: &[ShardRow]) -> String {
                 rfc3339(r.start_ns),
                 rfc3339(r.end_ns),
                 r.truncated_at_ns.map_or_else(|| "-".into(), rfc3339),
+                format!(
+                    "{}/{}{}",
+                    r.owners.len(),
+                    r.replication_factor,
+                    if r.under_replicated {
+                        " UNDER-REPLICATED"
+                    } else {
+                        ""
+                    }
+                ),
                 owners.join(", "),
             ]
         })
@@ -389,6 +469,7 @@ fn show_shards(rows: &[ShardRow]) -> String {
             "START",
             "END",
             "TRUNCATED",
+            "REPLICAS",
             "OWNERS (offset/high watermark)",
         ],
         &cells,
@@ -414,6 +495,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     config.retry_for = Duration::from_secs(cli.timeout_s);
     config.request_timeout = Duration::from_secs(cli.timeout_s.max(1));
     let client = MetaClient::new(config)?;
+    // The data nodes' internal API (replica and owner commands).
+    let api = node_client::NodeClient::new(
+        cli.shared_secret.clone(),
+        Duration::from_secs(cli.timeout_s),
+    )?;
     match cli.command {
         Command::Show => {
             let status = client.status().await?;
@@ -435,10 +521,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print(cli.json, &node, || format!("added data node {}\n", node.id))
         }
         Command::RemoveData { id, force } => {
+            if !force {
+                let steps = owners::drain(&client.snapshot_linearizable().await?, id)?;
+                owners::execute(&client, &api, &steps, false, cli.json).await?;
+            }
             let version = client.remove_data_node(id, force).await?;
             print(cli.json, &serde_json::json!({ "version": version }), || {
                 format!("removed data node {id}\n")
             })
+        }
+        Command::CopyShard { shard, to } => {
+            let steps = owners::copy(&client.snapshot_linearizable().await?, shard, to)?;
+            change_owners(&client, &api, &steps, false, cli.json).await
+        }
+        Command::RemoveShard { shard, from, force } => {
+            let steps = owners::remove(&client.snapshot_linearizable().await?, shard, from)?;
+            change_owners(&client, &api, &steps, force, cli.json).await
+        }
+        Command::MoveShard { shard, from, to } => {
+            let steps =
+                owners::move_shard(&client.snapshot_linearizable().await?, shard, from, to)?;
+            change_owners(&client, &api, &steps, false, cli.json).await
+        }
+        Command::ReplaceNode { old, new, force } => {
+            let steps = owners::replace(&client.snapshot_linearizable().await?, old, new)?;
+            change_owners(&client, &api, &steps, force, cli.json).await
         }
         Command::TruncateShards => {
             let ids = client.truncate_shards().await?;
@@ -505,10 +612,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             node,
             no_wait,
         } => {
-            let api = node_client::NodeClient::new(
-                cli.shared_secret.clone(),
-                Duration::from_secs(cli.timeout_s),
-            )?;
             let s = replicas::rebuild(&client, &api, shard, node, !no_wait, cli.json).await?;
             print(cli.json, &s, || replicas::status_line(&s))
         }
@@ -517,14 +620,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             node,
             from_offset,
         } => {
-            let api = node_client::NodeClient::new(
-                cli.shared_secret.clone(),
-                Duration::from_secs(cli.timeout_s),
-            )?;
             let s = replicas::resume(&client, &api, shard, node, from_offset).await?;
             print(cli.json, &s, || replicas::status_line(&s))
         }
     }
+}
+
+async fn change_owners(
+    client: &MetaClient,
+    api: &node_client::NodeClient,
+    steps: &[schemas::meta_api::OwnerChange],
+    force: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let done = owners::execute(client, api, steps, force, json).await?;
+    print(json, &done, || owners::outcome_table(&done))
 }
 
 #[tokio::main]

@@ -71,9 +71,31 @@ struct Args {
     /// Refresh interval of partition watermarks, ms [default: 2000].
     #[arg(long, env = "SLUICE_WATERMARK_INTERVAL_MS")]
     watermark_interval_ms: Option<u64>,
+    /// Stop a query running longer than this, e.g. `30s` (InfluxDB's
+    /// [coordinator] query-timeout); `0s`: never [default: 0s].
+    #[arg(long, env = "SLUICE_QUERY_TIMEOUT", value_parser = humantime::parse_duration)]
+    query_timeout: Option<Duration>,
+    /// Refuse queries past this many running on this node (InfluxDB's
+    /// max-concurrent-queries); 0: no limit [default: 0].
+    #[arg(long, env = "SLUICE_MAX_CONCURRENT_QUERIES")]
+    max_concurrent_queries: Option<usize>,
+    /// Ask the next owner of a shard too when a peer has not answered a
+    /// shard read within this; the first answer wins; `0s`: never
+    /// [default: 500ms].
+    #[arg(long, env = "SLUICE_HEDGE_AFTER", value_parser = humantime::parse_duration)]
+    hedge_after: Option<Duration>,
     // --log-filter
     #[command(flatten)]
     logging: settings::LoggingArgs,
+}
+
+/// A `[coordinator]` duration.
+fn file_duration(key: &str, text: Option<String>) -> anyhow::Result<Option<Duration>> {
+    text.map(|t| {
+        humantime::parse_duration(&t)
+            .with_context(|| format!("[coordinator] {key} = {t:?} is not a duration"))
+    })
+    .transpose()
 }
 
 /// The node's settings and its log filter.
@@ -122,6 +144,19 @@ fn config(args: Args) -> anyhow::Result<(NodeConfig, String)> {
     }
     if let Some(ms) = layer(args.watermark_interval_ms, file.watermark_interval_ms) {
         c.watermark_interval = Duration::from_millis(ms);
+    }
+    let coord = file.coordinator.unwrap_or_default();
+    if let Some(d) = layer(
+        args.query_timeout,
+        file_duration("query-timeout", coord.query_timeout)?,
+    ) {
+        c.query_limits.query_timeout = d;
+    }
+    if let Some(n) = layer(args.max_concurrent_queries, coord.max_concurrent_queries) {
+        c.query_limits.max_concurrent_queries = n;
+    }
+    if let Some(d) = layer(args.hedge_after, file_duration("hedge-after", coord.hedge_after)?) {
+        c.hedge_after = d;
     }
     c.validate()?;
     Ok((c, log_filter))

@@ -164,6 +164,15 @@ pub struct ClusterOptions {
     pub read_your_writes_timeout: Duration,
     /// How old the cached replica status may get before it is refreshed.
     pub status_max_age: Duration,
+    /// When a peer has not answered a shard request within this, the same
+    /// request also goes to the next owner and the first answer wins
+    /// (hedging), so a frozen peer (SIGSTOP, a GC-like stall, a lost
+    /// network) costs a query this much rather than `remote_timeout`.
+    /// `ZERO` turns hedging off.
+    pub hedge_after: Duration,
+    /// How long a connection to a peer may take before the next owner is
+    /// tried.
+    pub connect_timeout: Duration,
 }
 
 impl Default for ClusterOptions {
@@ -172,6 +181,8 @@ impl Default for ClusterOptions {
             remote_timeout: Duration::from_secs(30),
             read_your_writes_timeout: Duration::from_secs(10),
             status_max_age: Duration::from_secs(1),
+            hedge_after: Duration::from_millis(500),
+            connect_timeout: Duration::from_millis(500),
         }
     }
 }
@@ -236,8 +247,9 @@ impl Cluster {
         shared_secret: Option<String>,
         options: ClusterOptions,
     ) -> Self {
-        let peers = NodeClient::new(shared_secret, options.remote_timeout)
-            .expect("an HTTP client without TLS settings builds");
+        let peers =
+            NodeClient::with_connect_timeout(shared_secret, options.remote_timeout, options.connect_timeout)
+                .expect("an HTTP client without TLS settings builds");
         Self {
             node_id,
             meta,
@@ -257,6 +269,11 @@ impl Cluster {
     /// This node's id.
     pub fn node_id(&self) -> NodeId {
         self.node_id
+    }
+
+    /// The client of the peers' internal API.
+    pub fn peers(&self) -> &NodeClient {
+        &self.peers
     }
 
     /// The newest meta data.
@@ -396,40 +413,81 @@ impl Cluster {
             .map(|v| v.into_iter().collect())
     }
 
-    /// Runs `read` on the first of `owners` that answers.
+    /// Runs `read` on the first of `owners` that answers: on an error the
+    /// next owner is tried at once; a peer that is slower than
+    /// [`ClusterOptions::hedge_after`] gets company (the next owner is
+    /// asked too, and the first answer wins; the other call is dropped).
+    /// This node's own replica is never hedged: it is not behind a network
+    /// and a second copy of its scan would only add load.
     async fn read_on(
         &self,
         shard_id: ShardId,
         owners: Vec<Owner>,
         read: ShardRead,
     ) -> Result<ShardOut, QueryError> {
-        let mut last = String::from("no owner holds a queryable replica");
+        use futures::stream::{FuturesUnordered, StreamExt as _};
+
         let request = ShardReadRequest {
             version: NODE_API_VERSION,
             wait_offset: read.wait_offset,
             wait_timeout_ms: self.options.read_your_writes_timeout.as_millis() as u64,
             op: read.op,
         };
-        for owner in owners {
-            let res = match &owner {
-                Owner::Local => shard_api::run_local(&self.local, request.clone())
-                    .await
-                    .map_err(|e| e.to_string()),
-                Owner::Remote { internal_addr, .. } => self
-                    .peers
-                    .read_shard(internal_addr, &request, self.options.remote_timeout)
-                    .await
-                    .map_err(|e| e.to_string()),
+        let call = |owner: Owner| {
+            let request = request.clone();
+            async move {
+                let res = match &owner {
+                    Owner::Local => shard_api::run_local(&self.local, request)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Owner::Remote { internal_addr, .. } => self
+                        .peers
+                        .read_shard(internal_addr, &request, self.options.remote_timeout)
+                        .await
+                        .map_err(|e| e.to_string()),
+                };
+                (owner, res)
+            }
+        };
+        let mut last = String::from("no owner holds a queryable replica");
+        let mut waiting = owners.into_iter();
+        let mut running = FuturesUnordered::new();
+        let mut hedge_at = None;
+        loop {
+            if running.is_empty() || hedge_at.is_some_and(|t| Instant::now() >= t) {
+                let Some(owner) = waiting.next() else {
+                    if running.is_empty() {
+                        return Err(QueryError::ShardUnavailable { shard_id, last });
+                    }
+                    hedge_at = None;
+                    continue;
+                };
+                let remote = matches!(owner, Owner::Remote { .. });
+                hedge_at = (remote && !self.options.hedge_after.is_zero())
+                    .then(|| Instant::now() + self.options.hedge_after);
+                running.push(call(owner));
+            }
+            let hedge = async {
+                match hedge_at {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
+                }
             };
-            match res {
-                Ok(out) => return Ok(out),
-                Err(e) => {
-                    tracing::warn!(shard_id, ?owner, error = %e, "shard owner failed; trying the next");
-                    last = e;
+            tokio::select! {
+                Some((owner, res)) = running.next() => match res {
+                    Ok(out) => return Ok(out),
+                    Err(e) => {
+                        tracing::warn!(shard_id, ?owner, error = %e, "shard owner failed; trying the next");
+                        last = e;
+                        // The next owner goes now, not at the hedge time.
+                        hedge_at = Some(Instant::now());
+                    }
+                },
+                () = hedge => {
+                    tracing::info!(shard_id, after = ?self.options.hedge_after, "shard owner slow; asking the next one too");
                 }
             }
         }
-        Err(QueryError::ShardUnavailable { shard_id, last })
     }
 }
 

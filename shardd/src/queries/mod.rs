@@ -21,6 +21,7 @@ pub mod into;
 pub mod shard_api;
 pub mod statements;
 pub mod tombstone;
+pub mod tracker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,18 +86,26 @@ pub(crate) fn engine(node: &Arc<Node>) -> Arc<Engine> {
         Arc::new(NodeShards(Arc::clone(node))),
         Some(node.watermarks().clone()),
         node.config().metad.shared_secret.clone(),
-        ClusterOptions::default(),
+        ClusterOptions {
+            hedge_after: node.config().hedge_after,
+            ..ClusterOptions::default()
+        },
     ));
     Arc::new(Engine::new(cluster, Some(Arc::clone(node.write_service()))))
 }
 
 /// `/query` over `engine`.
-pub(crate) fn public_routes(node: &Arc<Node>, engine: Arc<Engine>) -> Router {
+pub(crate) fn public_routes(
+    node: &Arc<Node>,
+    engine: Arc<Engine>,
+    tracker: Arc<tracker::QueryTracker>,
+) -> Router {
     let tombstones = TombstoneWriter::new(Arc::clone(node.write_service().producer()));
     let executor = Arc::new(Executor::new(
         Arc::clone(node.meta_client()),
         engine,
         Some(Arc::new(tombstones)),
+        tracker,
     ));
     http::routes(Arc::new(http::QueryApi {
         executor,
@@ -105,8 +114,8 @@ pub(crate) fn public_routes(node: &Arc<Node>, engine: Arc<Engine>) -> Router {
     }))
 }
 
-/// The shard-read route over this node's replicas (mount it behind the
-/// shared-secret check).
-pub(crate) fn internal_routes(node: &Arc<Node>) -> Router {
-    shard_api::routes(Arc::new(NodeShards(Arc::clone(node))))
+/// The shard-read route over this node's replicas and the routes of its
+/// running queries (mount them behind the shared-secret check).
+pub(crate) fn internal_routes(node: &Arc<Node>, tracker: Arc<tracker::QueryTracker>) -> Router {
+    shard_api::routes(Arc::new(NodeShards(Arc::clone(node)))).merge(tracker::routes(tracker))
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,9 +60,16 @@ impl Cluster {
 
     /// A broker and a one-node metad.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Self::start`] with metad's settings adjusted.
+    pub async fn start_with(metad: fn(&mut metad::config::NodeConfig)) -> Self {
         let broker = testkit::Broker::start().expect("start tansu");
         let meta_dir = tempfile::tempdir().unwrap();
-        let spec = sluice::cluster::ClusterSpec::for_test(meta_dir.path(), broker.bootstrap(), 0);
+        let mut spec =
+            sluice::cluster::ClusterSpec::for_test(meta_dir.path(), broker.bootstrap(), 0);
+        spec.metad_config = metad;
         let cluster = spec.start().await.expect("start metad");
         Cluster {
             broker,
@@ -320,4 +329,61 @@ pub async fn digests_at_common_offset(nodes: &[&Internal], shard: u64) -> (i64, 
         n.release(shard).await;
     }
     (offset, out)
+}
+
+/// A `shardd` process (killed when dropped).
+pub struct Shardd {
+    pub child: Child,
+    pub http: String,
+    pub internal: String,
+}
+
+/// Starts a `shardd` process of `cluster` on the given ports, logging to
+/// `<data_dir>.log`.
+pub fn spawn_shardd(cluster: &Cluster, data_dir: &Path, http_port: u16, internal_port: u16) -> Shardd {
+    spawn_shardd_with(cluster, data_dir, http_port, internal_port, &[])
+}
+
+/// [`spawn_shardd`] with more flags.
+pub fn spawn_shardd_with(
+    cluster: &Cluster,
+    data_dir: &Path,
+    http_port: u16,
+    internal_port: u16,
+    extra: &[&str],
+) -> Shardd {
+    let http = format!("127.0.0.1:{http_port}");
+    let internal = format!("127.0.0.1:{internal_port}");
+    let log = std::fs::File::create(data_dir.with_extension("log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_shardd"))
+        .args(["--data-dir", data_dir.to_str().unwrap()])
+        .args(["--http-listen", &http, "--internal-listen", &internal])
+        .args(["--metad", &cluster.metad_addr])
+        .args(["--shared-secret", &cluster.secret])
+        .args(["--kafka-brokers", &cluster.broker.bootstrap()])
+        .args([
+            "--heartbeat-interval-ms",
+            "200",
+            "--watermark-interval-ms",
+            "200",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("spawn shardd");
+    Shardd {
+        child,
+        http,
+        internal,
+    }
+}
+
+impl Drop for Shardd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meta_client::MetaClient;
 use node_client::NodeClient;
 use schemas::meta::{DataNode, MetaData, NodeId, ShardId};
@@ -12,12 +12,12 @@ use schemas::node_api::{HoldRequest, ReplicaState, ShardStatus};
 use serde::Serialize;
 
 /// Names the data node in an error of a call to it.
-fn at(node: &DataNode) -> impl Fn() -> String + '_ {
+pub fn at(node: &DataNode) -> impl Fn() -> String + '_ {
     move || format!("data node {} at {}", node.id, node.internal_addr)
 }
 
 /// The data nodes owning `shard`, from the meta data.
-fn owners(meta: &MetaData, shard: ShardId) -> anyhow::Result<Vec<DataNode>> {
+pub fn owners(meta: &MetaData, shard: ShardId) -> anyhow::Result<Vec<DataNode>> {
     let s = meta
         .shard_groups()
         .flat_map(|g| g.shards.iter())
@@ -196,64 +196,118 @@ pub async fn rebuild(
     if !wait {
         return Ok(status);
     }
-    let bar = if quiet {
-        ProgressBar::hidden()
+    let mut done = follow(api, vec![(shard, n)], quiet).await?;
+    Ok(done.remove(0))
+}
+
+/// How long a replica may go unseen (not opened yet by a new owner, a
+/// node restarting) before following it fails.
+const UNSEEN_FOR: Duration = Duration::from_secs(30);
+
+/// Shows the progress of each `(shard, node)` replica (offset / high
+/// watermark, values/s, ETA) until all are healthy; fails on the first
+/// that fails, or that cannot be asked for [`UNSEEN_FOR`].
+pub async fn follow(
+    api: &NodeClient,
+    replicas: Vec<(ShardId, DataNode)>,
+    quiet: bool,
+) -> anyhow::Result<Vec<ShardStatus>> {
+    let bars = if quiet {
+        MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
     } else {
-        ProgressBar::new(1)
+        MultiProgress::new()
     };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} shard {prefix} [{bar:40}] offset {pos}/{len} {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(shard.to_string());
-    let started = Instant::now();
-    let mut last: Option<(Instant, u64)> = None;
-    loop {
-        let s = api
-            .status(&n.internal_addr, shard)
-            .await
-            .with_context(at(&n))?;
-        let done = s
-            .caught_up_through
-            .max(s.applied_offset)
-            .map_or(0, |o| o + 1);
-        let hwm = s.high_watermark.unwrap_or(0).max(done);
-        bar.set_length(hwm.max(1) as u64);
-        bar.set_position(done as u64);
-        let now = Instant::now();
-        let rate = match last {
-            Some((t, v)) if now > t => {
-                (s.values_applied.saturating_sub(v)) as f64 / now.duration_since(t).as_secs_f64()
-            }
-            _ => 0.0,
-        };
-        last = Some((now, s.values_applied));
-        bar.set_message(format!(
-            "{:.2} M values/s, lag {} records",
-            rate / 1e6,
-            s.lag_records.unwrap_or(0)
-        ));
-        match &s.state {
-            ReplicaState::Healthy => {
-                bar.finish_with_message(format!(
-                    "caught up in {:.1} s ({} records, {} values)",
-                    started.elapsed().as_secs_f64(),
-                    s.records_applied,
-                    s.values_applied
-                ));
-                return Ok(s);
-            }
-            ReplicaState::Failed { reason } => {
-                bar.abandon();
-                bail!("rebuild of shard {shard} on node {node} failed: {reason}");
-            }
-            ReplicaState::CatchingUp => {}
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    let style = ProgressStyle::with_template(
+        "{spinner} shard {prefix} [{bar:30}] offset {pos}/{len} ETA {eta} {msg}",
+    )
+    .expect("valid template")
+    .progress_chars("=> ");
+    struct Follow {
+        shard: ShardId,
+        node: DataNode,
+        bar: ProgressBar,
+        seen: Instant,
+        last: Option<(Instant, u64)>,
+        done: Option<ShardStatus>,
     }
+    let started = Instant::now();
+    let mut all: Vec<Follow> = replicas
+        .into_iter()
+        .map(|(shard, node)| {
+            let bar = bars.add(ProgressBar::new(1));
+            bar.set_style(style.clone());
+            bar.set_prefix(format!("{shard} on node {}", node.id));
+            Follow {
+                shard,
+                node,
+                bar,
+                seen: Instant::now(),
+                last: None,
+                done: None,
+            }
+        })
+        .collect();
+    while all.iter().any(|f| f.done.is_none()) {
+        for f in all.iter_mut().filter(|f| f.done.is_none()) {
+            let s = match api.status(&f.node.internal_addr, f.shard).await {
+                Ok(s) => s,
+                Err(e) if f.seen.elapsed() < UNSEEN_FOR => {
+                    f.bar.set_message(format!("waiting for the replica: {e}"));
+                    continue;
+                }
+                Err(e) => {
+                    f.bar.abandon();
+                    return Err(e).with_context(at(&f.node));
+                }
+            };
+            f.seen = Instant::now();
+            let applied = s
+                .caught_up_through
+                .max(s.applied_offset)
+                .map_or(0, |o| o + 1);
+            let hwm = s.high_watermark.unwrap_or(0).max(applied);
+            f.bar.set_length(hwm.max(1) as u64);
+            f.bar.set_position(applied as u64);
+            let now = Instant::now();
+            let rate = match f.last {
+                Some((t, v)) if now > t => {
+                    (s.values_applied.saturating_sub(v)) as f64
+                        / now.duration_since(t).as_secs_f64()
+                }
+                _ => 0.0,
+            };
+            f.last = Some((now, s.values_applied));
+            f.bar.set_message(format!(
+                "{:.2} M values/s, lag {} records",
+                rate / 1e6,
+                s.lag_records.unwrap_or(0)
+            ));
+            match &s.state {
+                ReplicaState::Healthy => {
+                    f.bar.finish_with_message(format!(
+                        "caught up in {:.1} s ({} records, {} values)",
+                        started.elapsed().as_secs_f64(),
+                        s.records_applied,
+                        s.values_applied
+                    ));
+                    f.done = Some(s);
+                }
+                ReplicaState::Failed { reason } => {
+                    f.bar.abandon();
+                    bail!(
+                        "replica of shard {} on node {} failed: {reason}",
+                        f.shard,
+                        f.node.id
+                    );
+                }
+                ReplicaState::CatchingUp => {}
+            }
+        }
+        if all.iter().any(|f| f.done.is_none()) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    Ok(all.into_iter().filter_map(|f| f.done).collect())
 }
 
 /// Resumes a failed replica at `from_offset`.

@@ -227,11 +227,11 @@ impl Executor {
                 let db = self.database(None, ctx)?;
                 writer.execute(&md, db, stmt).await.map(|()| Vec::new())
             }
+            Statement::ShowQueries => Ok(vec![self.show_queries(&md).await]),
+            Statement::KillQuery(k) => self.kill_query(&md, k).await.map(|()| Vec::new()),
             Statement::ShowDiagnostics(_)
             | Statement::ShowStats(_)
-            | Statement::ShowQueries
             | Statement::ShowSubscriptions
-            | Statement::KillQuery(_)
             | Statement::DropShard(_)
             | Statement::CreateSubscription(_)
             | Statement::DropSubscription(_) => Err(format!(

@@ -29,9 +29,11 @@ use tracing::{info_span, Instrument};
 
 use super::cluster::Cluster;
 use super::tombstone::TombstoneWriter;
+use super::tracker::{QueryTracker, Running};
 
 mod authorize;
 mod meta;
+mod running;
 mod show_meta;
 
 pub use authorize::{authorize, is_bootstrap_admin_creation, AuthorizeError};
@@ -193,6 +195,7 @@ pub struct Executor {
     meta: Arc<MetaClient>,
     engine: Arc<Engine>,
     tombstones: Option<Arc<TombstoneWriter>>,
+    tracker: Arc<QueryTracker>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -209,9 +212,13 @@ const META_CATCH_UP: Duration = Duration::from_secs(10);
 pub const NOT_EXECUTED: &str = "not executed";
 
 fn not_executed(statement_id: usize) -> StatementResult {
+    failed_with(statement_id, NOT_EXECUTED.into())
+}
+
+fn failed_with(statement_id: usize, error: String) -> StatementResult {
     StatementResult {
         statement_id,
-        error: Some(NOT_EXECUTED.into()),
+        error: Some(error),
         ..Default::default()
     }
 }
@@ -220,16 +227,27 @@ impl Executor {
     /// An executor over `meta` (commands to metad), `engine` (SELECT and
     /// data SHOWs, and the cluster view with the meta data) and
     /// `tombstones` (DELETE and DROP; `None` answers them with an error).
+    /// `tracker` lists, limits and stops the queries it runs.
     pub fn new(
         meta: Arc<MetaClient>,
         engine: Arc<Engine>,
         tombstones: Option<Arc<TombstoneWriter>>,
+        tracker: Arc<QueryTracker>,
     ) -> Self {
         Self {
             meta,
             engine,
             tombstones,
+            tracker,
         }
+    }
+
+    /// Registers the query with the tracker (`SHOW QUERIES`, `KILL
+    /// QUERY`, the `[coordinator]` limits).
+    fn attach(&self, statements: &[Statement], ctx: &ExecContext) -> Result<Running, String> {
+        let text: Vec<String> = statements.iter().map(|s| s.to_string()).collect();
+        self.tracker
+            .attach(text.join("; "), ctx.database.clone().unwrap_or_default())
     }
 
     /// The cluster view.
@@ -245,13 +263,20 @@ impl Executor {
         ctx: &ExecContext,
     ) -> Vec<StatementResult> {
         let mut out = Vec::with_capacity(statements.len());
+        let mut running = match self.attach(statements, ctx) {
+            Ok(r) => r,
+            Err(e) => return vec![failed_with(0, e)],
+        };
         let mut failed = false;
         for (i, stmt) in statements.iter().enumerate() {
             if failed {
                 out.push(not_executed(i));
                 continue;
             }
-            let mut r = self.execute_one(stmt, ctx).await;
+            let mut r = tokio::select! {
+                r = self.execute_one(stmt, ctx) => r,
+                why = running.stopped() => failed_with(i, why.to_owned()),
+            };
             r.statement_id = i;
             failed = r.error.is_some();
             out.push(r);
@@ -271,57 +296,24 @@ impl Executor {
         tx: &tokio::sync::mpsc::Sender<StatementResult>,
     ) {
         let chunk_size = ctx.chunk_size.unwrap_or(query::format::DEFAULT_CHUNK_SIZE);
+        let mut running = match self.attach(statements, ctx) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(failed_with(0, e)).await;
+                return;
+            }
+        };
         let mut failed = false;
         for (i, stmt) in statements.iter().enumerate() {
             let last = if failed {
                 not_executed(i)
             } else {
-                match stmt {
-                    Statement::Select(sel) if sel.target.is_none() => {
-                        let span = info_span!("statement", kind = statement_kind(stmt));
-                        let mut chunker = Chunker::new(i, chunk_size, Vec::new());
-                        let (stx, mut srx) = tokio::sync::mpsc::channel(1);
-                        let produce = self.engine.select_chunked(sel, ctx, stx);
-                        let forward = async {
-                            while let Some(series) = srx.recv().await {
-                                for c in chunker.push(series) {
-                                    if tx.send(c).await.is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                        };
-                        let (res, ()) = async { tokio::join!(produce, forward) }
-                            .instrument(span)
-                            .await;
-                        match res {
-                            Ok(()) => chunker.finish(),
-                            Err(e) => StatementResult {
-                                statement_id: i,
-                                error: Some(e),
-                                ..Default::default()
-                            },
-                        }
-                    }
-                    _ => {
-                        let r = self.execute_one(stmt, ctx).await;
-                        if r.error.is_some() {
-                            StatementResult {
-                                statement_id: i,
-                                ..r
-                            }
-                        } else {
-                            let mut chunker = Chunker::new(i, chunk_size, r.messages);
-                            for series in r.series {
-                                for c in chunker.push(series) {
-                                    if tx.send(c).await.is_err() {
-                                        return;
-                                    }
-                                }
-                            }
-                            chunker.finish()
-                        }
-                    }
+                match tokio::select! {
+                    last = self.execute_one_chunked(i, stmt, ctx, chunk_size, tx) => last,
+                    why = running.stopped() => Some(failed_with(i, why.to_owned())),
+                } {
+                    Some(last) => last,
+                    None => return,
                 }
             };
             failed = last.error.is_some();
@@ -329,6 +321,64 @@ impl Executor {
                 return;
             }
         }
+    }
+
+    /// One statement of [`Self::execute_chunked`]: sends its chunks but the
+    /// last, and answers the last; `None` when the receiver is gone.
+    async fn execute_one_chunked(
+        &self,
+        i: usize,
+        stmt: &Statement,
+        ctx: &ExecContext,
+        chunk_size: usize,
+        tx: &tokio::sync::mpsc::Sender<StatementResult>,
+    ) -> Option<StatementResult> {
+        let last = match stmt {
+            Statement::Select(sel) if sel.target.is_none() => {
+                let span = info_span!("statement", kind = statement_kind(stmt));
+                let mut chunker = Chunker::new(i, chunk_size, Vec::new());
+                let (stx, mut srx) = tokio::sync::mpsc::channel(1);
+                let produce = self.engine.select_chunked(sel, ctx, stx);
+                let forward = async {
+                    while let Some(series) = srx.recv().await {
+                        for c in chunker.push(series) {
+                            if tx.send(c).await.is_err() {
+                                return false;
+                            }
+                        }
+                    }
+                    true
+                };
+                let (res, open) = async { tokio::join!(produce, forward) }
+                    .instrument(span)
+                    .await;
+                if !open {
+                    return None;
+                }
+                match res {
+                    Ok(()) => chunker.finish(),
+                    Err(e) => failed_with(i, e),
+                }
+            }
+            _ => {
+                let r = self.execute_one(stmt, ctx).await;
+                if r.error.is_some() {
+                    StatementResult {
+                        statement_id: i,
+                        ..r
+                    }
+                } else {
+                    let mut chunker = Chunker::new(i, chunk_size, r.messages);
+                    for series in r.series {
+                        for c in chunker.push(series) {
+                            tx.send(c).await.ok()?;
+                        }
+                    }
+                    chunker.finish()
+                }
+            }
+        };
+        Some(last)
     }
 
     /// Runs one statement.

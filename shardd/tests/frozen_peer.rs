@@ -1,0 +1,163 @@
+//! A frozen owner does not hold queries up: three `shardd` processes, a
+//! shard with two owners, the owner a coordinator would ask first is
+//! SIGSTOPped (its socket still accepts connections, it never answers),
+//! and every query through the third node still answers right in under
+//! 2 s, by hedging to the other owner. With both owners frozen a query
+//! hangs until `KILL QUERY` (found with `SHOW QUERIES`) or
+//! `--query-timeout` stops it, with InfluxDB's errors.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{spawn_shardd_with, tsbs_lines, write, Cluster};
+
+const QUERY_TIMEOUT_S: u64 = 5;
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sigstopped_owner_does_not_stall_queries() {
+    let cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let nodes: Vec<_> = (0..3)
+        .map(|i| {
+            let (http, internal) = (testkit::free_port(), testkit::free_port());
+            spawn_shardd_with(
+                &cluster,
+                &dir.path().join(format!("n{i}")),
+                http,
+                internal,
+                &["--query-timeout", &format!("{QUERY_TIMEOUT_S}s")],
+            )
+        })
+        .collect();
+    cluster.wait_for_data_nodes(3).await;
+    cluster.create_database("db", 2).await;
+    let http = reqwest::Client::new();
+    write(&http, &nodes[0].http, "db", tsbs_lines(20, 0, 10)).await;
+
+    let group = cluster.group("db").await;
+    let owners = &group.shards[0].owners;
+    assert_eq!(owners.len(), 2, "{group:?}");
+    let md = cluster.snapshot().await;
+    let process_of = |id| {
+        let addr = &md.data_nodes[id].internal_addr;
+        nodes.iter().find(|n| &n.internal == addr).unwrap()
+    };
+    let (first, coordinator) = (
+        process_of(&owners[0]),
+        nodes
+            .iter()
+            .find(|n| {
+                owners
+                    .iter()
+                    .all(|o| md.data_nodes[o].internal_addr != n.internal)
+            })
+            .unwrap(),
+    );
+    let run = |q: String, consistency: &'static str| {
+        let http = http.clone();
+        let url = format!("http://{}/query", coordinator.http);
+        async move {
+            let started = Instant::now();
+            let body: serde_json::Value = http
+                .get(url)
+                .query(&[("db", "db"), ("q", &q), ("consistency", consistency)])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (started.elapsed(), body)
+        }
+    };
+    let query = |consistency| run("SELECT count(usage_user) FROM cpu".into(), consistency);
+    let (_, body) = query("strong").await;
+    assert_eq!(body["results"][0]["series"][0]["values"][0][1], 200, "{body}");
+    // Both owners healthy in metad's view, so the coordinator asks the
+    // first listed one first.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = cluster.meta.status().await.unwrap();
+        let healthy = owners.iter().all(|o| {
+            st.data_nodes.get(o).is_some_and(|d| {
+                d.replicas
+                    .iter()
+                    .any(|r| r.shard_id == group.shards[0].id && r.state == "healthy")
+            })
+        });
+        if healthy {
+            break;
+        }
+        assert!(Instant::now() < deadline, "owners not healthy: {st:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    signal(first.child.id(), "-STOP");
+    let until = Instant::now() + Duration::from_secs(6);
+    let mut slowest = Duration::ZERO;
+    let mut queries = 0;
+    while Instant::now() < until {
+        let (took, body) = query("one").await;
+        assert_eq!(
+            body["results"][0]["series"][0]["values"][0][1],
+            200,
+            "with node {} frozen: {body}",
+            owners[0]
+        );
+        slowest = slowest.max(took);
+        queries += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(queries >= 3, "{queries} queries");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a query took {slowest:?} with an owner frozen"
+    );
+
+    // Both owners frozen: the query hangs; SHOW QUERIES finds it and KILL
+    // QUERY stops it.
+    let second = process_of(&owners[1]);
+    signal(second.child.id(), "-STOP");
+    let hanging = tokio::spawn(query("one"));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let qid = loop {
+        let (_, body) = run("SHOW QUERIES".into(), "one").await;
+        let rows = body["results"][0]["series"][0]["values"].as_array().cloned().unwrap_or_default();
+        if let Some(row) = rows.iter().find(|r| r[1].as_str().unwrap_or("").contains("count(usage_user)")) {
+            assert_eq!(row[2], "db", "{row:?}");
+            assert_eq!(row[4], "running", "{row:?}");
+            assert_eq!(row[5], coordinator.http, "{row:?}");
+            break row[0].as_u64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "the hanging query is not listed: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (_, body) = run(format!("KILL QUERY {qid}"), "one").await;
+    assert!(body["results"][0]["error"].is_null(), "{body}");
+    let (took, body) = hanging.await.unwrap();
+    assert_eq!(body["results"][0]["error"], "query interrupted", "{body}");
+    assert!(took < Duration::from_secs(QUERY_TIMEOUT_S), "killed after {took:?}");
+    let (_, body) = run(format!("KILL QUERY {qid}"), "one").await;
+    assert_eq!(body["results"][0]["error"], format!("no such query id: {qid}"), "{body}");
+
+    // Unattended, it is stopped at --query-timeout.
+    let (took, body) = query("one").await;
+    assert_eq!(body["results"][0]["error"], "query-timeout limit exceeded", "{body}");
+    assert!(
+        took >= Duration::from_secs(QUERY_TIMEOUT_S) && took < Duration::from_secs(QUERY_TIMEOUT_S + 5),
+        "stopped after {took:?}"
+    );
+    signal(first.child.id(), "-CONT");
+    signal(second.child.id(), "-CONT");
+}
