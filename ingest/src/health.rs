@@ -70,13 +70,13 @@ pub fn answer(checks: Vec<Check>) -> Response {
         .map(|c| format!("{}: {}", c.name, c.message))
         .collect();
     let (code, status, message) = if failing.is_empty() {
-        (StatusCode::OK, "pass", "ready for queries and writes".to_owned())
-    } else {
         (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "fail",
-            failing.join("; "),
+            StatusCode::OK,
+            "pass",
+            "ready for queries and writes".to_owned(),
         )
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "fail", failing.join("; "))
     };
     let body = serde_json::json!({
         "name": "sluice",
@@ -94,19 +94,23 @@ pub async fn write_path(service: &WriteService) -> Vec<Check> {
     let metad = match tokio::time::timeout(CHECK_TIMEOUT, service.meta_client().status()).await {
         Ok(Ok(s)) if s.leader.is_some() => Check::pass(
             "metad",
-            format!("leader {}, meta version {}", s.leader.unwrap_or_default(), s.meta_version),
+            format!(
+                "leader {}, meta version {}",
+                s.leader.unwrap_or_default(),
+                s.meta_version
+            ),
         ),
         Ok(Ok(_)) => Check::fail("metad", "metad has no raft leader (no quorum?)"),
         Ok(Err(e)) => Check::fail("metad", format!("unreachable: {e}")),
         Err(_) => Check::fail("metad", format!("no answer within {CHECK_TIMEOUT:?}")),
     };
     let producer = std::sync::Arc::clone(service.producer());
-    let kafka = match tokio::task::spawn_blocking(move || producer.broker_count(CHECK_TIMEOUT)).await
-    {
-        Ok(Ok(n)) if n > 0 => Check::pass("kafka", format!("{n} broker(s)")),
-        Ok(Ok(_)) => Check::fail("kafka", "the cluster metadata lists no broker"),
-        Ok(Err(e)) => Check::fail("kafka", format!("unreachable: {e}")),
-        Err(e) => Check::fail("kafka", format!("check failed: {e}")),
-    };
+    let kafka =
+        match tokio::task::spawn_blocking(move || producer.broker_count(CHECK_TIMEOUT)).await {
+            Ok(Ok(n)) if n > 0 => Check::pass("kafka", format!("{n} broker(s)")),
+            Ok(Ok(_)) => Check::fail("kafka", "the cluster metadata lists no broker"),
+            Ok(Err(e)) => Check::fail("kafka", format!("unreachable: {e}")),
+            Err(e) => Check::fail("kafka", format!("check failed: {e}")),
+        };
     vec![metad, kafka]
 }

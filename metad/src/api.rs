@@ -170,7 +170,20 @@ pub fn router(node: Arc<MetaNode>) -> Router {
 /// leader (commands can be applied), `503` otherwise.
 async fn health(State(node): State<Arc<MetaNode>>) -> Response {
     let s = node.status();
+    // A leader cut off from its followers still names itself leader; it
+    // has lost its quorum when no majority acknowledged it for a while.
+    let quorum_ack_ms = node.raft.metrics().borrow().millis_since_quorum_ack;
+    let lost = (node.config.election_timeout * 2).as_millis() as u64;
     let (code, status, message) = match s.leader {
+        Some(_) if quorum_ack_ms.is_some_and(|ms| ms > lost) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "fail",
+            format!(
+                "leader in term {} without a quorum for {} ms",
+                s.term,
+                quorum_ack_ms.unwrap_or_default()
+            ),
+        ),
         Some(leader) => (
             StatusCode::OK,
             "pass",
@@ -179,7 +192,10 @@ async fn health(State(node): State<Arc<MetaNode>>) -> Response {
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             "fail",
-            format!("{} in term {}: no raft leader known (no quorum?)", s.raft_state, s.term),
+            format!(
+                "{} in term {}: no raft leader known (no quorum?)",
+                s.raft_state, s.term
+            ),
         ),
     };
     let body = serde_json::json!({

@@ -44,6 +44,8 @@
 // used by the binaries (`metad`, `sluice-ctl`)
 use anyhow as _;
 use clap as _;
+use futures as _;
+use humantime as _;
 use indicatif as _;
 use node_client as _;
 use settings as _;

@@ -87,6 +87,9 @@ struct Liveness {
     /// The term this node became leader in, and when.
     leading: Option<(u64, Instant)>,
     seen: HashMap<NodeId, Seen>,
+    /// Unreachable nodes whose shards could not all be re-owned, warned
+    /// about once.
+    stuck: std::collections::BTreeSet<NodeId>,
 }
 
 /// A meta node.
@@ -486,6 +489,8 @@ impl MetaNode {
                 warn!(data_node = id, error = %e, "cannot mark data node unreachable");
             }
         }
+        // Nodes just marked unreachable are no candidates.
+        let meta = self.snapshot();
         for id in gone {
             self.reassign(&meta, id).await;
         }
@@ -498,9 +503,20 @@ impl MetaNode {
         let (changes, stuck): (Vec<_>, Vec<_>) = crate::placement::drain(meta, node)
             .into_iter()
             .partition(|c| c.add.is_some());
-        if !stuck.is_empty() {
+        if !stuck.is_empty()
+            && self
+                .liveness
+                .lock()
+                .expect("liveness lock")
+                .stuck
+                .insert(node)
+        {
             let shards: Vec<_> = stuck.iter().map(|c| c.shard_id).collect();
-            warn!(data_node = node, ?shards, "no other alive data node can take these shards");
+            warn!(
+                data_node = node,
+                ?shards,
+                "no other alive data node can take these shards"
+            );
         }
         if changes.is_empty() {
             return;
@@ -513,8 +529,14 @@ impl MetaNode {
             })
             .await
         {
-            Ok(_) => warn!(data_node = node, ?moved, "re-replicated the shards of an unreachable data node"),
-            Err(e) => warn!(data_node = node, error = %e, "cannot re-replicate the shards of an unreachable data node"),
+            Ok(_) => warn!(
+                data_node = node,
+                ?moved,
+                "re-replicated the shards of an unreachable data node"
+            ),
+            Err(e) => {
+                warn!(data_node = node, error = %e, "cannot re-replicate the shards of an unreachable data node")
+            }
         }
     }
 

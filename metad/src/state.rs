@@ -767,20 +767,20 @@ fn change_shard_owners(
             .get_mut(&c.shard_id)
             .ok_or(CommandError::ShardNotFound(c.shard_id))?;
         let before = owners.len();
-        let removed_at = match c.remove {
-            Some(node) => {
-                let at = owners
-                    .iter()
-                    .position(|o| *o == node)
-                    .ok_or(CommandError::NotShardOwner {
-                        shard: c.shard_id,
-                        node,
-                    })?;
-                owners.remove(at);
-                Some(at)
-            }
-            None => None,
-        };
+        let removed_at =
+            match c.remove {
+                Some(node) => {
+                    let at = owners.iter().position(|o| *o == node).ok_or(
+                        CommandError::NotShardOwner {
+                            shard: c.shard_id,
+                            node,
+                        },
+                    )?;
+                    owners.remove(at);
+                    Some(at)
+                }
+                None => None,
+            };
         if let Some(node) = c.add {
             if !meta.data_nodes.contains_key(&node) {
                 return Err(CommandError::DataNodeNotFound(node));
@@ -1430,11 +1430,22 @@ mod tests {
             add,
             remove,
         };
-        let cmd = |changes: Vec<OwnerChange>, force| MetaCommand::ChangeShardOwners { changes, force };
+        let cmd =
+            |changes: Vec<OwnerChange>, force| MetaCommand::ChangeShardOwners { changes, force };
 
         // Under the replication factor only when forced; never ownerless.
         let err = sm.refuse(cmd(vec![change(None, Some(first[0]))], false));
-        assert!(matches!(err, CommandError::ShardUnderReplicated { owners: 1, replication_factor: 2, .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                CommandError::ShardUnderReplicated {
+                    owners: 1,
+                    replication_factor: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
         let err = sm.refuse(cmd(
             vec![change(None, Some(first[0])), change(None, Some(first[1]))],
             true,
@@ -1446,8 +1457,21 @@ mod tests {
             false,
         ));
         assert_eq!(err, CommandError::NotShardOwner { shard, node: 99 });
-        assert_eq!(sm.refuse(cmd(vec![change(Some(99), None)], false)), CommandError::DataNodeNotFound(99));
-        assert_eq!(sm.refuse(cmd(vec![OwnerChange { shard_id: 12345, add: Some(spare), remove: None }], false)), CommandError::ShardNotFound(12345));
+        assert_eq!(
+            sm.refuse(cmd(vec![change(Some(99), None)], false)),
+            CommandError::DataNodeNotFound(99)
+        );
+        assert_eq!(
+            sm.refuse(cmd(
+                vec![OwnerChange {
+                    shard_id: 12345,
+                    add: Some(spare),
+                    remove: None
+                }],
+                false
+            )),
+            CommandError::ShardNotFound(12345)
+        );
 
         // Copy, then remove: a move. Adding an owner twice is a no-op.
         sm.run(cmd(vec![change(Some(spare), None)], false)).unwrap();
@@ -1455,10 +1479,12 @@ mod tests {
         let v = sm.meta.version;
         sm.run(cmd(vec![change(Some(spare), None)], false)).unwrap();
         assert_eq!(sm.meta.version, v);
-        sm.run(cmd(vec![change(None, Some(first[0]))], false)).unwrap();
+        sm.run(cmd(vec![change(None, Some(first[0]))], false))
+            .unwrap();
         assert_eq!(owners(&sm), vec![first[1], spare]);
         // A replacement takes the old owner's place, and keeps the count.
-        sm.run(cmd(vec![change(Some(first[0]), Some(first[1]))], false)).unwrap();
+        sm.run(cmd(vec![change(Some(first[0]), Some(first[1]))], false))
+            .unwrap();
         assert_eq!(owners(&sm), vec![first[0], spare]);
         // Forced under-replication.
         sm.run(cmd(vec![change(None, Some(spare))], true)).unwrap();

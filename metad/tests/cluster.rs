@@ -181,9 +181,16 @@ async fn health_fails_without_a_leader() {
     let mut cluster = Cluster::start(3, &[]).await;
     let leader = cluster.leader().await;
     for node in &cluster.nodes {
-        let (code, body) = health(&node.addr).await;
-        assert_eq!(code, 200, "node {}: {body}", node.id);
-        assert_eq!(body["status"], "pass");
+        let body = eventually(
+            "every node to know the leader",
+            Duration::from_secs(10),
+            || async {
+                let (code, body) = health(&node.addr).await;
+                (code == 200).then_some(body)
+            },
+        )
+        .await;
+        assert_eq!(body["status"], "pass", "node {}: {body}", node.id);
     }
     // The leader and one follower gone: the last node cannot elect one.
     let other = (leader + 1) % 3;

@@ -100,6 +100,7 @@
 // used by the binaries (`shardd`, `replay-bench`)
 use anyhow as _;
 use clap as _;
+use humantime as _;
 use shutdown as _;
 // used by `replay-bench`, which replays into a temporary store
 use tempfile as _;

@@ -658,7 +658,10 @@ impl Node {
             })
             .collect();
         if !failed.is_empty() {
-            return Check::fail("replicas", format!("failed replicas: {}", failed.join("; ")));
+            return Check::fail(
+                "replicas",
+                format!("failed replicas: {}", failed.join("; ")),
+            );
         }
         let behind: Vec<&(ShardId, ReplicaState, Option<i64>)> = replicas
             .iter()
@@ -705,6 +708,9 @@ impl Node {
                 _ = tick.tick() => {}
                 _ = shutdown.wait_for(|s| *s) => return,
             }
+            // Keeps the start gate of /health current: a replica that
+            // caught up after the start leaves it even if no probe asked.
+            let _ = self.replica_checks();
             match self
                 .client
                 .heartbeat(self.id, self.replica_statuses())

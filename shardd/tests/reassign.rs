@@ -11,8 +11,8 @@ use common::{spawn_shardd, tsbs_lines, write, Cluster};
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_nodes_shards_are_re_owned_after_reassign_after() {
     let cluster = Cluster::start_with(|m| {
-        m.data_node_timeout = Duration::from_millis(1000);
-        m.reassign_after = Some(Duration::from_millis(1500));
+        m.data_node_timeout = Duration::from_millis(2500);
+        m.reassign_after = Some(Duration::from_millis(4000));
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -71,5 +71,8 @@ async fn a_dead_nodes_shards_are_re_owned_after_reassign_after() {
         assert!(Instant::now() < deadline, "shard {} not re-owned", shard.id);
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert_eq!(body["results"][0]["series"][0]["values"][0][1], 200, "{body}");
+    assert_eq!(
+        body["results"][0]["series"][0]["values"][0][1], 200,
+        "{body}"
+    );
 }

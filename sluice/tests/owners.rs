@@ -5,6 +5,7 @@
 //! change, while a query runs in a loop against a node and never fails or
 //! changes its answer.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +67,22 @@ impl Ctl {
     }
 }
 
+/// `SELECT count(v) FROM cpu` on `node`.
+async fn count(http: &reqwest::Client, node: SocketAddr, consistency: &str) -> Value {
+    http.get(format!("http://{node}/query"))
+        .query(&[
+            ("db", "db"),
+            ("q", "SELECT count(v) FROM cpu"),
+            ("consistency", consistency),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn owners(md: &MetaData, shard: ShardId) -> Vec<NodeId> {
     md.shard_groups()
         .flat_map(|g| g.shards.iter())
@@ -99,28 +116,11 @@ async fn copy_move_remove_replace_and_drain_keep_data_and_answers() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
-    let count = |node: std::net::SocketAddr, consistency: &'static str| {
-        let http = http.clone();
-        let url = format!("http://{node}/query");
-        async move {
-            let body: Value = http
-                .get(&url)
-                .query(&[
-                    ("db", "db"),
-                    ("q", "SELECT count(v) FROM cpu"),
-                    ("consistency", consistency),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            body
-        }
-    };
-    let body = count(cluster.nodes[0].http_addr, "strong").await;
-    assert_eq!(body["results"][0]["series"][0]["values"][0][1], POINTS, "{body}");
+    let body = count(&http, cluster.nodes[0].http_addr, "strong").await;
+    assert_eq!(
+        body["results"][0]["series"][0]["values"][0][1], POINTS,
+        "{body}"
+    );
 
     let md = cluster.meta.snapshot_linearizable().await.unwrap();
     let group = md.shard_groups().next().unwrap().clone();
@@ -137,13 +137,13 @@ async fn copy_move_remove_replace_and_drain_keep_data_and_answers() {
     let stop = Arc::new(AtomicBool::new(false));
     let querier = {
         let stop = Arc::clone(&stop);
+        let http = http.clone();
         tokio::spawn(async move {
             let mut answers = 0;
             while !stop.load(Ordering::Relaxed) {
-                let body = count(query_node, "one").await;
+                let body = count(&http, query_node, "one").await;
                 assert_eq!(
-                    body["results"][0]["series"][0]["values"][0][1],
-                    POINTS,
+                    body["results"][0]["series"][0]["values"][0][1], POINTS,
                     "a query during an owner change: {body}"
                 );
                 answers += 1;
@@ -167,7 +167,11 @@ async fn copy_move_remove_replace_and_drain_keep_data_and_answers() {
 
     // copy-shard: a second owner replays the partition and agrees.
     let out = ctl.ok(&["copy-shard", &a.to_string(), "--to", &third.to_string()]);
-    assert_eq!(out[0]["owners"], serde_json::json!([owner_a, third]), "{out}");
+    assert_eq!(
+        out[0]["owners"],
+        serde_json::json!([owner_a, third]),
+        "{out}"
+    );
     check("copy-shard", a, &[owner_a, third]).await;
     // show-shards reports both replicas healthy.
     let shards = ctl.ok(&["show-shards"]);
@@ -182,11 +186,22 @@ async fn copy_move_remove_replace_and_drain_keep_data_and_answers() {
 
     // remove-shard: the only replica is refused, even forced...
     let err = ctl
-        .run(&["remove-shard", &b.to_string(), "--from", &owner_b.to_string(), "--force"])
+        .run(&[
+            "remove-shard",
+            &b.to_string(),
+            "--from",
+            &owner_b.to_string(),
+            "--force",
+        ])
         .unwrap_err();
     assert!(err.contains("would be left without an owner"), "{err}");
     // ...an extra one goes.
-    ctl.ok(&["remove-shard", &a.to_string(), "--from", &owner_a.to_string()]);
+    ctl.ok(&[
+        "remove-shard",
+        &a.to_string(),
+        "--from",
+        &owner_a.to_string(),
+    ]);
     check("remove-shard", a, &[third]).await;
 
     // move-shard: b from its owner to the third node.
@@ -201,7 +216,12 @@ async fn copy_move_remove_replace_and_drain_keep_data_and_answers() {
     check("move-shard", b, &[third]).await;
 
     // replace-node: the third node's shards go to owner_a.
-    ctl.ok(&["replace-node", &third.to_string(), "--with", &owner_a.to_string()]);
+    ctl.ok(&[
+        "replace-node",
+        &third.to_string(),
+        "--with",
+        &owner_a.to_string(),
+    ]);
     check("replace-node", a, &[owner_a]).await;
     check("replace-node", b, &[owner_a]).await;
 
@@ -220,7 +240,10 @@ async fn copy_move_remove_replace_and_drain_keep_data_and_answers() {
     stop.store(true, Ordering::Relaxed);
     let answers = querier.await.expect("no query failed during the changes");
     assert!(answers > 10, "only {answers} queries ran");
-    let body = count(query_node, "strong").await;
-    assert_eq!(body["results"][0]["series"][0]["values"][0][1], POINTS, "{body}");
+    let body = count(&http, query_node, "strong").await;
+    assert_eq!(
+        body["results"][0]["series"][0]["values"][0][1], POINTS,
+        "{body}"
+    );
     cluster.stop().await;
 }

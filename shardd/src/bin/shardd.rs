@@ -155,7 +155,10 @@ fn config(args: Args) -> anyhow::Result<(NodeConfig, String)> {
     if let Some(n) = layer(args.max_concurrent_queries, coord.max_concurrent_queries) {
         c.query_limits.max_concurrent_queries = n;
     }
-    if let Some(d) = layer(args.hedge_after, file_duration("hedge-after", coord.hedge_after)?) {
+    if let Some(d) = layer(
+        args.hedge_after,
+        file_duration("hedge-after", coord.hedge_after)?,
+    ) {
         c.hedge_after = d;
     }
     c.validate()?;

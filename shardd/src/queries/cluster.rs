@@ -247,9 +247,12 @@ impl Cluster {
         shared_secret: Option<String>,
         options: ClusterOptions,
     ) -> Self {
-        let peers =
-            NodeClient::with_connect_timeout(shared_secret, options.remote_timeout, options.connect_timeout)
-                .expect("an HTTP client without TLS settings builds");
+        let peers = NodeClient::with_connect_timeout(
+            shared_secret,
+            options.remote_timeout,
+            options.connect_timeout,
+        )
+        .expect("an HTTP client without TLS settings builds");
         Self {
             node_id,
             meta,

@@ -164,14 +164,21 @@ impl Running {
     /// Resolves, with the error to answer, once the query is killed or
     /// has run past `query-timeout`; never otherwise.
     pub async fn stopped(&mut self) -> &'static str {
-        let killed = async {
-            match self.stop.wait_for(Option::is_some).await {
-                Ok(why) => why.unwrap_or(INTERRUPTED),
+        let deadline = self.deadline;
+        let stop = &mut self.stop;
+        let killed = async move {
+            // The guard of the watched value is not held across an await.
+            let why = stop
+                .wait_for(Option::is_some)
+                .await
+                .map(|why| why.unwrap_or(INTERRUPTED));
+            match why {
+                Ok(why) => why,
                 // The tracker entry is gone only when this is dropped.
                 Err(_) => std::future::pending().await,
             }
         };
-        match self.deadline {
+        match deadline {
             Some(d) => tokio::select! {
                 why = killed => why,
                 () = tokio::time::sleep_until(d.into()) => TIMED_OUT,
@@ -219,8 +226,9 @@ pub fn routes(tracker: Arc<QueryTracker>) -> axum::Router {
                 |State(t): State<Arc<QueryTracker>>, Path(qid): Path<u64>| async move {
                     match t.kill(qid) {
                         Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                        // Not 404: that is an unknown route's answer.
                         Err(error) => (
-                            StatusCode::NOT_FOUND,
+                            StatusCode::BAD_REQUEST,
                             Json(ErrorBody {
                                 error,
                                 command_error: None,

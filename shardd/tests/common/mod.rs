@@ -340,7 +340,12 @@ pub struct Shardd {
 
 /// Starts a `shardd` process of `cluster` on the given ports, logging to
 /// `<data_dir>.log`.
-pub fn spawn_shardd(cluster: &Cluster, data_dir: &Path, http_port: u16, internal_port: u16) -> Shardd {
+pub fn spawn_shardd(
+    cluster: &Cluster,
+    data_dir: &Path,
+    http_port: u16,
+    internal_port: u16,
+) -> Shardd {
     spawn_shardd_with(cluster, data_dir, http_port, internal_port, &[])
 }
 

@@ -13,10 +13,10 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail};
+use anyhow::{anyhow, bail, Context as _};
 use meta_client::MetaClient;
 use node_client::NodeClient;
-use schemas::meta::{MetaData, NodeId, ShardId};
+use schemas::meta::{MetaData, NodeId, NodeState, ShardId};
 use schemas::meta_api::OwnerChange;
 use serde::Serialize;
 
@@ -29,6 +29,15 @@ fn node_exists(meta: &MetaData, node: NodeId) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("data node {node} not found"))
 }
 
+/// A node that can take a replica now: known and alive.
+fn alive(meta: &MetaData, node: NodeId) -> anyhow::Result<()> {
+    node_exists(meta, node)?;
+    if meta.data_nodes[&node].state != NodeState::Alive {
+        bail!("data node {node} is unreachable; it cannot replay a shard now");
+    }
+    Ok(())
+}
+
 fn shard_owners(meta: &MetaData, shard: ShardId) -> anyhow::Result<Vec<NodeId>> {
     Ok(replicas::owners(meta, shard)?
         .into_iter()
@@ -38,7 +47,7 @@ fn shard_owners(meta: &MetaData, shard: ShardId) -> anyhow::Result<Vec<NodeId>> 
 
 /// `copy-shard SHARD --to NODE`.
 pub fn copy(meta: &MetaData, shard: ShardId, to: NodeId) -> anyhow::Result<Vec<OwnerChange>> {
-    node_exists(meta, to)?;
+    alive(meta, to)?;
     if shard_owners(meta, shard)?.contains(&to) {
         bail!("data node {to} already owns shard {shard}");
     }
@@ -79,7 +88,7 @@ pub fn move_shard(
 /// `--force` when that leaves the shard under-replicated).
 pub fn replace(meta: &MetaData, old: NodeId, new: NodeId) -> anyhow::Result<Vec<OwnerChange>> {
     node_exists(meta, old)?;
-    node_exists(meta, new)?;
+    alive(meta, new)?;
     if old == new {
         bail!("a node cannot replace itself");
     }
@@ -93,12 +102,23 @@ pub fn replace(meta: &MetaData, old: NodeId, new: NodeId) -> anyhow::Result<Vec<
         .collect())
 }
 
-/// `remove-data NODE`: see [`metad::placement::drain`]. A shard every
-/// other alive node already owns is only dropped from NODE (metad refuses
-/// if that under-replicates it).
+/// `remove-data NODE`: see [`metad::placement::drain`]. Refused before
+/// anything changes when a shard of NODE has no alive node to go to.
 pub fn drain(meta: &MetaData, node: NodeId) -> anyhow::Result<Vec<OwnerChange>> {
     node_exists(meta, node)?;
-    Ok(metad::placement::drain(meta, node))
+    let steps = metad::placement::drain(meta, node);
+    let stuck: Vec<ShardId> = steps
+        .iter()
+        .filter(|s| s.add.is_none())
+        .map(|s| s.shard_id)
+        .collect();
+    if !stuck.is_empty() {
+        bail!(
+            "data node {node} still owns shard(s) {stuck:?} that no other alive data node \
+             can take; add a data node first, or remove it with --force"
+        );
+    }
+    Ok(steps)
 }
 
 /// A shard's owners after the change.
@@ -140,7 +160,10 @@ pub async fn execute(
                 Some((s.shard_id, node))
             })
             .collect();
-        replicas::follow(api, new, quiet).await?;
+        replicas::follow(api, new, quiet).await.context(
+            "the new owners were added but have not caught up; nothing was removed \
+             (see show-shards; remove-shard drops an owner that cannot catch up)",
+        )?;
     }
     let removes: Vec<OwnerChange> = steps
         .iter()
@@ -181,7 +204,10 @@ const REPORT_WAIT: Duration = Duration::from_secs(5);
 async fn healthy_owner_remains(client: &MetaClient, steps: &[OwnerChange]) -> anyhow::Result<()> {
     let meta = client.snapshot_linearizable().await?;
     let deadline = Instant::now() + REPORT_WAIT;
-    for s in steps.iter().filter(|s| s.remove.is_some() && s.add.is_none()) {
+    for s in steps
+        .iter()
+        .filter(|s| s.remove.is_some() && s.add.is_none())
+    {
         let left: Vec<NodeId> = shard_owners(&meta, s.shard_id)?
             .into_iter()
             .filter(|o| Some(*o) != s.remove)
@@ -230,8 +256,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use schemas::meta::{
-        DataNode, Database, NodeState, RetentionPolicy, Shard, ShardGroup,
-        DEFAULT_RETENTION_POLICY,
+        DataNode, Database, RetentionPolicy, Shard, ShardGroup, DEFAULT_RETENTION_POLICY,
     };
 
     use super::*;

@@ -248,8 +248,16 @@ pub async fn follow(
         })
         .collect();
     while all.iter().any(|f| f.done.is_none()) {
-        for f in all.iter_mut().filter(|f| f.done.is_none()) {
-            let s = match api.status(&f.node.internal_addr, f.shard).await {
+        // One round asks every pending replica at once.
+        let polled = futures::future::join_all(
+            all.iter()
+                .filter(|f| f.done.is_none())
+                .map(|f| api.status(&f.node.internal_addr, f.shard)),
+        )
+        .await;
+        let pending = all.iter_mut().filter(|f| f.done.is_none());
+        for (f, polled) in pending.zip(polled) {
+            let s = match polled {
                 Ok(s) => s,
                 Err(e) if f.seen.elapsed() < UNSEEN_FOR => {
                     f.bar.set_message(format!("waiting for the replica: {e}"));

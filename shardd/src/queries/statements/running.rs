@@ -85,7 +85,10 @@ impl Executor {
         md: &MetaData,
         k: &KillQueryStatement,
     ) -> Result<(), String> {
-        let Some(host) = k.host.as_deref().filter(|h| Some(*h) != self.public_addr(md).as_deref())
+        let Some(host) = k
+            .host
+            .as_deref()
+            .filter(|h| Some(*h) != self.public_addr(md).as_deref())
         else {
             return self.tracker.kill(k.query_id);
         };
