@@ -49,7 +49,8 @@ pub struct NodeConfig {
     /// node's id alive elsewhere (a restart at a new address before metad
     /// marked the old process unreachable).
     pub register_wait: Duration,
-    /// `[coordinator]` `query-timeout` and `max-concurrent-queries`.
+    /// `[coordinator]` `query-timeout`, `max-concurrent-queries`,
+    /// `max-select-buckets` and `max-select-series`.
     pub query_limits: crate::queries::tracker::QueryLimits,
     /// `[coordinator]` `hedge-after`: see
     /// [`ClusterOptions::hedge_after`](crate::queries::cluster::ClusterOptions::hedge_after).
@@ -134,6 +135,11 @@ pub struct CoordinatorFile {
     pub query_timeout: Option<String>,
     /// More queries at once are refused; 0: no limit.
     pub max_concurrent_queries: Option<usize>,
+    /// A SELECT spanning more `GROUP BY time` buckets is refused; 0: no
+    /// limit.
+    pub max_select_buckets: Option<usize>,
+    /// A SELECT matching more series is refused; 0: no limit.
+    pub max_select_series: Option<usize>,
     /// A peer slower than this on a shard read gets the next owner asked
     /// too (`"500ms"`); `"0s"`: never.
     pub hedge_after: Option<String>,

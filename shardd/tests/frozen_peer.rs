@@ -4,7 +4,9 @@
 //! and every query through the third node still answers right in under
 //! 2 s, by hedging to the other owner. With both owners frozen a query
 //! hangs until `KILL QUERY` (found with `SHOW QUERIES`) or
-//! `--query-timeout` stops it, with InfluxDB's errors.
+//! `--query-timeout` stops it, with InfluxDB's errors; and
+//! `--max-select-buckets` and `--max-select-series` refuse a SELECT
+//! spanning too many buckets or series, with InfluxDB's errors.
 
 mod common;
 
@@ -37,7 +39,14 @@ async fn a_sigstopped_owner_does_not_stall_queries() {
                 &dir.path().join(format!("n{i}")),
                 http,
                 internal,
-                &["--query-timeout", &format!("{QUERY_TIMEOUT_S}s")],
+                &[
+                    "--query-timeout",
+                    &format!("{QUERY_TIMEOUT_S}s"),
+                    "--max-select-buckets",
+                    "100",
+                    "--max-select-series",
+                    "15",
+                ],
             )
         })
         .collect();
@@ -86,6 +95,33 @@ async fn a_sigstopped_owner_does_not_stall_queries() {
     let (_, body) = query("strong").await;
     assert_eq!(
         body["results"][0]["series"][0]["values"][0][1], 200,
+        "{body}"
+    );
+    // A day of minutes is 1440 buckets, past --max-select-buckets 100.
+    let (_, body) = run(
+        "SELECT mean(usage_user) FROM cpu WHERE time >= '2026-01-01T00:00:00Z' \
+         AND time < '2026-01-02T00:00:00Z' GROUP BY time(1m)"
+            .into(),
+        "one",
+    )
+    .await;
+    assert_eq!(
+        body["results"][0]["error"], "max-select-buckets limit exceeded: (1440/100)",
+        "{body}"
+    );
+    // 20 hosts are 20 series, past --max-select-series 15; 10 are not.
+    let (_, body) = run("SELECT usage_user FROM cpu".into(), "one").await;
+    assert_eq!(
+        body["results"][0]["error"], "max-select-series limit exceeded: (20/15)",
+        "{body}"
+    );
+    let (_, body) = run(
+        "SELECT count(usage_user) FROM cpu WHERE hostname =~ /^host_1?[0-4]$/".into(),
+        "one",
+    )
+    .await;
+    assert_eq!(
+        body["results"][0]["series"][0]["values"][0][1], 100,
         "{body}"
     );
     // Both owners healthy in metad's view, so the coordinator asks the

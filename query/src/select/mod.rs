@@ -77,6 +77,12 @@ pub struct QueryContext {
     pub read_your_writes: bool,
     /// Rows per chunk for [`select_chunked`] (InfluxDB's default 10000).
     pub chunk_size: usize,
+    /// InfluxDB's `max-select-buckets`: most `GROUP BY time` buckets a
+    /// SELECT may span; 0: no limit.
+    pub max_select_buckets: usize,
+    /// InfluxDB's `max-select-series`: most series a SELECT may read; 0:
+    /// no limit.
+    pub max_select_series: usize,
 }
 
 impl QueryContext {
@@ -88,6 +94,8 @@ impl QueryContext {
             now_ns,
             read_your_writes: false,
             chunk_size: 10_000,
+            max_select_buckets: 0,
+            max_select_series: 0,
         }
     }
 }
@@ -122,9 +130,22 @@ pub enum QueryError {
     /// Read-your-writes could not read a partition's high watermark.
     #[error("{0}")]
     Watermark(String),
-    /// Too much data for one answer.
-    #[error("max-select-point limit exceeed: {0}")]
-    TooManyPoints(usize),
+    /// More series than `max-select-series` allows.
+    #[error("max-select-series limit exceeded: ({series}/{limit})")]
+    TooManySeries {
+        /// Series the SELECT matched.
+        series: u64,
+        /// The limit.
+        limit: usize,
+    },
+    /// More `GROUP BY time` buckets than `max-select-buckets` allows.
+    #[error("max-select-buckets limit exceeded: ({buckets}/{limit})")]
+    TooManyBuckets {
+        /// Buckets the SELECT spans.
+        buckets: u64,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// Runs a SELECT and returns its series in InfluxDB's order.

@@ -211,6 +211,9 @@ pub struct ScanRequest {
     pub measurements: Vec<MeasurementScan>,
     /// What the scan produces.
     pub mode: ScanMode,
+    /// `max-select-series`: a shard matching more series answers at once
+    /// with their count and no data (0: no limit).
+    pub max_series: usize,
 }
 
 /// One raw row.
@@ -254,6 +257,8 @@ pub struct GroupData {
 pub struct ScanResponse {
     /// The groups, in (measurement, key) order.
     pub groups: Vec<GroupData>,
+    /// How many series the request matched on the shard.
+    pub series: u64,
 }
 
 /// Why a shard-local step failed.
@@ -628,7 +633,7 @@ impl<'r> Accumulator<'r> {
                 }
             })
             .collect();
-        ScanResponse { groups }
+        ScanResponse { groups, series: 0 }
     }
 }
 
@@ -705,6 +710,26 @@ const MIN_SERIES_PER_THREAD: usize = 8;
 /// the one a single pass gives.
 pub fn scan(shard: &Shard, req: &ScanRequest) -> Result<ScanResponse, ScanError> {
     let mut plans = Vec::new();
+    let items = select_series(shard, req, &mut plans)?;
+    let series = items.len() as u64;
+    if req.max_series > 0 && items.len() > req.max_series {
+        return Ok(ScanResponse {
+            groups: Vec::new(),
+            series,
+        });
+    }
+    let mut answer = scan_items(shard, req, &plans, &items)?;
+    answer.series = series;
+    Ok(answer)
+}
+
+/// The series of the shard the request reads, with one plan per
+/// measurement that has any of its columns.
+fn select_series<'r>(
+    shard: &Shard,
+    req: &'r ScanRequest,
+    plans: &mut Vec<MeasurementPlan<'r>>,
+) -> Result<Vec<SeriesItem>, ScanError> {
     let mut items: Vec<SeriesItem> = Vec::new();
     for m in &req.measurements {
         let infos: Vec<Option<FieldInfo>> = m
@@ -756,13 +781,23 @@ pub fn scan(shard: &Shard, req: &ScanRequest) -> Result<ScanResponse, ScanError>
         }
         plans.push(MeasurementPlan { m, infos, re });
     }
+    Ok(items)
+}
+
+/// Scans the selected series (see [`scan`]).
+fn scan_items(
+    shard: &Shard,
+    req: &ScanRequest,
+    plans: &[MeasurementPlan<'_>],
+    items: &[SeriesItem],
+) -> Result<ScanResponse, ScanError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len() / MIN_SERIES_PER_THREAD)
         .max(1);
     if let ScanMode::Groups = req.mode {
         let mut acc = Accumulator::new(req);
-        for item in &items {
+        for item in items {
             let key = acc.group_key(&item.tags);
             acc.group(&plans[item.plan].m.name, key);
         }
@@ -776,7 +811,7 @@ pub fn scan(shard: &Shard, req: &ScanRequest) -> Result<ScanResponse, ScanError>
         Ok::<_, ScanError>(acc)
     };
     if threads == 1 {
-        return Ok(run(&items)?.finish());
+        return Ok(run(items)?.finish());
     }
     let parts: Vec<Result<Accumulator<'_>, ScanError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = items

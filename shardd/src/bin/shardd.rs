@@ -79,6 +79,14 @@ struct Args {
     /// max-concurrent-queries); 0: no limit [default: 0].
     #[arg(long, env = "SLUICE_MAX_CONCURRENT_QUERIES")]
     max_concurrent_queries: Option<usize>,
+    /// Refuse a SELECT spanning more GROUP BY time buckets (InfluxDB's
+    /// max-select-buckets); 0: no limit [default: 0].
+    #[arg(long, env = "SLUICE_MAX_SELECT_BUCKETS")]
+    max_select_buckets: Option<usize>,
+    /// Refuse a SELECT matching more series (InfluxDB's
+    /// max-select-series); 0: no limit [default: 0].
+    #[arg(long, env = "SLUICE_MAX_SELECT_SERIES")]
+    max_select_series: Option<usize>,
     /// Ask the next owner of a shard too when a peer has not answered a
     /// shard read within this; the first answer wins; `0s`: never
     /// [default: 500ms].
@@ -154,6 +162,12 @@ fn config(args: Args) -> anyhow::Result<(NodeConfig, String)> {
     }
     if let Some(n) = layer(args.max_concurrent_queries, coord.max_concurrent_queries) {
         c.query_limits.max_concurrent_queries = n;
+    }
+    if let Some(n) = layer(args.max_select_buckets, coord.max_select_buckets) {
+        c.query_limits.max_select_buckets = n;
+    }
+    if let Some(n) = layer(args.max_select_series, coord.max_select_series) {
+        c.query_limits.max_select_series = n;
     }
     if let Some(d) = layer(
         args.hedge_after,

@@ -270,6 +270,8 @@ async fn handle(api: &QueryApi, params: &Params, headers: &HeaderMap, pretty: bo
         user,
         read_your_writes,
         chunk_size: chunked.then_some(chunk_size),
+        max_select_buckets: api.executor.limits().max_select_buckets,
+        max_select_series: api.executor.limits().max_select_series,
     };
     let epoch = params.get("epoch").and_then(Epoch::parse);
     let csv = headers

@@ -29,6 +29,11 @@ pub struct QueryLimits {
     pub query_timeout: Duration,
     /// More queries at once are refused; 0: no limit.
     pub max_concurrent_queries: usize,
+    /// A SELECT spanning more `GROUP BY time` buckets is refused; 0: no
+    /// limit.
+    pub max_select_buckets: usize,
+    /// A SELECT matching more series is refused; 0: no limit.
+    pub max_select_series: usize,
 }
 
 impl Default for QueryLimits {
@@ -37,6 +42,8 @@ impl Default for QueryLimits {
         Self {
             query_timeout: Duration::ZERO,
             max_concurrent_queries: 0,
+            max_select_buckets: 0,
+            max_select_series: 0,
         }
     }
 }
@@ -85,6 +92,11 @@ impl QueryTracker {
             next: AtomicU64::new(1),
             running: Mutex::default(),
         }
+    }
+
+    /// The limits it enforces.
+    pub fn limits(&self) -> &QueryLimits {
+        &self.limits
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Entry>> {
@@ -251,6 +263,8 @@ mod tests {
         let t = Arc::new(QueryTracker::new(QueryLimits {
             query_timeout: Duration::from_millis(50),
             max_concurrent_queries: 2,
+            max_select_buckets: 0,
+            max_select_series: 0,
         }));
         let mut a = t.attach("SELECT 1".into(), "db".into()).unwrap();
         let b = t.attach("SELECT 2".into(), "db".into()).unwrap();

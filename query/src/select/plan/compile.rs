@@ -93,6 +93,17 @@ pub(crate) async fn plan(
     // bucket has a predecessor: InfluxDB 1.6's `ExtraIntervals`. Rows
     // outside the asked range are dropped when finishing.
     let keep = (min, max);
+    if let Some(w) = window.filter(|_| ctx.max_select_buckets > 0) {
+        // InfluxDB's max-select-buckets: checked before anything is read.
+        let buckets =
+            (i128::from(w.start(max)) - i128::from(w.start(min))) / i128::from(w.every) + 1;
+        if buckets > ctx.max_select_buckets as i128 {
+            return Err(QueryError::TooManyBuckets {
+                buckets: u64::try_from(buckets).unwrap_or(u64::MAX),
+                limit: ctx.max_select_buckets,
+            });
+        }
+    }
     let (min, max) = match window {
         Some(w) if extra_interval(stmt) => {
             if stmt.time_ascending() {

@@ -72,8 +72,15 @@ impl Plan {
             None => {
                 let wait = dispatch::watermarks(reader, &self.shards, ctx.read_your_writes).await?;
                 let range = (self.min, self.max);
-                self.scan_shards(reader, &wait, measurements, range, mode)
-                    .await?
+                self.scan_shards(
+                    reader,
+                    &wait,
+                    measurements,
+                    range,
+                    mode,
+                    ctx.max_select_series,
+                )
+                .await?
             }
         };
         self.merge_and_finish(outs)
@@ -123,7 +130,14 @@ impl Plan {
         let all = self.measurement_scans(&self.measurements, self.cond.clone());
         let range = (self.min, self.max);
         let outs = self
-            .scan_shards(reader, &wait, all, range, ScanMode::Groups)
+            .scan_shards(
+                reader,
+                &wait,
+                all,
+                range,
+                ScanMode::Groups,
+                ctx.max_select_series,
+            )
             .await?;
         let groups: BTreeSet<(String, Vec<String>)> = outs
             .into_iter()
@@ -184,7 +198,8 @@ impl Plan {
                     desc: self.desc,
                 };
                 let outs = self
-                    .scan_shards(reader, &wait, scans.clone(), (lo, hi), mode)
+                    // The series were counted by the groups pass.
+                    .scan_shards(reader, &wait, scans.clone(), (lo, hi), mode, 0)
                     .await?;
                 let mut rows = Vec::new();
                 // The nearest last time among shards that may have more.
@@ -263,7 +278,7 @@ impl Plan {
             desc: false,
         };
         let outs = self
-            .scan_shards(reader, wait, scans, (self.min, self.max), mode)
+            .scan_shards(reader, wait, scans, (self.min, self.max), mode, 0)
             .await?;
         let rows: usize = outs
             .iter()
@@ -305,6 +320,7 @@ impl Plan {
         measurements: Vec<MeasurementScan>,
         (min_time, max_time): (i64, i64),
         mode: ScanMode,
+        max_series: usize,
     ) -> Result<Vec<ShardOut>, QueryError> {
         let md = reader.meta();
         let calls: Vec<(MetaShard, ShardOp)> = self
@@ -322,10 +338,26 @@ impl Plan {
                         window: self.window,
                         measurements: measurements.clone(),
                         mode: mode.clone(),
+                        max_series,
                     }),
                 )
             })
             .collect();
-        dispatch::call_all(reader, &md, calls, wait).await
+        let outs = dispatch::call_all(reader, &md, calls, wait).await?;
+        // InfluxDB's max-select-series, over the series of every shard.
+        let series: u64 = outs
+            .iter()
+            .map(|o| match o {
+                ShardOut::Scan(r) => r.series,
+                _ => 0,
+            })
+            .sum();
+        if max_series > 0 && series > max_series as u64 {
+            return Err(QueryError::TooManySeries {
+                series,
+                limit: max_series,
+            });
+        }
+        Ok(outs)
     }
 }

@@ -79,6 +79,7 @@ impl Plan {
             window: self.window,
             measurements,
             mode,
+            max_series: 0,
         };
         let mut acc = scan::Accumulator::new(&req);
         for m in &req.measurements {

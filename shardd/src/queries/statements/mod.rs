@@ -29,7 +29,7 @@ use tracing::{info_span, Instrument};
 
 use super::cluster::Cluster;
 use super::tombstone::TombstoneWriter;
-use super::tracker::{QueryTracker, Running};
+use super::tracker::{QueryLimits, QueryTracker, Running};
 
 mod authorize;
 mod meta;
@@ -57,6 +57,10 @@ pub struct ExecContext {
     /// `chunk_size` of a chunked request: rows per chunk, and per page a
     /// raw SELECT reads from each shard.
     pub chunk_size: Option<usize>,
+    /// `[coordinator]` `max-select-buckets`; 0: no limit.
+    pub max_select_buckets: usize,
+    /// `[coordinator]` `max-select-series`; 0: no limit.
+    pub max_select_series: usize,
 }
 
 /// The query engine over this node's [`Cluster`]: SELECT through
@@ -172,6 +176,8 @@ fn query_context(ctx: &ExecContext) -> QueryContext {
         now_ns: now_ns(),
         read_your_writes: ctx.read_your_writes,
         chunk_size: ctx.chunk_size.unwrap_or(query::format::DEFAULT_CHUNK_SIZE),
+        max_select_buckets: ctx.max_select_buckets,
+        max_select_series: ctx.max_select_series,
     }
 }
 
@@ -240,6 +246,11 @@ impl Executor {
             tombstones,
             tracker,
         }
+    }
+
+    /// The `[coordinator]` limits.
+    pub fn limits(&self) -> &QueryLimits {
+        self.tracker.limits()
     }
 
     /// Registers the query with the tracker (`SHOW QUERIES`, `KILL
