@@ -13,7 +13,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{spawn_shardd_with, tsbs_lines, write, Cluster};
+use common::{spawn_nodes, tsbs_lines, write, Cluster};
 
 /// Long enough to find and kill a hanging query first.
 const QUERY_TIMEOUT_S: u64 = 15;
@@ -31,26 +31,16 @@ fn signal(pid: u32, sig: &str) {
 async fn a_sigstopped_owner_does_not_stall_queries() {
     let cluster = Cluster::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let nodes: Vec<_> = (0..3)
-        .map(|i| {
-            let (http, internal) = (testkit::free_port(), testkit::free_port());
-            spawn_shardd_with(
-                &cluster,
-                &dir.path().join(format!("n{i}")),
-                http,
-                internal,
-                &[
-                    "--query-timeout",
-                    &format!("{QUERY_TIMEOUT_S}s"),
-                    "--max-select-buckets",
-                    "100",
-                    "--max-select-series",
-                    "20",
-                ],
-            )
-        })
-        .collect();
-    cluster.wait_for_data_nodes(3).await;
+    let timeout = format!("{QUERY_TIMEOUT_S}s");
+    let limits = [
+        "--query-timeout",
+        &timeout,
+        "--max-select-buckets",
+        "100",
+        "--max-select-series",
+        "20",
+    ];
+    let nodes = spawn_nodes(&cluster, dir.path(), 3, &limits).await;
     cluster.create_database("db", 2).await;
     let http = reqwest::Client::new();
     write(&http, &nodes[0].http, "db", tsbs_lines(20, 0, 10)).await;

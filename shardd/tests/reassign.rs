@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{spawn_shardd, tsbs_lines, write, Cluster};
+use common::{spawn_nodes, tsbs_lines, write, Cluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dead_nodes_shards_are_re_owned_after_reassign_after() {
@@ -16,13 +16,7 @@ async fn a_dead_nodes_shards_are_re_owned_after_reassign_after() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes: Vec<_> = (0..2)
-        .map(|i| {
-            let (http, internal) = (testkit::free_port(), testkit::free_port());
-            spawn_shardd(&cluster, &dir.path().join(format!("n{i}")), http, internal)
-        })
-        .collect();
-    cluster.wait_for_data_nodes(2).await;
+    let mut nodes = spawn_nodes(&cluster, dir.path(), 2, &[]).await;
     cluster.create_database("db", 1).await;
     let http = reqwest::Client::new();
     write(&http, &nodes[0].http, "db", tsbs_lines(20, 0, 10)).await;

@@ -392,3 +392,16 @@ impl Drop for Shardd {
         let _ = self.child.wait();
     }
 }
+
+/// `n` `shardd` processes of `cluster` under `dir` (on free ports, with
+/// `extra` flags), once metad lists them all.
+pub async fn spawn_nodes(cluster: &Cluster, dir: &Path, n: usize, extra: &[&str]) -> Vec<Shardd> {
+    let nodes = (0..n)
+        .map(|i| {
+            let (http, internal) = (testkit::free_port(), testkit::free_port());
+            spawn_shardd_with(cluster, &dir.join(format!("n{i}")), http, internal, extra)
+        })
+        .collect();
+    cluster.wait_for_data_nodes(n).await;
+    nodes
+}
