@@ -639,17 +639,7 @@ impl Node {
     /// a warning while a new or rebuilt replica catches up.
     pub fn replica_checks(&self) -> ingest::health::Check {
         use ingest::health::Check;
-        let replicas: Vec<(ShardId, ReplicaState, Option<i64>)> = self
-            .replicas()
-            .iter()
-            .map(|r| {
-                let st = r.lock_status();
-                let lag = st
-                    .high_watermark
-                    .map(|h| h - st.caught_up_through.max(st.applied).map_or(0, |o| o + 1));
-                (r.spec.shard_id, st.state.clone(), lag)
-            })
-            .collect();
+        let replicas = self.replica_progress();
         let failed: Vec<String> = replicas
             .iter()
             .filter_map(|(id, state, _)| match state {
@@ -667,27 +657,16 @@ impl Node {
             .iter()
             .filter(|(_, state, _)| *state == ReplicaState::CatchingUp)
             .collect();
-        let mut starting = self.starting.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(set) = starting.as_mut() {
-            // Still behind, or not opened yet while still owned here.
-            let md = self.follower.current();
-            let owned: BTreeSet<ShardId> = md.shards_owned_by(self.id).map(|(_, s)| s.id).collect();
-            set.retain(|id| {
-                behind.iter().any(|(b, _, _)| b == id)
-                    || (owned.contains(id) && !replicas.iter().any(|(r, _, _)| r == id))
-            });
-            if set.is_empty() {
-                *starting = None;
-            } else {
-                let lag = behind.iter().filter_map(|(_, _, l)| *l).max().unwrap_or(0);
-                return Check::fail(
-                    "replicas",
-                    format!(
-                        "catching up after start: {} replica(s) behind, largest lag {lag} records",
-                        set.len()
-                    ),
-                );
-            }
+        let still_starting = self.settle_start(&replicas);
+        if still_starting > 0 {
+            let lag = behind.iter().filter_map(|(_, _, l)| *l).max().unwrap_or(0);
+            return Check::fail(
+                "replicas",
+                format!(
+                    "catching up after start: {still_starting} replica(s) behind, \
+                     largest lag {lag} records"
+                ),
+            );
         }
         if behind.is_empty() {
             Check::pass("replicas", format!("{} replica(s) healthy", replicas.len()))
@@ -697,6 +676,38 @@ impl Node {
                 format!("{} new or rebuilt replica(s) catching up", behind.len()),
             )
         }
+    }
+
+    /// Each replica's shard, state and lag in records.
+    fn replica_progress(&self) -> Vec<(ShardId, ReplicaState, Option<i64>)> {
+        self.replicas()
+            .iter()
+            .map(|r| {
+                let st = r.lock_status();
+                (r.spec.shard_id, st.state.clone(), st.lag_records())
+            })
+            .collect()
+    }
+
+    /// Drops from the start gate the replicas that have caught up (or are
+    /// no longer owned here); how many are left.
+    fn settle_start(&self, replicas: &[(ShardId, ReplicaState, Option<i64>)]) -> usize {
+        let mut starting = self.starting.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(set) = starting.as_mut() else {
+            return 0;
+        };
+        // Still behind, or not opened yet while still owned here.
+        let md = self.follower.current();
+        let owned: BTreeSet<ShardId> = md.shards_owned_by(self.id).map(|(_, s)| s.id).collect();
+        set.retain(|id| match replicas.iter().find(|(r, _, _)| r == id) {
+            Some((_, state, _)) => *state == ReplicaState::CatchingUp,
+            None => owned.contains(id),
+        });
+        let left = set.len();
+        if left == 0 {
+            *starting = None;
+        }
+        left
     }
 
     async fn heartbeat(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
@@ -710,7 +721,7 @@ impl Node {
             }
             // Keeps the start gate of /health current: a replica that
             // caught up after the start leaves it even if no probe asked.
-            let _ = self.replica_checks();
+            self.settle_start(&self.replica_progress());
             match self
                 .client
                 .heartbeat(self.id, self.replica_statuses())
