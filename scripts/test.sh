@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace: formatting, clippy with
-# warnings denied, then all unit and integration tests (real tansu broker
-# processes, real RocksDB directories, real HTTP) with cargo-nextest, and
-# the doc tests.
+# warnings denied, the doc tests, all unit and integration tests (real tansu
+# broker processes, real RocksDB directories, real HTTP) with cargo-nextest,
+# then the container tests (scripts/itests.sh: a cluster of containers per
+# test, broken in the ways operators meet).
 #
 # The cargo target directory lives outside the checkout so that a fresh clone
 # reuses earlier builds (RocksDB and librdkafka take minutes from cold).
@@ -17,4 +18,6 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --doc --locked -q
-cargo nextest run --workspace --locked --no-fail-fast
+# Every test but the container ones, which scripts/itests.sh runs next.
+cargo nextest run --workspace --locked --no-fail-fast -E 'not package(itests)'
+./scripts/itests.sh

@@ -4,6 +4,7 @@
 //! file (`--config`), built-in default. The binary does the layering; this
 //! module holds the types and the defaults.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,8 +22,14 @@ pub struct NodeConfig {
     pub advertise: String,
     /// RocksDB directory for log, vote and state machine.
     pub data_dir: PathBuf,
-    /// Initialise a new 1-voter cluster if this node has no raft state yet.
+    /// Initialise a new cluster if this node has no raft state yet: of
+    /// this node alone, or of [`Self::initial_members`].
     pub bootstrap: bool,
+    /// The voters a bootstrapping node initialises the cluster with
+    /// (`id` → `host:port`, this node among them), so a three-voter cluster
+    /// starts without `sluice-ctl add-meta` (what a compose file or an
+    /// orchestrator needs). Empty: this node alone.
+    pub initial_members: BTreeMap<u64, String>,
     /// When set, every API call must carry `Authorization: Bearer <secret>`.
     pub shared_secret: Option<String>,
     /// Prefix of shard-group topic names.
@@ -53,6 +60,7 @@ impl NodeConfig {
             advertise: listen.to_string(),
             data_dir,
             bootstrap: false,
+            initial_members: BTreeMap::new(),
             shared_secret: None,
             topic_prefix: schemas::topics::DEFAULT_PREFIX.to_owned(),
             default_replication_factor: 1,
@@ -81,6 +89,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// See [`NodeConfig::bootstrap`].
     pub bootstrap: Option<bool>,
+    /// See [`NodeConfig::initial_members`]: `"1=meta1:8091,2=meta2:8091"`.
+    pub initial_members: Option<String>,
     /// `shared_secret`: see [`NodeConfig::shared_secret`].
     #[serde(flatten)]
     pub secret: settings::SecretFile,
@@ -149,6 +159,26 @@ impl NodeConfig {
                 reason: "must be longer than the heartbeat interval".into(),
             });
         }
+        if !self.initial_members.is_empty() {
+            match self.initial_members.get(&self.node_id) {
+                None => {
+                    return Err(ConfigError::Invalid {
+                        key: "initial_members",
+                        reason: format!("must include this node ({})", self.node_id),
+                    })
+                }
+                Some(addr) if *addr != self.advertise => {
+                    return Err(ConfigError::Invalid {
+                        key: "initial_members",
+                        reason: format!(
+                            "gives this node ({}) the address {addr}, but it advertises {}",
+                            self.node_id, self.advertise
+                        ),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
         if self.snapshot_logs == 0 {
             return Err(ConfigError::Invalid {
                 key: "snapshot_logs",
@@ -157,6 +187,32 @@ impl NodeConfig {
         }
         Ok(())
     }
+}
+
+/// Parses `1=meta1:8091,2=meta2:8091` (the `--initial-members` form).
+pub fn parse_members(text: &str) -> Result<BTreeMap<u64, String>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        key: "initial_members",
+        reason,
+    };
+    let mut members = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (id, addr) = item
+            .split_once('=')
+            .ok_or_else(|| invalid(format!("{item:?} is not ID=HOST:PORT")))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| invalid(format!("{id:?} in {item:?} is not a node id")))?;
+        let addr = addr.trim();
+        if addr.is_empty() || !addr.contains(':') {
+            return Err(invalid(format!("{item:?} has no HOST:PORT")));
+        }
+        if members.insert(id, addr.to_owned()).is_some() {
+            return Err(invalid(format!("node {id} is named twice")));
+        }
+    }
+    Ok(members)
 }
 
 #[cfg(test)]
@@ -186,5 +242,25 @@ mod tests {
         assert!(cfg.validate().is_ok());
         cfg.topic_prefix = "a.b".into();
         assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn initial_members_name_this_node_at_its_address() {
+        let members = parse_members("1=m1:8091, 2=m2:8091,3=m3:8091").unwrap();
+        assert_eq!(members.len(), 3);
+        assert_eq!(members[&2], "m2:8091");
+        for bad in ["1=m1:8091,1=m2:8091", "1", "x=m1:8091", "1=m1"] {
+            assert!(parse_members(bad).is_err(), "{bad}");
+        }
+        let mut cfg = NodeConfig::new(1, "0.0.0.0:8091".parse().unwrap(), "/tmp/x".into());
+        cfg.advertise = "m1:8091".into();
+        cfg.initial_members = members.clone();
+        assert!(cfg.validate().is_ok());
+        cfg.advertise = "m9:8091".into();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("advertises m9:8091"), "{err}");
+        cfg.node_id = 4;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("must include this node (4)"), "{err}");
     }
 }

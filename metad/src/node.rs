@@ -151,10 +151,22 @@ impl MetaNode {
         let network = Network::new(http.clone(), config.shared_secret.clone());
         let raft = Raft::new(config.node_id, Arc::new(raft_config), network, log, sm).await?;
         if config.bootstrap && !raft.is_initialized().await? {
-            let members: BTreeMap<MetaNodeId, BasicNode> =
-                [(config.node_id, BasicNode::new(&config.advertise))].into();
+            let members: BTreeMap<MetaNodeId, BasicNode> = if config.initial_members.is_empty() {
+                [(config.node_id, BasicNode::new(&config.advertise))].into()
+            } else {
+                config
+                    .initial_members
+                    .iter()
+                    .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                    .collect()
+            };
+            let voters: Vec<_> = members.keys().copied().collect();
             raft.initialize(members).await?;
-            info!(node_id = config.node_id, "bootstrapped a one-voter cluster");
+            info!(
+                node_id = config.node_id,
+                ?voters,
+                "bootstrapped the cluster"
+            );
         }
         Ok(Arc::new(Self {
             id: config.node_id,

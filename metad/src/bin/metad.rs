@@ -31,9 +31,16 @@ struct Args {
     /// Directory of the raft log and state machine (RocksDB).
     #[arg(long, env = "METAD_DATA_DIR", default_value = "metad-data")]
     data_dir: PathBuf,
-    /// Initialise a one-voter cluster if this node has no raft state yet.
+    /// Initialise a one-voter cluster if this node has no raft state yet
+    /// (of --initial-members, when given).
     #[arg(long, env = "METAD_BOOTSTRAP", default_value_t = false)]
     bootstrap: bool,
+    /// With --bootstrap: start a cluster of these voters at once, e.g.
+    /// `1=meta1:8091,2=meta2:8091,3=meta3:8091` (this node among them, at
+    /// its advertised address), instead of one voter and `sluice-ctl
+    /// add-meta`. Give the same list to every node; only one bootstraps.
+    #[arg(long, env = "METAD_INITIAL_MEMBERS")]
+    initial_members: Option<String>,
     // --shared-secret, --shared-secret-file: every API call must carry it;
     // without one metad refuses to start unless --insecure-internal.
     #[command(flatten)]
@@ -113,6 +120,8 @@ fn load() -> anyhow::Result<(NodeConfig, String)> {
         retention_check_interval_ms,
     );
     args.advertise = settings::layer(args.advertise.take(), file.advertise.clone());
+    let initial_members =
+        settings::layer(args.initial_members.take(), file.initial_members.clone());
     let log_filter = args.logging.clone().resolve(
         file.logging.clone(),
         Some("METAD_LOG"),
@@ -123,6 +132,9 @@ fn load() -> anyhow::Result<(NodeConfig, String)> {
         config.advertise.clone_from(advertise);
     }
     config.bootstrap = args.bootstrap;
+    if let Some(members) = &initial_members {
+        config.initial_members = metad::config::parse_members(members)?;
+    }
     config.shared_secret = args.secret.clone().require(file.secret.clone())?;
     config.topic_prefix.clone_from(&args.topic_prefix);
     config.default_replication_factor = args.default_replication_factor;

@@ -68,6 +68,13 @@ enum Command {
         #[arg(long, default_value_t = false)]
         all: bool,
     },
+    /// Succeed when URL answers 2xx (e.g. a daemon's /health), fail with
+    /// its answer otherwise: a health check for containers, whose images
+    /// have no curl. Needs no metad.
+    Probe {
+        /// The URL to GET, e.g. `http://127.0.0.1:8086/health`.
+        url: String,
+    },
     /// Register a data node ahead of its first start.
     AddData {
         /// Its public HTTP address (`host:port`).
@@ -510,6 +517,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let status = client.status().await?;
             let rows = shard_rows(&meta, &status, all);
             print(cli.json, &rows, || show_shards(&rows))
+        }
+        Command::Probe { url } => {
+            let answer = reqwest::Client::new()
+                .get(&url)
+                .timeout(Duration::from_secs(cli.timeout_s))
+                .send()
+                .await
+                .with_context(|| format!("GET {url}"))?;
+            let status = answer.status();
+            let body = answer.text().await.unwrap_or_default();
+            if !status.is_success() {
+                bail!("GET {url}: {status}: {}", body.trim());
+            }
+            Ok(())
         }
         Command::AddData {
             http_addr,

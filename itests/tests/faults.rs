@@ -1,0 +1,184 @@
+//! A data node fails while points are written and queried: killed, frozen,
+//! cut off the network, or its disk wiped. Every query keeps answering
+//! (within 2 s) from the other replica, nothing acknowledged is lost, and
+//! the node, once back, catches up to the same digest as its peer.
+
+use std::time::{Duration, Instant};
+
+use itests::{assert_nothing_lost, Cluster, ClusterSpec, LoadReport};
+
+/// Which data nodes play which part: `victim` owns the shard, the
+/// coordinator (which takes the writes and queries) is another node,
+/// preferably one that owns nothing, so every read crosses the network.
+struct Roles {
+    victim: usize,
+    coordinator: usize,
+}
+
+/// Writes a first point (so the shard group exists) and picks the roles.
+async fn roles(cluster: &Cluster) -> anyhow::Result<Roles> {
+    let status = cluster.write(0, "m,w=first v=0i\n".into()).await?;
+    anyhow::ensure!(status == 204, "first write: {status}");
+    let owners = cluster.owners().await?;
+    let (_, shard_owners) = owners.iter().next().expect("a shard");
+    let victim = cluster.index_of(shard_owners[0])?;
+    let coordinator = (0..cluster.data_nodes.len())
+        .filter(|&i| i != victim)
+        .min_by_key(|&i| {
+            let id = cluster.node_id(i).unwrap_or_default();
+            shard_owners.contains(&id)
+        })
+        .expect("another node");
+    println!(
+        "shard owners {shard_owners:?}: victim {}, coordinator {}",
+        cluster.data_nodes[victim].name, cluster.data_nodes[coordinator].name
+    );
+    Ok(Roles {
+        victim,
+        coordinator,
+    })
+}
+
+fn assert_clean(report: &LoadReport) {
+    println!(
+        "load: {} points acknowledged, {} queries, slowest {:?}",
+        report.acked.len(),
+        report.queries,
+        report.slowest_query
+    );
+    assert!(
+        report.write_errors.is_empty(),
+        "writes failed: {:?}",
+        report.write_errors
+    );
+    assert!(
+        report.query_errors.is_empty(),
+        "queries failed: {:?}",
+        report.query_errors
+    );
+    assert!(
+        report.queries > 10,
+        "too few queries ran: {}",
+        report.queries
+    );
+}
+
+/// After the fault: the victim catches up, holds every acknowledged point,
+/// and every shard's replicas have one digest.
+async fn assert_healed(
+    cluster: &Cluster,
+    roles: &Roles,
+    report: &LoadReport,
+    healed_from: Instant,
+) -> anyhow::Result<Duration> {
+    cluster
+        .wait_healthy(roles.victim, Duration::from_secs(60))
+        .await?;
+    cluster.wait_caught_up(Duration::from_secs(60)).await?;
+    let heal = healed_from.elapsed();
+    for i in [roles.coordinator, roles.victim] {
+        let held = assert_nothing_lost(cluster, i, "m", report).await?;
+        println!("{} holds {held} points", cluster.data_nodes[i].name);
+    }
+    cluster.verify_all().await?;
+    Ok(heal)
+}
+
+#[tokio::test]
+async fn kill_a_data_node_mid_ingest() -> anyhow::Result<()> {
+    let cluster = Cluster::start(ClusterSpec::new("kill")).await?;
+    let roles = roles(&cluster).await?;
+    let load = cluster
+        .load(roles.coordinator, roles.coordinator, "m")
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster
+        .kill(&cluster.data_nodes[roles.victim], "SIGKILL")
+        .await?;
+    println!("SIGKILL {}", cluster.data_nodes[roles.victim].name);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let restarted = Instant::now();
+    cluster.restart(&cluster.data_nodes[roles.victim]).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = load.stop().await;
+    assert_clean(&report);
+    let heal = assert_healed(&cluster, &roles, &report, restarted).await?;
+    println!("HEAL kill: restarted node caught up, digests equal, {heal:?} after restart");
+    Ok(())
+}
+
+#[tokio::test]
+async fn pause_a_data_node() -> anyhow::Result<()> {
+    let cluster = Cluster::start(ClusterSpec::new("pause")).await?;
+    let roles = roles(&cluster).await?;
+    let load = cluster
+        .load(roles.coordinator, roles.coordinator, "m")
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.pause(&cluster.data_nodes[roles.victim]).await?;
+    println!("paused {}", cluster.data_nodes[roles.victim].name);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let during = load.report();
+    let thawed = Instant::now();
+    cluster.unpause(&cluster.data_nodes[roles.victim]).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = load.stop().await;
+    // Load gives each query 2 s: one slower is an error.
+    assert_clean(&report);
+    println!(
+        "while paused: {} queries, slowest {:?}",
+        during.queries, during.slowest_query
+    );
+    let heal = assert_healed(&cluster, &roles, &report, thawed).await?;
+    println!("HEAL pause: thawed node caught up, digests equal, {heal:?} after unpause");
+    Ok(())
+}
+
+#[tokio::test]
+async fn disconnect_a_data_node() -> anyhow::Result<()> {
+    let cluster = Cluster::start(ClusterSpec::new("disconnect")).await?;
+    let roles = roles(&cluster).await?;
+    let load = cluster
+        .load(roles.coordinator, roles.coordinator, "m")
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster
+        .disconnect(&cluster.data_nodes[roles.victim])
+        .await?;
+    println!("disconnected {}", cluster.data_nodes[roles.victim].name);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let reconnected = Instant::now();
+    cluster.connect(&cluster.data_nodes[roles.victim]).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = load.stop().await;
+    assert_clean(&report);
+    let heal = assert_healed(&cluster, &roles, &report, reconnected).await?;
+    println!(
+        "HEAL disconnect: reconnected node caught up, digests equal, {heal:?} after reconnect"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn wipe_a_replica() -> anyhow::Result<()> {
+    let cluster = Cluster::start(ClusterSpec::new("wipe")).await?;
+    let roles = roles(&cluster).await?;
+    let load = cluster
+        .load(roles.coordinator, roles.coordinator, "m")
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let victim = &cluster.data_nodes[roles.victim];
+    let took = cluster.stop(victim).await?;
+    println!("stopped {} (SIGTERM) in {took:?}", victim.name);
+    cluster.wipe(victim)?;
+    println!("wiped its data directory");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let restarted = Instant::now();
+    cluster.restart(victim).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = load.stop().await;
+    assert_clean(&report);
+    let heal = assert_healed(&cluster, &roles, &report, restarted).await?;
+    println!("HEAL wipe: rebuilt from the topic to its peer's digest, {heal:?} after restart");
+    Ok(())
+}
