@@ -120,6 +120,9 @@ impl Names {
                 "SLUICE_KAFKA_BROKERS",
                 format!("{}:9092", self.host("tansu")),
             )
+            // As docker/compose.yml: tansu mishandles idempotent producers
+            // once it has restarted.
+            .with_env_var("SLUICE_KAFKA_IDEMPOTENCE", "false")
             .with_env_var("SLUICE_LOG_FILTER", "info")
     }
 
@@ -214,7 +217,8 @@ impl Cluster {
                     "--storage-engine".into(),
                     "sqlite://tansu.db".into(),
                 ])
-                .with_env_var("RUST_LOG", "warn"),
+                .with_env_var("RUST_LOG", "warn")
+                .with_env_var("RUST_BACKTRACE", "1"),
         )
         .await?;
         let members = (1..=spec.metads)
@@ -476,7 +480,7 @@ impl Cluster {
     /// the partition's high watermark; how long that took.
     pub async fn wait_caught_up(&self, timeout: Duration) -> anyhow::Result<Duration> {
         let start = Instant::now();
-        wait_for(timeout, "every replica caught up", || async {
+        let waited = wait_for(timeout, "every replica caught up", || async {
             let shards = self.shards().await?;
             let behind = shards.iter().flat_map(|s| {
                 s["owners"]
@@ -491,7 +495,14 @@ impl Cluster {
             });
             Ok((behind.count() == 0 && !shards.is_empty()).then_some(()))
         })
-        .await?;
+        .await;
+        if let Err(e) = waited {
+            let table = self
+                .ctl(&["show-shards"])
+                .await
+                .unwrap_or_else(|e| e.to_string());
+            bail!("{e:#}\n{table}");
+        }
         Ok(start.elapsed())
     }
 
@@ -601,32 +612,47 @@ impl Cluster {
         )
     }
 
-    fn dump_logs(&self) {
+    /// Where each container's log is saved when the cluster is dropped.
+    pub fn log_dir(&self) -> PathBuf {
+        std::env::temp_dir()
+            .join("sluice-itests")
+            .join(&self.network)
+    }
+
+    /// Saves every container's whole log under [`Self::log_dir`] and, when
+    /// the test failed, prints the last lines of each.
+    fn save_logs(&self) {
+        let dir = self.log_dir();
+        let _ = std::fs::create_dir_all(&dir);
         let all = std::iter::once(&self.tansu)
             .chain(&self.metads)
             .chain(&self.data_nodes)
             .chain(std::iter::once(&self.ingest));
         for service in all {
-            let out = std::process::Command::new("docker")
-                .args(["logs", "--tail", "40", service.id()])
-                .output();
-            if let Ok(out) = out {
-                eprintln!(
-                    "----- {} (last 40 lines)\n{}{}",
-                    service.name,
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
+            let Ok(out) = std::process::Command::new("docker")
+                .args(["logs", service.id()])
+                .output()
+            else {
+                continue;
+            };
+            let log = [out.stdout, out.stderr].concat();
+            let _ = std::fs::write(dir.join(format!("{}.log", service.name)), &log);
+            if std::thread::panicking() {
+                let text = String::from_utf8_lossy(&log);
+                let tail: Vec<&str> = text.lines().rev().take(30).collect();
+                eprintln!("----- {} (last 30 lines)", service.name);
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
             }
         }
+        eprintln!("container logs: {}", dir.display());
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.dump_logs();
-        }
+        self.save_logs();
     }
 }
 

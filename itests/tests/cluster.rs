@@ -157,9 +157,13 @@ async fn broker_stopped_during_writes() -> anyhow::Result<()> {
     assert_eq!(cluster.write(0, "m,w=first v=0i\n".into()).await?, 204);
     let load = cluster.load(0, 1, "m").await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let took = cluster.stop(&cluster.tansu).await?;
+    // SIGKILL: tansu 0.6's own clean stop takes seconds and can leave its
+    // sqlite store in a state it then panics on after the restart (seen
+    // here: "more or less than one row"); a killed tansu loses nothing it
+    // acknowledged.
+    cluster.kill(&cluster.tansu, "SIGKILL").await?;
     let down = Instant::now();
-    println!("stopped the broker ({took:?})");
+    println!("killed the broker");
     // While it is down a write is answered with an error once the
     // producer's delivery timeout (30 s) passes, never with 204.
     let url = format!("{}/write?db={DB}", cluster.url(2).await?);

@@ -22,7 +22,7 @@ fn producer_settings(config: &KafkaConfig) -> RoleSettings {
     vec![
         ("acks", "all".into()),
         // Retries never duplicate nor reorder a partition's records.
-        ("enable.idempotence", "true".into()),
+        ("enable.idempotence", config.idempotence.to_string()),
         ("compression.type", config.compression.clone()),
         ("linger.ms", config.linger_ms.to_string()),
         // Room for a record of max_record_bytes and its overhead.

@@ -57,6 +57,16 @@ pub struct KafkaConfig {
     /// (`message.timeout.ms`).
     #[serde(rename = "delivery_timeout_ms", with = "millis")]
     pub delivery_timeout: Duration,
+    /// `enable.idempotence` of the write path's producer: on (the
+    /// default), a retried record is never duplicated nor reordered. Off is
+    /// for a broker that mishandles idempotent producers (tansu 0.6 panics
+    /// on an idempotent producer's next record after the broker restarts,
+    /// and then fails every produce). Without it a retry may duplicate a
+    /// record (apply is idempotent: the same point again changes nothing)
+    /// or reorder it among records in flight at the same time, which no
+    /// client could have ordered anyway: a write is acknowledged only once
+    /// all its records are, so a later write still lands after it.
+    pub idempotence: bool,
     /// Replication factor of the shard-group topics ingest creates.
     pub topic_replication: i32,
     /// How long an administrative operation (create or delete topics, ...)
@@ -78,6 +88,7 @@ impl Default for KafkaConfig {
             linger_ms: DEFAULT_LINGER_MS,
             compression: DEFAULT_COMPRESSION.into(),
             delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
+            idempotence: true,
             topic_replication: DEFAULT_TOPIC_REPLICATION,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             metadata_timeout: DEFAULT_METADATA_TIMEOUT,

@@ -13,6 +13,11 @@ pub struct KafkaArgs {
     /// Kafka bootstrap servers, `host:port[,host:port...]` [default: 127.0.0.1:9092].
     #[arg(long, env = "SLUICE_KAFKA_BROKERS")]
     pub kafka_brokers: Option<String>,
+    /// Idempotent producer (`enable.idempotence`) on the write path: keep
+    /// it on, but turn it off with the tansu broker, which after a restart
+    /// panics on an idempotent producer's records [default: true].
+    #[arg(long, env = "SLUICE_KAFKA_IDEMPOTENCE")]
+    pub kafka_idempotence: Option<bool>,
 }
 
 /// Kafka keys of a config file.
@@ -24,6 +29,8 @@ pub struct KafkaFile {
     /// Extra librdkafka properties passed to every client, e.g.
     /// `security.protocol` (a `[kafka_properties]` table).
     pub kafka_properties: Option<BTreeMap<String, String>>,
+    /// `enable.idempotence` of the write path's producer.
+    pub kafka_idempotence: Option<bool>,
 }
 
 impl KafkaArgs {
@@ -38,9 +45,12 @@ impl KafkaArgs {
     pub fn resolve(self, file: KafkaFile) -> KafkaConfig {
         let brokers = layer(self.kafka_brokers, file.kafka_brokers)
             .unwrap_or_else(|| defaults::KAFKA_BROKERS.to_owned());
+        let defaults = KafkaConfig::new(brokers);
         KafkaConfig {
             properties: file.kafka_properties.unwrap_or_default(),
-            ..KafkaConfig::new(brokers)
+            idempotence: layer(self.kafka_idempotence, file.kafka_idempotence)
+                .unwrap_or(defaults.idempotence),
+            ..defaults
         }
     }
 }
@@ -67,6 +77,10 @@ mod tests {
         assert!(toml::from_str::<KafkaFile>("brokers = \"a:1\"").is_err());
     }
 
+    fn none_args() -> KafkaArgs {
+        Cli::try_parse_from(["x"]).unwrap().kafka
+    }
+
     #[test]
     fn layering() {
         let file: KafkaFile =
@@ -81,6 +95,14 @@ mod tests {
         assert_eq!(none.kafka.clone().resolve(file).brokers, "file:1");
         let c = none.kafka.resolve(KafkaFile::default());
         assert_eq!(c, KafkaConfig::default());
+        assert!(c.idempotence);
+        let off: KafkaFile = toml::from_str("kafka_idempotence = false").unwrap();
+        assert!(!none_args().resolve(off.clone()).idempotence);
+        let on = Cli::try_parse_from(["x", "--kafka-idempotence", "true"]).unwrap();
+        assert!(
+            on.kafka.resolve(off).idempotence,
+            "the flag wins over the file"
+        );
         assert_eq!(c.brokers, defaults::KAFKA_BROKERS);
     }
 }

@@ -141,6 +141,11 @@ impl Args {
         if file.kafka.kafka_properties.is_some() {
             bail!("kafka_properties: not supported by sluice standalone");
         }
+        if self.kafka.kafka_idempotence.is_some() || file.kafka.kafka_idempotence.is_some() {
+            // Its embedded broker restarts with its producers, which is
+            // when tansu's idempotence trouble would show.
+            bail!("kafka_idempotence: not supported by sluice standalone (always on)");
+        }
         let http = self.http.resolve(
             file.http,
             settings::defaults::HTTP_LISTEN,
