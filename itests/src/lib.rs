@@ -517,11 +517,19 @@ impl Cluster {
         Ok(())
     }
 
-    /// The metad raft leader's id, asked of metad `via` (index).
+    /// The metad raft leader's id as metad `via` (index) knows it, asked
+    /// over HTTP (`GET /status`) with a 1 s deadline.
     pub async fn meta_leader(&self, via: usize) -> anyhow::Result<Option<u64>> {
-        let metad = format!("{}:8091", self.host(&format!("metad{}", via + 1)));
-        let status = self
-            .ctl_json(&["--metad", &metad, "--timeout-s", "2", "show"])
+        let url = format!("http://{}:8091/status", self.ip(&self.metads[via]).await?);
+        let status: Value = self
+            .http
+            .get(url)
+            .bearer_auth(&self.names.secret)
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
             .await?;
         Ok(status["leader"].as_u64())
     }
