@@ -14,6 +14,16 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sluice/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# The Docker daemon (the machine's init normally starts it).
+if ! docker info >/dev/null 2>&1; then
+    echo "itests: starting the Docker daemon"
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO service docker start >/dev/null 2>&1 || ($SUDO dockerd >/tmp/dockerd.log 2>&1 &)
+    for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+    docker info >/dev/null
+fi
+
 # The Python InfluxDB 1.x client the clients test drives.
 python3 -c 'import influxdb' 2>/dev/null || pip install -q 'influxdb==5.3.*'
 

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use itests::{assert_nothing_lost, Cluster, ClusterSpec, LoadReport};
+use itests::{assert_nothing_lost, Cluster, ClusterSpec, LoadReport, Service};
 
 /// Which data nodes play which part: `victim` owns the shard, the
 /// coordinator (which takes the writes and queries) is another node,
@@ -84,101 +84,88 @@ async fn assert_healed(
     Ok(heal)
 }
 
-#[tokio::test]
-async fn kill_a_data_node_mid_ingest() -> anyhow::Result<()> {
-    let cluster = Cluster::start(ClusterSpec::new("kill")).await?;
+/// What happens to the victim, and how it comes back.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// SIGKILL, then started again.
+    Kill,
+    /// Frozen (`docker pause`), then thawed.
+    Pause,
+    /// Cut off the network, then put back.
+    Disconnect,
+    /// Stopped, its data directory emptied, started again.
+    Wipe,
+}
+
+impl Fault {
+    async fn inject(self, cluster: &Cluster, victim: &Service) -> anyhow::Result<()> {
+        match self {
+            Fault::Kill => cluster.kill(victim, "SIGKILL").await,
+            Fault::Pause => cluster.pause(victim).await,
+            Fault::Disconnect => cluster.disconnect(victim).await,
+            Fault::Wipe => {
+                let took = cluster.stop(victim).await?;
+                println!("stopped {} (SIGTERM) in {took:?}", victim.name);
+                cluster.wipe(victim)
+            }
+        }
+    }
+
+    async fn heal(self, cluster: &Cluster, victim: &Service) -> anyhow::Result<()> {
+        match self {
+            Fault::Kill | Fault::Wipe => cluster.restart(victim).await,
+            Fault::Pause => cluster.unpause(victim).await,
+            Fault::Disconnect => cluster.connect(victim).await,
+        }
+    }
+}
+
+/// Writes and queries through the coordinator while `fault` befalls an
+/// owner of the shard for `outage`: no write or query fails (each query
+/// within 2 s), and once healed the victim catches up to its peer's
+/// digest holding every acknowledged point; prints how long that took.
+async fn survive(name: &'static str, fault: Fault, outage: Duration) -> anyhow::Result<()> {
+    let cluster = Cluster::start(ClusterSpec::new(name)).await?;
     let roles = roles(&cluster).await?;
+    let victim = &cluster.data_nodes[roles.victim];
     let load = cluster
         .load(roles.coordinator, roles.coordinator, "m")
         .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    cluster
-        .kill(&cluster.data_nodes[roles.victim], "SIGKILL")
-        .await?;
-    println!("SIGKILL {}", cluster.data_nodes[roles.victim].name);
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let restarted = Instant::now();
-    cluster.restart(&cluster.data_nodes[roles.victim]).await?;
+    fault.inject(&cluster, victim).await?;
+    println!("{fault:?}: {}", victim.name);
+    tokio::time::sleep(outage).await;
+    let during = load.report();
+    let healed = Instant::now();
+    fault.heal(&cluster, victim).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let report = load.stop().await;
+    println!(
+        "during the fault: {} queries, slowest {:?}",
+        during.queries, during.slowest_query
+    );
     assert_clean(&report);
-    let heal = assert_healed(&cluster, &roles, &report, restarted).await?;
-    println!("HEAL kill: restarted node caught up, digests equal, {heal:?} after restart");
+    let heal = assert_healed(&cluster, &roles, &report, healed).await?;
+    println!("HEAL {name}: caught up to its peer's digest {heal:?} after the fault ended");
     Ok(())
+}
+
+#[tokio::test]
+async fn kill_a_data_node_mid_ingest() -> anyhow::Result<()> {
+    survive("kill", Fault::Kill, Duration::from_secs(5)).await
 }
 
 #[tokio::test]
 async fn pause_a_data_node() -> anyhow::Result<()> {
-    let cluster = Cluster::start(ClusterSpec::new("pause")).await?;
-    let roles = roles(&cluster).await?;
-    let load = cluster
-        .load(roles.coordinator, roles.coordinator, "m")
-        .await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    cluster.pause(&cluster.data_nodes[roles.victim]).await?;
-    println!("paused {}", cluster.data_nodes[roles.victim].name);
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let during = load.report();
-    let thawed = Instant::now();
-    cluster.unpause(&cluster.data_nodes[roles.victim]).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let report = load.stop().await;
-    // Load gives each query 2 s: one slower is an error.
-    assert_clean(&report);
-    println!(
-        "while paused: {} queries, slowest {:?}",
-        during.queries, during.slowest_query
-    );
-    let heal = assert_healed(&cluster, &roles, &report, thawed).await?;
-    println!("HEAL pause: thawed node caught up, digests equal, {heal:?} after unpause");
-    Ok(())
+    survive("pause", Fault::Pause, Duration::from_secs(8)).await
 }
 
 #[tokio::test]
 async fn disconnect_a_data_node() -> anyhow::Result<()> {
-    let cluster = Cluster::start(ClusterSpec::new("disconnect")).await?;
-    let roles = roles(&cluster).await?;
-    let load = cluster
-        .load(roles.coordinator, roles.coordinator, "m")
-        .await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    cluster
-        .disconnect(&cluster.data_nodes[roles.victim])
-        .await?;
-    println!("disconnected {}", cluster.data_nodes[roles.victim].name);
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let reconnected = Instant::now();
-    cluster.connect(&cluster.data_nodes[roles.victim]).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let report = load.stop().await;
-    assert_clean(&report);
-    let heal = assert_healed(&cluster, &roles, &report, reconnected).await?;
-    println!(
-        "HEAL disconnect: reconnected node caught up, digests equal, {heal:?} after reconnect"
-    );
-    Ok(())
+    survive("disconnect", Fault::Disconnect, Duration::from_secs(8)).await
 }
 
 #[tokio::test]
 async fn wipe_a_replica() -> anyhow::Result<()> {
-    let cluster = Cluster::start(ClusterSpec::new("wipe")).await?;
-    let roles = roles(&cluster).await?;
-    let load = cluster
-        .load(roles.coordinator, roles.coordinator, "m")
-        .await?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let victim = &cluster.data_nodes[roles.victim];
-    let took = cluster.stop(victim).await?;
-    println!("stopped {} (SIGTERM) in {took:?}", victim.name);
-    cluster.wipe(victim)?;
-    println!("wiped its data directory");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let restarted = Instant::now();
-    cluster.restart(victim).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let report = load.stop().await;
-    assert_clean(&report);
-    let heal = assert_healed(&cluster, &roles, &report, restarted).await?;
-    println!("HEAL wipe: rebuilt from the topic to its peer's digest, {heal:?} after restart");
-    Ok(())
+    survive("wipe", Fault::Wipe, Duration::from_secs(2)).await
 }

@@ -27,7 +27,8 @@ use schemas::meta::{MetaData, Shard as MetaShard, ShardGroup, ShardId};
 use serde::{Deserialize, Serialize};
 
 use crate::select::scan::{
-    self, MeasurementSchema, ScanError, ScanRequest, ScanResponse, SchemaRequest, SeriesRequest,
+    self, Cancel, MeasurementSchema, ScanError, ScanRequest, ScanResponse, SchemaRequest,
+    SeriesRequest,
 };
 use crate::select::QueryError;
 
@@ -93,11 +94,16 @@ pub struct ShardRead {
     pub wait_offset: Option<i64>,
 }
 
-/// Runs `op` over a replica: the shard-local half of every query.
-pub fn run_op(shard: &storage::Shard, op: &ShardOp) -> Result<ShardOut, ScanError> {
+/// Runs `op` over a replica: the shard-local half of every query. A scan
+/// stops early with [`ScanError::Cancelled`] once `cancel` is.
+pub fn run_op(
+    shard: &storage::Shard,
+    op: &ShardOp,
+    cancel: &Cancel,
+) -> Result<ShardOut, ScanError> {
     Ok(match op {
         ShardOp::Schema(r) => ShardOut::Schema(scan::schema(shard, &r.sources)?),
-        ShardOp::Scan(r) => ShardOut::Scan(scan::scan(shard, r)?),
+        ShardOp::Scan(r) => ShardOut::Scan(scan::scan(shard, r, cancel)?),
         ShardOp::Series(r) => ShardOut::Series(scan::series_keys(shard, r)?),
     })
 }

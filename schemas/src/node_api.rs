@@ -33,7 +33,7 @@ use crate::meta::{NodeId, ShardGroupId, ShardId};
 
 /// The version of this API. Raise it on any change to a type below that an
 /// older node could not read.
-pub const NODE_API_VERSION: u16 = 2;
+pub const NODE_API_VERSION: u16 = 3;
 
 /// The header that carries [`NODE_API_VERSION`] on JSON calls and answers.
 pub const VERSION_HEADER: &str = "x-sluice-node-api";

@@ -140,6 +140,8 @@ pub struct CoordinatorFile {
     pub max_select_buckets: Option<usize>,
     /// A SELECT matching more series is refused; 0: no limit.
     pub max_select_series: Option<usize>,
+    /// A SELECT reading more points is stopped; 0: no limit.
+    pub max_select_point: Option<u64>,
     /// A peer slower than this on a shard read gets the next owner asked
     /// too (`"500ms"`); `"0s"`: never.
     pub hedge_after: Option<String>,

@@ -5,8 +5,9 @@
 //! 2 s, by hedging to the other owner. With both owners frozen a query
 //! hangs until `KILL QUERY` (found with `SHOW QUERIES`) or
 //! `--query-timeout` stops it, with InfluxDB's errors; and
-//! `--max-select-buckets` and `--max-select-series` refuse a SELECT
-//! spanning too many buckets or series, with InfluxDB's errors.
+//! `--max-select-buckets`, `--max-select-series` and `--max-select-point`
+//! refuse a SELECT spanning too many buckets, series or points, with
+//! InfluxDB's errors.
 
 mod common;
 
@@ -39,6 +40,8 @@ async fn a_sigstopped_owner_does_not_stall_queries() {
         "100",
         "--max-select-series",
         "20",
+        "--max-select-point",
+        "1000",
     ];
     let nodes = spawn_nodes(&cluster, dir.path(), 3, &limits).await;
     cluster.create_database("db", 2).await;
@@ -107,6 +110,22 @@ async fn a_sigstopped_owner_does_not_stall_queries() {
     let (_, body) = run("SELECT used FROM mem".into(), "strong").await;
     assert_eq!(
         body["results"][0]["error"], "max-select-series limit exceeded: (21/20)",
+        "{body}"
+    );
+    // One series of 1001 points: past --max-select-point 1000 (the cpu
+    // count reads 200), in InfluxDB's words, its typo included.
+    let disk: String = (0..1001)
+        .map(|i| format!("disk,hostname=host_0 used={i}i {}\n", 1_767_225_600 + i))
+        .collect();
+    write(&http, &nodes[0].http, "db", disk).await;
+    let (_, body) = run("SELECT used FROM disk".into(), "strong").await;
+    assert_eq!(
+        body["results"][0]["error"], "max-select-point limit exceeed: (1001/1000)",
+        "{body}"
+    );
+    let (_, body) = run("SELECT max(used) FROM disk".into(), "strong").await;
+    assert_eq!(
+        body["results"][0]["error"], "max-select-point limit exceeed: (1001/1000)",
         "{body}"
     );
     // Both owners healthy in metad's view, so the coordinator asks the

@@ -83,6 +83,9 @@ pub struct QueryContext {
     /// InfluxDB's `max-select-series`: most series a SELECT may read; 0:
     /// no limit.
     pub max_select_series: usize,
+    /// InfluxDB's `max-select-point`: most points a SELECT may read from
+    /// the shards; 0: no limit.
+    pub max_select_point: u64,
 }
 
 impl QueryContext {
@@ -96,6 +99,7 @@ impl QueryContext {
             chunk_size: 10_000,
             max_select_buckets: 0,
             max_select_series: 0,
+            max_select_point: 0,
         }
     }
 }
@@ -137,6 +141,15 @@ pub enum QueryError {
         series: u64,
         /// The limit.
         limit: usize,
+    },
+    /// More points read than `max-select-point` allows (InfluxDB's text,
+    /// its typo included: clients match on it).
+    #[error("max-select-point limit exceeed: ({points}/{limit})")]
+    TooManyPoints {
+        /// Points the shards read.
+        points: u64,
+        /// The limit.
+        limit: u64,
     },
     /// More `GROUP BY time` buckets than `max-select-buckets` allows.
     #[error("max-select-buckets limit exceeded: ({buckets}/{limit})")]

@@ -17,6 +17,8 @@
 //! `spawn_blocking`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use schemas::record::NameMatcher;
 use schemas::series_key::parse_series_key;
@@ -214,6 +216,10 @@ pub struct ScanRequest {
     /// `max-select-series`: a shard matching more series answers at once
     /// with their count and no data (0: no limit).
     pub max_series: usize,
+    /// `max-select-point`: a shard stops reading once it has read more
+    /// points than this, and answers with what it read and their count
+    /// (0: no limit).
+    pub max_points: u64,
 }
 
 /// One raw row.
@@ -259,17 +265,59 @@ pub struct ScanResponse {
     pub groups: Vec<GroupData>,
     /// How many series the request matched on the shard.
     pub series: u64,
+    /// How many points (rows of the time range, before any condition on
+    /// fields) the scan read.
+    pub points: u64,
 }
 
 /// Why a shard-local step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
+    /// Whoever asked for the scan withdrew it (see [`Cancel`]).
+    #[error("scan cancelled: its query is gone")]
+    Cancelled,
     /// Reading the shard failed.
     #[error(transparent)]
     Storage(#[from] storage::Error),
     /// A regular expression of the request does not compile.
     #[error("invalid regular expression: {0}")]
     Regex(#[from] regex::Error),
+}
+
+/// Lets whoever asked for a scan withdraw it: a killed or timed-out
+/// query, or a peer that hung up. The scan then stops at its next series
+/// instead of reading the rest of the shard on a blocking thread nobody
+/// waits for.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Withdraws the scan.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the scan was withdrawn.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// A guard that withdraws the scan when dropped: held by the future
+    /// that awaits the scan, dropping that future (a killed query, a
+    /// closed connection) stops the scan too.
+    pub fn on_drop(&self) -> CancelOnDrop {
+        CancelOnDrop(self.clone())
+    }
+}
+
+/// See [`Cancel::on_drop`].
+#[derive(Debug)]
+pub struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 fn matcher(s: &SourceMatch) -> NameMatcher {
@@ -356,6 +404,8 @@ pub struct SeriesRows {
 pub struct Accumulator<'r> {
     req: &'r ScanRequest,
     groups: BTreeMap<(String, Vec<String>), GroupAcc>,
+    /// Points read so far (see [`ScanResponse::points`]).
+    points: u64,
 }
 
 enum GroupAcc {
@@ -372,6 +422,7 @@ impl<'r> Accumulator<'r> {
         Self {
             req,
             groups: BTreeMap::new(),
+            points: 0,
         }
     }
 
@@ -508,6 +559,7 @@ impl<'r> Accumulator<'r> {
             ScanMode::Agg { calls } => calls.iter().map(|c| c.kind).collect(),
             ScanMode::Raw { .. } | ScanMode::Groups => Vec::new(),
         };
+        self.points += other.points;
         for (key, acc) in other.groups {
             let mine = match self.groups.entry(key) {
                 std::collections::btree_map::Entry::Vacant(e) => {
@@ -565,12 +617,14 @@ impl<'r> Accumulator<'r> {
     ) -> Result<(), ScanError> {
         let key = self.group_key(tags);
         let window = self.req.window;
+        let mut read = 0;
         let GroupAcc::Agg(map) = self.group(m, key) else {
             return Ok(());
         };
         for b in blocks {
             let b = b?;
             let ts = &b.timestamps;
+            read += ts.len() as u64;
             let mut i = 0;
             while i < ts.len() {
                 let (bucket, j) = match window {
@@ -603,6 +657,7 @@ impl<'r> Accumulator<'r> {
                 i = j;
             }
         }
+        self.points += read;
         Ok(())
     }
 
@@ -633,7 +688,11 @@ impl<'r> Accumulator<'r> {
                 }
             })
             .collect();
-        ScanResponse { groups, series: 0 }
+        ScanResponse {
+            groups,
+            series: 0,
+            points: self.points,
+        }
     }
 }
 
@@ -708,7 +767,7 @@ const MIN_SERIES_PER_THREAD: usize = 8;
 /// into contiguous runs scanned on parallel threads (up to the machine's
 /// cores) whose results are then joined in series order, so the answer is
 /// the one a single pass gives.
-pub fn scan(shard: &Shard, req: &ScanRequest) -> Result<ScanResponse, ScanError> {
+pub fn scan(shard: &Shard, req: &ScanRequest, cancel: &Cancel) -> Result<ScanResponse, ScanError> {
     let mut plans = Vec::new();
     let items = select_series(shard, req, &mut plans)?;
     let series = items.len() as u64;
@@ -716,9 +775,10 @@ pub fn scan(shard: &Shard, req: &ScanRequest) -> Result<ScanResponse, ScanError>
         return Ok(ScanResponse {
             groups: Vec::new(),
             series,
+            points: 0,
         });
     }
-    let mut answer = scan_items(shard, req, &plans, &items)?;
+    let mut answer = scan_items(shard, req, &plans, &items, cancel)?;
     answer.series = series;
     Ok(answer)
 }
@@ -790,6 +850,7 @@ fn scan_items(
     req: &ScanRequest,
     plans: &[MeasurementPlan<'_>],
     items: &[SeriesItem],
+    cancel: &Cancel,
 ) -> Result<ScanResponse, ScanError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -806,6 +867,14 @@ fn scan_items(
     let run = |items: &[SeriesItem]| {
         let mut acc = Accumulator::new(req);
         for item in items {
+            if cancel.is_cancelled() {
+                return Err(ScanError::Cancelled);
+            }
+            // Past max-select-point the coordinator refuses the query with
+            // the points counted so far: reading on is wasted.
+            if req.max_points > 0 && acc.points > req.max_points {
+                break;
+            }
             scan_series(shard, req, &plans[item.plan], item, &mut acc)?;
         }
         Ok::<_, ScanError>(acc)
@@ -890,6 +959,7 @@ fn add_aligned(
     if aligned.timestamps.is_empty() {
         return 0;
     }
+    acc.points += aligned.timestamps.len() as u64;
     let mut it = aligned.columns.into_iter();
     let columns = infos
         .iter()

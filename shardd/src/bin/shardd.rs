@@ -87,6 +87,10 @@ struct Args {
     /// max-select-series); 0: no limit [default: 0].
     #[arg(long, env = "SLUICE_MAX_SELECT_SERIES")]
     max_select_series: Option<usize>,
+    /// Stop a SELECT reading more points from the shards (InfluxDB's
+    /// max-select-point); 0: no limit [default: 0].
+    #[arg(long, env = "SLUICE_MAX_SELECT_POINT")]
+    max_select_point: Option<u64>,
     /// Ask the next owner of a shard too when a peer has not answered a
     /// shard read within this; the first answer wins; `0s`: never
     /// [default: 500ms].
@@ -168,6 +172,9 @@ fn config(args: Args) -> anyhow::Result<(NodeConfig, String)> {
     }
     if let Some(n) = layer(args.max_select_series, coord.max_select_series) {
         c.query_limits.max_select_series = n;
+    }
+    if let Some(n) = layer(args.max_select_point, coord.max_select_point) {
+        c.query_limits.max_select_point = n;
     }
     if let Some(d) = layer(
         args.hedge_after,

@@ -272,6 +272,7 @@ async fn handle(api: &QueryApi, params: &Params, headers: &HeaderMap, pretty: bo
         chunk_size: chunked.then_some(chunk_size),
         max_select_buckets: api.executor.limits().max_select_buckets,
         max_select_series: api.executor.limits().max_select_series,
+        max_select_point: api.executor.limits().max_select_point,
     };
     let epoch = params.get("epoch").and_then(Epoch::parse);
     let csv = headers

@@ -23,7 +23,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use query::select::scan::ScanError;
+use query::select::scan::{Cancel, ScanError};
 use query::{ShardOp, ShardOut};
 use schemas::node_api::{paths, ShardReadRequest, ShardReadResponse, NODE_API_VERSION};
 
@@ -64,14 +64,19 @@ pub async fn run_local(
     }
     .ok_or(ShardCallError::NotHeld(shard_id))?;
     let span = tracing::debug_span!("shard_call", shard_id);
+    let cancel = Cancel::default();
     if call.op.is_cheap() {
         // The hop to the blocking pool and back costs more than the read.
         let _g = span.enter();
-        return Ok(query::shards::run_op(&shard, &call.op)?);
+        return Ok(query::shards::run_op(&shard, &call.op, &cancel)?);
     }
+    // Dropping this call (its query killed or timed out, or the peer that
+    // asked hung up) stops the scan at its next series: the blocking
+    // thread is not held for a query nobody waits for.
+    let _withdraw = cancel.on_drop();
     tokio::task::spawn_blocking(move || {
         let _g = span.enter();
-        query::shards::run_op(&shard, &call.op)
+        query::shards::run_op(&shard, &call.op, &cancel)
     })
     .await
     .map_err(|e| ShardCallError::Task(e.to_string()))?

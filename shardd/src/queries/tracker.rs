@@ -34,6 +34,8 @@ pub struct QueryLimits {
     pub max_select_buckets: usize,
     /// A SELECT matching more series is refused; 0: no limit.
     pub max_select_series: usize,
+    /// A SELECT reading more points is stopped; 0: no limit.
+    pub max_select_point: u64,
 }
 
 impl Default for QueryLimits {
@@ -44,6 +46,7 @@ impl Default for QueryLimits {
             max_concurrent_queries: 0,
             max_select_buckets: 0,
             max_select_series: 0,
+            max_select_point: 0,
         }
     }
 }
@@ -265,6 +268,7 @@ mod tests {
             max_concurrent_queries: 2,
             max_select_buckets: 0,
             max_select_series: 0,
+            max_select_point: 0,
         }));
         let mut a = t.attach("SELECT 1".into(), "db".into()).unwrap();
         let b = t.attach("SELECT 2".into(), "db".into()).unwrap();

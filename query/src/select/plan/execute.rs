@@ -72,15 +72,9 @@ impl Plan {
             None => {
                 let wait = dispatch::watermarks(reader, &self.shards, ctx.read_your_writes).await?;
                 let range = (self.min, self.max);
-                self.scan_shards(
-                    reader,
-                    &wait,
-                    measurements,
-                    range,
-                    mode,
-                    ctx.max_select_series,
-                )
-                .await?
+                let mut limits = ScanLimits::of(ctx);
+                self.scan_shards(reader, &wait, measurements, range, mode, &mut limits)
+                    .await?
             }
         };
         self.merge_and_finish(outs)
@@ -136,7 +130,7 @@ impl Plan {
                 all,
                 range,
                 ScanMode::Groups,
-                ctx.max_select_series,
+                &mut ScanLimits::of(ctx),
             )
             .await?;
         let groups: BTreeSet<(String, Vec<String>)> = outs
@@ -179,6 +173,12 @@ impl Plan {
         let columns: Vec<String> = std::iter::once("time".to_owned())
             .chain(self.columns.iter().cloned())
             .collect();
+        // The series were counted by the groups pass; points add up over
+        // the pages.
+        let mut limits = ScanLimits {
+            series: 0,
+            ..ScanLimits::of(ctx)
+        };
         for (name, key) in groups {
             let scans = self.measurement_scans(std::slice::from_ref(&name), self.group_cond(&key));
             let tags: BTreeMap<String, String> = self.group_by.iter().cloned().zip(key).collect();
@@ -198,8 +198,7 @@ impl Plan {
                     desc: self.desc,
                 };
                 let outs = self
-                    // The series were counted by the groups pass.
-                    .scan_shards(reader, &wait, scans.clone(), (lo, hi), mode, 0)
+                    .scan_shards(reader, &wait, scans.clone(), (lo, hi), mode, &mut limits)
                     .await?;
                 let mut rows = Vec::new();
                 // The nearest last time among shards that may have more.
@@ -278,7 +277,14 @@ impl Plan {
             desc: false,
         };
         let outs = self
-            .scan_shards(reader, wait, scans, (self.min, self.max), mode, 0)
+            .scan_shards(
+                reader,
+                wait,
+                scans,
+                (self.min, self.max),
+                mode,
+                &mut ScanLimits::default(),
+            )
             .await?;
         let rows: usize = outs
             .iter()
@@ -320,8 +326,9 @@ impl Plan {
         measurements: Vec<MeasurementScan>,
         (min_time, max_time): (i64, i64),
         mode: ScanMode,
-        max_series: usize,
+        limits: &mut ScanLimits,
     ) -> Result<Vec<ShardOut>, QueryError> {
+        let (max_series, max_points) = (limits.series, limits.points);
         let md = reader.meta();
         let calls: Vec<(MetaShard, ShardOp)> = self
             .shards
@@ -339,25 +346,53 @@ impl Plan {
                         measurements: measurements.clone(),
                         mode: mode.clone(),
                         max_series,
+                        max_points,
                     }),
                 )
             })
             .collect();
         let outs = dispatch::call_all(reader, &md, calls, wait).await?;
-        // InfluxDB's max-select-series, over the series of every shard.
-        let series: u64 = outs
-            .iter()
-            .map(|o| match o {
-                ShardOut::Scan(r) => r.series,
-                _ => 0,
-            })
-            .sum();
+        // InfluxDB's max-select-series and max-select-point, over every shard.
+        let (series, points) = outs.iter().fold((0, 0), |(series, points), o| match o {
+            ShardOut::Scan(r) => (series + r.series, points + r.points),
+            _ => (series, points),
+        });
+        limits.points_read += points;
+        let points = limits.points_read;
         if max_series > 0 && series > max_series as u64 {
             return Err(QueryError::TooManySeries {
                 series,
                 limit: max_series,
             });
         }
+        if max_points > 0 && points > max_points {
+            return Err(QueryError::TooManyPoints {
+                points,
+                limit: max_points,
+            });
+        }
         Ok(outs)
+    }
+}
+
+/// The `[coordinator]` limits a statement's scans enforce (0: none), and
+/// what they have read towards them.
+#[derive(Debug, Clone, Copy, Default)]
+struct ScanLimits {
+    /// `max-select-series`.
+    series: usize,
+    /// `max-select-point`, over every scan of the statement.
+    points: u64,
+    /// Points the statement's scans have read so far.
+    points_read: u64,
+}
+
+impl ScanLimits {
+    fn of(ctx: &QueryContext) -> Self {
+        Self {
+            series: ctx.max_select_series,
+            points: ctx.max_select_point,
+            points_read: 0,
+        }
     }
 }

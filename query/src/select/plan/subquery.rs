@@ -80,6 +80,7 @@ impl Plan {
             measurements,
             mode,
             max_series: 0,
+            max_points: 0,
         };
         let mut acc = scan::Accumulator::new(&req);
         for m in &req.measurements {

@@ -61,6 +61,8 @@ pub struct ExecContext {
     pub max_select_buckets: usize,
     /// `[coordinator]` `max-select-series`; 0: no limit.
     pub max_select_series: usize,
+    /// `[coordinator]` `max-select-point`; 0: no limit.
+    pub max_select_point: u64,
 }
 
 /// The query engine over this node's [`Cluster`]: SELECT through
@@ -178,6 +180,7 @@ fn query_context(ctx: &ExecContext) -> QueryContext {
         chunk_size: ctx.chunk_size.unwrap_or(query::format::DEFAULT_CHUNK_SIZE),
         max_select_buckets: ctx.max_select_buckets,
         max_select_series: ctx.max_select_series,
+        max_select_point: ctx.max_select_point,
     }
 }
 
