@@ -385,8 +385,9 @@ impl Cluster {
         Ok(())
     }
 
-    /// POSTs line protocol to data node `i`'s `/write`.
-    pub async fn write(&self, i: usize, body: String) -> anyhow::Result<reqwest::StatusCode> {
+    /// POSTs line protocol to data node `i`'s `/write`; an error with
+    /// InfluxDB's answer unless it is 204.
+    pub async fn write(&self, i: usize, body: String) -> anyhow::Result<()> {
         let url = format!("{}/write?db={DB}&precision=ns", self.url(i).await?);
         let answer = self
             .http
@@ -395,7 +396,14 @@ impl Cluster {
             .body(body)
             .send()
             .await?;
-        Ok(answer.status())
+        let status = answer.status();
+        if status != reqwest::StatusCode::NO_CONTENT {
+            bail!(
+                "write: {status}: {}",
+                answer.text().await.unwrap_or_default()
+            );
+        }
+        Ok(())
     }
 
     /// Runs `q` on data node `i` (read-your-writes) within `timeout`; the
@@ -779,7 +787,11 @@ impl Load {
                         .await;
                     let failure = match answer {
                         Ok(a) if a.status() == reqwest::StatusCode::NO_CONTENT => None,
-                        Ok(a) => Some(a.status().to_string()),
+                        Ok(a) => Some(format!(
+                            "{}: {}",
+                            a.status(),
+                            a.text().await.unwrap_or_default()
+                        )),
                         Err(e) => Some(e.to_string()),
                     };
                     {

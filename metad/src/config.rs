@@ -38,7 +38,7 @@ pub struct NodeConfig {
     pub default_replication_factor: u32,
     /// Raft leader heartbeat interval.
     pub heartbeat_interval: Duration,
-    /// Raft election timeout (minimum; the maximum is twice it).
+    /// Raft election timeout (minimum; the maximum is 1.5 times it).
     pub election_timeout: Duration,
     /// Take a snapshot (and compact the log) after this many entries.
     pub snapshot_logs: u64,

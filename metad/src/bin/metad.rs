@@ -54,7 +54,8 @@ struct Args {
     /// Raft leader heartbeat interval, ms.
     #[arg(long, env = "METAD_HEARTBEAT_INTERVAL_MS", default_value_t = 100)]
     heartbeat_interval_ms: u64,
-    /// Raft election timeout (minimum; maximum is twice it), ms.
+    /// Raft election timeout (minimum; maximum 1.5 times it), ms. A lost
+    /// leader is replaced after 2.5 to 3 of these.
     #[arg(long, env = "METAD_ELECTION_TIMEOUT_MS", default_value_t = 1000)]
     election_timeout_ms: u64,
     /// Snapshot and compact the raft log every this many entries.
