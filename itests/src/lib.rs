@@ -724,7 +724,6 @@ async fn query(
 /// writer node, and a `count` query to the reader node, each query given 2 s.
 pub struct Load {
     stop: Arc<AtomicBool>,
-    measurement: String,
     report: Arc<Mutex<LoadReport>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -833,7 +832,6 @@ impl Load {
         };
         Ok(Self {
             stop,
-            measurement: measurement.to_owned(),
             report,
             tasks: vec![write_task, query_task],
         })
@@ -854,11 +852,6 @@ impl Load {
             let _ = task.await;
         }
         self.report()
-    }
-
-    /// The measurement it writes.
-    pub fn measurement(&self) -> &str {
-        &self.measurement
     }
 }
 
