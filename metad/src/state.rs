@@ -107,7 +107,8 @@ pub fn apply(meta: &mut MetaData, index: u64, cmd: &MetaCommand) -> Outcome {
             database,
             name,
             query,
-        } => create_continuous_query(meta, index, database, name, query),
+            created_by,
+        } => create_continuous_query(meta, index, database, name, query, created_by),
         MetaCommand::DropContinuousQuery { database, name } => {
             let db = database_mut(meta, database)?;
             db.continuous_queries
@@ -472,6 +473,7 @@ fn create_continuous_query(
     database: &str,
     name: &str,
     query: &str,
+    created_by: &Option<String>,
 ) -> Outcome {
     if name.is_empty() {
         return Err(CommandError::ContinuousQueryNameRequired);
@@ -489,6 +491,7 @@ fn create_continuous_query(
         ContinuousQuery {
             name: name.to_owned(),
             query: query.to_owned(),
+            created_by: created_by.clone(),
         },
     );
     Ok(changed(meta, index))
@@ -1499,6 +1502,7 @@ mod tests {
             database: "db".into(),
             name: "cq".into(),
             query: q.into(),
+            created_by: Some("alice".into()),
         };
         sm.run(cq("CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT 1 END"))
             .unwrap();

@@ -123,3 +123,106 @@ async fn authentication_and_permissions_like_influxdb() {
     );
     s.stop().await;
 }
+
+/// A continuous query runs with its creator's rights: once the creator
+/// loses READ on its source, its runs are skipped (InfluxDB's CQs would
+/// go on copying data nobody may read any more).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_continuous_query_runs_with_its_creators_rights() {
+    let s = Sluice::start(true).await;
+    let url = s.url.clone();
+    let admin = [("u", "admin"), ("p", "pw")];
+    post(
+        &url,
+        &[(
+            "q",
+            "CREATE USER admin WITH PASSWORD 'pw' WITH ALL PRIVILEGES",
+        )],
+    )
+    .await;
+    let r = post(
+        &url,
+        &[
+            (
+                "q",
+                "CREATE DATABASE db; CREATE USER w WITH PASSWORD 'w'; GRANT ALL ON db TO w",
+            ),
+            admin[0],
+            admin[1],
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(&url, &[("db", "db"), ("q", "CREATE CONTINUOUS QUERY cq ON db BEGIN SELECT count(v) INTO cpu_count FROM cpu GROUP BY time(1s) END"), ("u", "w"), ("p", "w")]).await;
+    assert_eq!(r.json(), json!({"results":[{"statement_id":0}]}));
+
+    let client = reqwest::Client::new();
+    // Five points in a second that has not begun yet; once it has closed,
+    // whether the CQ counted them.
+    let counted = |second: i64| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let body: String = (0..5)
+                .map(|i| format!("cpu v={i} {}\n", second * 1_000_000_000 + i * 100_000_000))
+                .collect();
+            let resp = client
+                .post(format!("{url}/write"))
+                .query(&[("db", "db"), ("u", "admin"), ("p", "pw")])
+                .body(body)
+                .send()
+                .await
+                .expect("write");
+            assert_eq!(resp.status().as_u16(), 204);
+            // The interval closes at second + 1; the CQ checks every second.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+            let q = format!("SELECT count FROM cpu_count WHERE time = {second}s");
+            loop {
+                let r = get(
+                    &url,
+                    &[
+                        ("db", "db"),
+                        ("q", q.as_str()),
+                        ("consistency", "strong"),
+                        ("u", "admin"),
+                        ("p", "pw"),
+                    ],
+                )
+                .await;
+                let values = r.json()["results"][0]["series"][0]["values"].clone();
+                if values == json!([[query::format::rfc3339(second * 1_000_000_000), 5]]) {
+                    return true;
+                }
+                if std::time::Instant::now() > deadline {
+                    return false;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        }
+    };
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64
+    };
+    assert!(
+        counted(now() + 2).await,
+        "the CQ runs while its creator may read cpu"
+    );
+
+    let r = post(
+        &url,
+        &[
+            ("q", "REVOKE ALL ON db FROM w; GRANT WRITE ON db TO w"),
+            admin[0],
+            admin[1],
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        !counted(now() + 2).await,
+        "a CQ ran with rights its creator lost"
+    );
+    s.stop().await;
+}

@@ -213,6 +213,11 @@ pub struct ContinuousQuery {
     pub name: String,
     /// The full statement.
     pub query: String,
+    /// The user who created it (with authentication on): each run is
+    /// allowed only what that user may still do. `None`: created without
+    /// authentication (or before creators were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 /// InfluxDB's shard-group duration for a retention policy duration: less than

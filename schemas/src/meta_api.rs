@@ -217,6 +217,9 @@ pub enum MetaCommand {
         name: String,
         /// The full statement.
         query: String,
+        /// The user creating it, whose rights its runs have.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        created_by: Option<String>,
     },
     /// `DROP CONTINUOUS QUERY`.
     DropContinuousQuery {

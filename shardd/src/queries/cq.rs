@@ -8,6 +8,11 @@
 //!      closed intervals (RESAMPLE FOR back) ─▶ SELECT ... INTO ─▶ log
 //! ```
 //!
+//! A CQ created with authentication on runs with its creator's rights: a
+//! run the creator could no longer ask for (READ on its sources, WRITE on
+//! its target, or the user dropped) is skipped and logged, so revoking a
+//! grant also stops the CQs that user made.
+//!
 //! Like InfluxDB, the last run of each CQ is kept in memory only: a node
 //! that takes the job over (restart, or the previous runner died) runs each
 //! CQ once at once for the last interval(s), then on schedule. Points
@@ -24,7 +29,7 @@ use schemas::meta::MetaData;
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 
-use super::statements::{now_ns, Engine};
+use super::statements::{authorize, now_ns, Engine};
 
 /// How often the schedule is checked (InfluxDB's `run-interval` default).
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -155,13 +160,20 @@ impl ContinuousQueries {
                 let key = (db.clone(), cq.name.clone(), cq.query.clone());
                 live.push(key.clone());
                 let span = info_span!("continuous_query", db = %db, name = %cq.name);
-                self.run_one(key, now).instrument(span).await;
+                let creator = cq.created_by.as_deref();
+                self.run_one(key, creator, md, now).instrument(span).await;
             }
         }
         self.last_runs.retain(|k, _| live.contains(k));
     }
 
-    async fn run_one(&mut self, key: (String, String, String), now: i64) {
+    async fn run_one(
+        &mut self,
+        key: (String, String, String),
+        creator: Option<&str>,
+        md: &MetaData,
+        now: i64,
+    ) {
         let stmt = match influxql::parse_statement(&key.2) {
             Ok(Statement::CreateContinuousQuery(s)) => s,
             Ok(_) | Err(_) => {
@@ -188,6 +200,21 @@ impl ContinuousQueries {
             warn!("continuous query without INTO; skipped");
             return;
         };
+        if let Some(name) = creator {
+            let allowed = match md.users.get(name) {
+                Some(user) => authorize(
+                    user,
+                    &[Statement::CreateContinuousQuery(stmt.clone())],
+                    Some(&key.0),
+                )
+                .map_err(|e| e.to_string()),
+                None => Err(format!("its creator {name} no longer exists")),
+            };
+            if let Err(e) = allowed {
+                warn!(start = run.start, end = run.end, error = %e, "continuous query run skipped");
+                return;
+            }
+        }
         let sel = with_time_range(&stmt, run.start, run.end);
         let ctx = query::select::QueryContext::new(Some(key.0.clone()), run.at);
         match self.engine.select_into(&ctx, &sel, target).await {

@@ -200,6 +200,7 @@ impl Executor {
                     database: s.database.clone(),
                     name: s.name.clone(),
                     query: text,
+                    created_by: ctx.user.as_ref().map(|u| u.name.clone()),
                 })
                 .await
                 .map(|()| Vec::new())
