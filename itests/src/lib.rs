@@ -126,9 +126,16 @@ impl Names {
             .with_env_var("SLUICE_LOG_FILTER", "info")
     }
 
-    /// Starts data node `shardd<index + 1>`.
-    async fn data_node(&self, dirs: &Path, index: usize) -> anyhow::Result<Service> {
+    /// Starts data node `shardd<index + 1>` on the data directory `data`
+    /// (a new one under `dirs` when `None`).
+    async fn data_node(
+        &self,
+        dirs: &Path,
+        index: usize,
+        data: Option<PathBuf>,
+    ) -> anyhow::Result<Service> {
         let host = self.host(&format!("shardd{}", index + 1));
+        let data = data.unwrap_or_else(|| dirs.join(&host));
         let request = self
             .sluice([
                 "shardd".to_string(),
@@ -140,7 +147,7 @@ impl Names {
             .with_env_var("SLUICE_DATA_DIR", "/data")
             .with_env_var("SLUICE_HTTP_LISTEN", "0.0.0.0:8086")
             .with_env_var("SLUICE_INTERNAL_LISTEN", "0.0.0.0:8088");
-        start_service(&self.network, &host, dirs, request).await
+        start_service(&self.network, &host, data, request).await
     }
 }
 
@@ -206,7 +213,7 @@ impl Cluster {
         let tansu = start_service(
             &names.network,
             &tansu_host,
-            dirs.path(),
+            dirs.path().join(&tansu_host),
             GenericImage::new(TANSU_IMAGE.0, TANSU_IMAGE.1)
                 .with_cmd([
                     "broker".to_string(),
@@ -250,11 +257,12 @@ impl Cluster {
                     "METAD_DEFAULT_REPLICATION_FACTOR",
                     spec.replication.to_string(),
                 );
-            metads.push(start_service(&names.network, &host, dirs.path(), request).await?);
+            let data = dirs.path().join(&host);
+            metads.push(start_service(&names.network, &host, data, request).await?);
         }
         let mut data_nodes = Vec::new();
         for i in 0..spec.data_nodes {
-            data_nodes.push(names.data_node(dirs.path(), i).await?);
+            data_nodes.push(names.data_node(dirs.path(), i, None).await?);
         }
         let request = names.sluice([
             "ingest",
@@ -263,8 +271,14 @@ impl Cluster {
             "--http-listen",
             "0.0.0.0:8087",
         ]);
-        let ingest =
-            start_service(&names.network, &names.host("ingest"), dirs.path(), request).await?;
+        let ingest_host = names.host("ingest");
+        let ingest = start_service(
+            &names.network,
+            &ingest_host,
+            dirs.path().join(&ingest_host),
+            request,
+        )
+        .await?;
         let cluster = Cluster {
             network: names.network.clone(),
             names,
@@ -306,7 +320,19 @@ impl Cluster {
     /// address) and returns its index.
     pub async fn add_data_node(&mut self) -> anyhow::Result<usize> {
         let index = self.data_nodes.len();
-        let node = self.names.data_node(self.dirs.path(), index).await?;
+        let node = self.names.data_node(self.dirs.path(), index, None).await?;
+        self.data_nodes.push(node);
+        Ok(index)
+    }
+
+    /// Moves data node `i` to a new host: stops its container and starts
+    /// `shardd<N+1>`, with a new name and address, on its data directory
+    /// (a disk moved to another machine). Returns the new index.
+    pub async fn move_data_node(&mut self, i: usize) -> anyhow::Result<usize> {
+        self.stop(&self.data_nodes[i]).await?;
+        let index = self.data_nodes.len();
+        let data = Some(self.data_nodes[i].data.clone());
+        let node = self.names.data_node(self.dirs.path(), index, data).await?;
         self.data_nodes.push(node);
         Ok(index)
     }
@@ -672,15 +698,14 @@ impl Drop for Cluster {
     }
 }
 
-/// Starts `request` as container `name` on `network`, its `/data` a new
-/// host directory under `dirs`.
+/// Starts `request` as container `name` on `network`, with the host
+/// directory `data` as its `/data`.
 async fn start_service(
     network: &str,
     name: &str,
-    dirs: &Path,
+    data: PathBuf,
     request: testcontainers::ContainerRequest<GenericImage>,
 ) -> anyhow::Result<Service> {
-    let data = dirs.join(name);
     std::fs::create_dir_all(&data)?;
     let container = request
         .with_network(network)

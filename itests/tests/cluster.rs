@@ -364,3 +364,45 @@ async fn every_daemon_stops_on_sigterm_within_two_seconds() -> anyhow::Result<()
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_data_node_moved_to_a_new_host_keeps_its_id_and_data() -> anyhow::Result<()> {
+    let mut cluster = Cluster::start(ClusterSpec::new("moved")).await?;
+    let t0 = now_ns();
+    let body: String = (0..2000u64)
+        .map(|i| format!("m,w=load v={i}i {}\n", t0 + i * 1000))
+        .collect();
+    cluster.write(0, body).await?;
+    cluster.wait_caught_up(Duration::from_secs(30)).await?;
+    let before = cluster.owners().await?;
+    let id = before.values().next().expect("a shard")[0];
+    let old = cluster.index_of(id)?;
+    let started = Instant::now();
+    let new = cluster.move_data_node(old).await?;
+    cluster.wait_healthy(new, Duration::from_secs(60)).await?;
+    let took = started.elapsed();
+    println!(
+        "{} (node {id}) moved to {} in {took:?}",
+        cluster.data_nodes[old].name, cluster.data_nodes[new].name
+    );
+    assert_eq!(cluster.node_id(new)?, id, "the same node");
+    assert_eq!(cluster.owners().await?, before, "it keeps its shards");
+    let status = cluster.ctl_json(&["show"]).await?;
+    let node = &status["data_nodes"][id.to_string()]["node"];
+    assert_eq!(
+        node["internal_addr"],
+        format!("{}:8088", cluster.data_nodes[new].name),
+        "{status}"
+    );
+    let report = itests::LoadReport {
+        acked: (0..2000u64).collect(),
+        ..Default::default()
+    };
+    assert_eq!(
+        assert_nothing_lost(&cluster, new, "m", &report).await?,
+        2000
+    );
+    cluster.verify_all().await?;
+    println!("HEAL moved: answering from its new host with its data {took:?} after the move");
+    Ok(())
+}
