@@ -2,14 +2,17 @@
 //! progress and read-your-writes.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::clients::reader_settings;
 use crate::config::{client_config, KafkaConfig, WATERMARK_GROUP_ID};
 use crate::error::{Error, WatermarkError};
+
+/// Pause between an unknown partition's metadata refresh and the next ask.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// A client that reads partitions' `(low, high)` watermarks (the high
 /// watermark is the offset the next record will get). One rdkafka consumer
@@ -48,19 +51,39 @@ impl Watermarks {
 
     /// The watermarks of `topic[partition]`, waiting up to `timeout`.
     /// Blocks: call it from a thread of its own or the blocking pool.
+    ///
+    /// librdkafka answers from its cached metadata, in which a topic
+    /// another node created a moment ago is an unknown partition until the
+    /// next periodic refresh (minutes away): a read-your-writes query of a
+    /// new shard group would fail. So an unknown partition refreshes the
+    /// topic's metadata and asks again, until `timeout`.
     pub fn fetch_blocking(
         &self,
         topic: &str,
         partition: i32,
         timeout: Duration,
     ) -> Result<(i64, i64), WatermarkError> {
-        self.consumer
-            .fetch_watermarks(topic, partition, timeout)
-            .map_err(|source| WatermarkError {
-                topic: topic.to_owned(),
-                partition,
-                source,
-            })
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.consumer.fetch_watermarks(topic, partition, left) {
+                Err(KafkaError::MetadataFetch(
+                    RDKafkaErrorCode::UnknownPartition | RDKafkaErrorCode::UnknownTopicOrPartition,
+                )) if Instant::now() + RETRY_PAUSE < deadline => {
+                    // Refreshes the cache; its own errors show in the retry.
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let _ = self.consumer.fetch_metadata(Some(topic), left);
+                    std::thread::sleep(RETRY_PAUSE);
+                }
+                other => {
+                    return other.map_err(|source| WatermarkError {
+                        topic: topic.to_owned(),
+                        partition,
+                        source,
+                    })
+                }
+            }
+        }
     }
 
     /// The watermarks of `topic[partition]`, from async code (on tokio's

@@ -127,3 +127,34 @@ async fn delete_records() {
     assert_eq!(marks, (2, 4));
     admin.delete_topics(&[topic]).await.unwrap();
 }
+
+/// A topic created by another client after the watermark client asked
+/// about it (and cached it as unknown) is found at once, not reported as an
+/// unknown partition until librdkafka's next periodic refresh (what a
+/// read-your-writes query of a group another node just made needs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watermarks_of_a_topic_created_elsewhere_a_moment_ago() {
+    let broker = testkit::Broker::start().expect("tansu");
+    let kafka = broker.kafka_config();
+    let admin = Admin::new(&kafka).unwrap();
+    let first = TopicSpec::new("kafka-log-first", 1, 1);
+    admin.create_topic(&first).await.unwrap();
+    let watermarks = Watermarks::new(&kafka).unwrap();
+    assert_eq!(
+        watermarks.fetch("kafka-log-first", 0).await.unwrap(),
+        (0, 0)
+    );
+
+    let other = Admin::new(&kafka).unwrap();
+    for i in 0..3 {
+        let name = format!("kafka-log-new-{i}");
+        // Asked about before it exists: librdkafka caches it as unknown.
+        let early = watermarks.fetch_blocking(&name, 1, Duration::from_millis(300));
+        assert!(early.is_err(), "{early:?}");
+        other
+            .create_topic(&TopicSpec::new(&name, 2, 1))
+            .await
+            .unwrap();
+        assert_eq!(watermarks.fetch(&name, 1).await.unwrap(), (0, 0), "{name}");
+    }
+}
