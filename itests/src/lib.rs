@@ -98,9 +98,19 @@ impl Names {
         format!("{}-{svc}", self.network)
     }
 
+    /// `host:port` of metad `i` (its raft id, from 1).
+    fn metad_addr(&self, i: usize) -> String {
+        format!("{}:8091", self.host(&format!("metad{i}")))
+    }
+
+    /// The kafka bootstrap address.
+    fn broker(&self) -> String {
+        format!("{}:9092", self.host("tansu"))
+    }
+
     fn metad_list(&self) -> String {
         (1..=self.metads)
-            .map(|i| format!("{}:8091", self.host(&format!("metad{i}"))))
+            .map(|i| self.metad_addr(i))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -116,10 +126,7 @@ impl Names {
             .with_cmd(cmd)
             .with_env_var("SLUICE_SHARED_SECRET", &self.secret)
             .with_env_var("SLUICE_METAD", self.metad_list())
-            .with_env_var(
-                "SLUICE_KAFKA_BROKERS",
-                format!("{}:9092", self.host("tansu")),
-            )
+            .with_env_var("SLUICE_KAFKA_BROKERS", self.broker())
             // As docker/compose.yml: tansu mishandles idempotent producers
             // once it has restarted.
             .with_env_var("SLUICE_KAFKA_IDEMPOTENCE", "false")
@@ -153,8 +160,6 @@ impl Names {
 
 /// A running cluster; dropping it removes its containers and network.
 pub struct Cluster {
-    /// The Docker network.
-    pub network: String,
     names: Names,
     docker: Docker,
     /// The broker.
@@ -229,7 +234,7 @@ impl Cluster {
         )
         .await?;
         let members = (1..=spec.metads)
-            .map(|i| format!("{i}={}:8091", names.host(&format!("metad{i}"))))
+            .map(|i| format!("{i}={}", names.metad_addr(i)))
             .collect::<Vec<_>>()
             .join(",");
         let mut metads = Vec::new();
@@ -240,7 +245,7 @@ impl Cluster {
                 "--node-id".into(),
                 i.to_string(),
                 "--advertise".into(),
-                format!("{host}:8091"),
+                names.metad_addr(i),
             ];
             if i == 1 {
                 cmd.extend([
@@ -280,7 +285,6 @@ impl Cluster {
         )
         .await?;
         let cluster = Cluster {
-            network: names.network.clone(),
             names,
             docker,
             tansu,
@@ -311,11 +315,6 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// The host name of service `svc` (`metad1`, `shardd2`, ...) of this cluster.
-    pub fn host(&self, svc: &str) -> String {
-        self.names.host(svc)
-    }
-
     /// Starts one more data node (`shardd<N+1>`, a new host with a new
     /// address) and returns its index.
     pub async fn add_data_node(&mut self) -> anyhow::Result<usize> {
@@ -343,10 +342,10 @@ impl Cluster {
         let ip = info
             .network_settings
             .and_then(|s| s.networks)
-            .and_then(|mut n| n.remove(&self.network))
+            .and_then(|mut n| n.remove(&self.names.network))
             .and_then(|n| n.ip_address)
             .filter(|ip| !ip.is_empty())
-            .ok_or_else(|| anyhow!("{} has no address on {}", service.name, self.network))?;
+            .ok_or_else(|| anyhow!("{} has no address on {}", service.name, self.names.network))?;
         Ok(ip.parse()?)
     }
 
@@ -401,7 +400,7 @@ impl Cluster {
         let file = format!("raw-{}.lp", random_hex(4));
         std::fs::write(self.ingest.data.join(&file), lines)?;
         let topic = format!("sluice.lp.{DB}");
-        let broker = format!("{}:9092", self.host("tansu"));
+        let broker = self.names.broker();
         let path = format!("/data/{file}");
         self.exec(
             &self.ingest,
@@ -609,7 +608,7 @@ impl Cluster {
             force: Some(true),
         };
         self.docker
-            .disconnect_network(&self.network, request)
+            .disconnect_network(&self.names.network, request)
             .await?;
         Ok(())
     }
@@ -620,7 +619,9 @@ impl Cluster {
             container: service.id().to_owned(),
             endpoint_config: None,
         };
-        self.docker.connect_network(&self.network, request).await?;
+        self.docker
+            .connect_network(&self.names.network, request)
+            .await?;
         Ok(())
     }
 
@@ -658,7 +659,7 @@ impl Cluster {
     pub fn log_dir(&self) -> PathBuf {
         std::env::temp_dir()
             .join("sluice-itests")
-            .join(&self.network)
+            .join(&self.names.network)
     }
 
     /// Saves every container's whole log under [`Self::log_dir`] and, when

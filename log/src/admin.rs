@@ -12,7 +12,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{client_config, KafkaConfig};
-use crate::error::{Error, WatermarkError};
+use crate::error::Error;
 
 /// A topic to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,18 +239,17 @@ impl Admin {
         Ok(elem.offset().to_raw().unwrap_or(before))
     }
 
-    /// The `(low, high)` watermarks of `topic[partition]`. Blocks.
+    /// The `(low, high)` watermarks of `topic[partition]` (a topic made a
+    /// moment ago included, see [`crate::watermarks::fetch_watermarks`]).
+    /// Blocks.
     pub fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64), Error> {
-        self.client
-            .inner()
-            .fetch_watermarks(topic, partition, self.metadata_timeout)
-            .map_err(|source| {
-                Error::from(WatermarkError {
-                    topic: topic.to_owned(),
-                    partition,
-                    source,
-                })
-            })
+        crate::watermarks::fetch_watermarks(
+            self.client.inner(),
+            topic,
+            partition,
+            self.metadata_timeout,
+        )
+        .map_err(Error::from)
     }
 
     /// How many brokers the cluster's metadata lists, waiting up to the

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::client::{Client, ClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
@@ -49,41 +50,16 @@ impl Watermarks {
         })
     }
 
-    /// The watermarks of `topic[partition]`, waiting up to `timeout`.
-    /// Blocks: call it from a thread of its own or the blocking pool.
-    ///
-    /// librdkafka answers from its cached metadata, in which a topic
-    /// another node created a moment ago is an unknown partition until the
-    /// next periodic refresh (minutes away): a read-your-writes query of a
-    /// new shard group would fail. So an unknown partition refreshes the
-    /// topic's metadata and asks again, until `timeout`.
+    /// The watermarks of `topic[partition]`, waiting up to `timeout`
+    /// (see [`fetch_watermarks`]). Blocks: call it from a thread of its
+    /// own or the blocking pool.
     pub fn fetch_blocking(
         &self,
         topic: &str,
         partition: i32,
         timeout: Duration,
     ) -> Result<(i64, i64), WatermarkError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.consumer.fetch_watermarks(topic, partition, left) {
-                Err(KafkaError::MetadataFetch(
-                    RDKafkaErrorCode::UnknownPartition | RDKafkaErrorCode::UnknownTopicOrPartition,
-                )) if Instant::now() + RETRY_PAUSE < deadline => {
-                    // Refreshes the cache; its own errors show in the retry.
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let _ = self.consumer.fetch_metadata(Some(topic), left);
-                    std::thread::sleep(RETRY_PAUSE);
-                }
-                other => {
-                    return other.map_err(|source| WatermarkError {
-                        topic: topic.to_owned(),
-                        partition,
-                        source,
-                    })
-                }
-            }
-        }
+        fetch_watermarks(self.consumer.client(), topic, partition, timeout)
     }
 
     /// The watermarks of `topic[partition]`, from async code (on tokio's
@@ -106,5 +82,42 @@ impl Watermarks {
     /// async code.
     pub async fn high(&self, topic: &str, partition: i32) -> Result<i64, WatermarkError> {
         self.fetch(topic, partition).await.map(|(_, high)| high)
+    }
+}
+
+/// The watermarks of `topic[partition]` through `client`, waiting up to
+/// `timeout`. Blocks.
+///
+/// librdkafka answers from its cached metadata, in which a topic another
+/// node created a moment ago is an unknown partition until the next
+/// periodic refresh (minutes away): a read-your-writes query of a new
+/// shard group would fail. So an unknown partition refreshes the topic's
+/// metadata and asks again, until `timeout`.
+pub(crate) fn fetch_watermarks<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> Result<(i64, i64), WatermarkError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match client.fetch_watermarks(topic, partition, left) {
+            Err(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::UnknownPartition | RDKafkaErrorCode::UnknownTopicOrPartition,
+            )) if Instant::now() + RETRY_PAUSE < deadline => {
+                // Refreshes the cache; its own errors show in the retry.
+                let left = deadline.saturating_duration_since(Instant::now());
+                let _ = client.fetch_metadata(Some(topic), left);
+                std::thread::sleep(RETRY_PAUSE);
+            }
+            other => {
+                return other.map_err(|source| WatermarkError {
+                    topic: topic.to_owned(),
+                    partition,
+                    source,
+                })
+            }
+        }
     }
 }

@@ -287,7 +287,9 @@ pub enum ScanError {
 /// Lets whoever asked for a scan withdraw it: a killed or timed-out
 /// query, or a peer that hung up. The scan then stops at its next series
 /// instead of reading the rest of the shard on a blocking thread nobody
-/// waits for.
+/// waits for. (tokio-util's `CancellationToken::drop_guard` does the same,
+/// but it is not a dependency here and locks a mutex on every check; a
+/// flag read once per series is all a scan needs.)
 #[derive(Debug, Clone, Default)]
 pub struct Cancel(Arc<AtomicBool>);
 
