@@ -9,7 +9,7 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-debs=(libclang-dev cmake kcat influxdb influxdb-client curl)
+debs=(libclang-dev cmake kcat influxdb influxdb-client curl libssl-dev libsasl2-dev pkg-config)
 missing=()
 for p in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -41,6 +41,8 @@
 //! - [`Statement::required_privileges`]: what a user needs (admin, or
 //!   READ / WRITE on a database) to run a statement.
 //! - [`reduce`]: constant folding as InfluxDB's `Reduce`.
+//! - [`request`]: a `/query` request's parameters (form and URL) and its
+//!   `params` JSON of bound parameters, as InfluxDB's handler reads them.
 //! - [`duration`]: [`parse_duration`], [`format_duration`] (`90m`), and
 //!   [`format_go_duration`] (Go's `1h0m0s`, used by SHOW RETENTION POLICIES).
 //!
@@ -71,6 +73,7 @@ pub mod privileges;
 pub use parser::MAX_OPERATORS;
 pub mod quote;
 pub mod reduce;
+pub mod request;
 pub mod select;
 pub mod time;
 pub mod time_range;

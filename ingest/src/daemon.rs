@@ -14,7 +14,7 @@ use meta_client::auth::Authenticator;
 use meta_client::{Follower, MetaClient};
 use serde::Deserialize;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn, Instrument};
 
 use crate::http::{self, ApiConfig, WriteApi};
 use crate::metrics::Metrics;
@@ -93,6 +93,9 @@ pub enum DaemonError {
     /// The raw-topic consumer failed.
     #[error(transparent)]
     Raw(#[from] RawError),
+    /// The HTTPS certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::serve::TlsError),
     /// The HTTP listener failed.
     #[error("http server on {addr}: {source}")]
     Http {
@@ -130,7 +133,19 @@ async fn metrics(State(service): State<Arc<WriteService>>) -> String {
 
 /// Runs until `shutdown` turns true.
 pub async fn run(config: DaemonConfig, shutdown: watch::Receiver<bool>) -> Result<(), DaemonError> {
+    let connection_limits = config.api.connection_limits()?;
     let service = write_service(&config.kafka, &config.metad, prometheus::Registry::new()).await?;
+    {
+        let service = Arc::clone(&service);
+        tokio::spawn(
+            async move {
+                if let Err(e) = service.check_topics().await {
+                    warn!(error = %e, "checking the shard groups' topics");
+                }
+            }
+            .instrument(tracing::info_span!("topic_check")),
+        );
+    }
     let mut app = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
@@ -149,11 +164,11 @@ pub async fn run(config: DaemonConfig, shutdown: watch::Receiver<bool>) -> Resul
             addr: config.http_listen,
             source,
         })?;
-    info!(addr = %config.http_listen, writes = config.serve_writes, "http listening");
+    info!(addr = %config.http_listen, writes = config.serve_writes, https = connection_limits.tls.is_some(), "http listening");
     let server = tokio::spawn(crate::serve::serve(
         listener,
         app,
-        config.api.connection_limits(),
+        connection_limits,
         shutdown.clone(),
     ));
     let pruner = {

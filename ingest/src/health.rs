@@ -7,6 +7,8 @@
 //! ```text
 //!  write path (shardd, ingest): metad   status within 2 s, with a raft leader
 //!                               kafka   broker metadata within 2 s
+//!                               topics  warn: existing shard-group topics with fewer
+//!                                       replicas or a limited retention
 //!  shardd adds:                 replicas (failed ones fail; catching up after a start fails)
 //! ```
 
@@ -112,5 +114,15 @@ pub async fn write_path(service: &WriteService) -> Vec<Check> {
             Ok(Err(e)) => Check::fail("kafka", format!("unreachable: {e}")),
             Err(e) => Check::fail("kafka", format!("check failed: {e}")),
         };
-    vec![metad, kafka]
+    let problems = service.producer().topic_problems();
+    let topics = if problems.is_empty() {
+        Check::pass("topics", "every topic checked is as Sluice makes them")
+    } else {
+        let listed: Vec<String> = problems
+            .iter()
+            .map(|(t, why)| format!("{t}: {why}"))
+            .collect();
+        Check::warn("topics", listed.join("; "))
+    };
+    vec![metad, kafka, topics]
 }

@@ -9,7 +9,7 @@ use std::io::Read as _;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -37,8 +37,13 @@ pub struct ApiConfig {
     /// With `auth_enabled`, credentials on `/ping` and `/metrics` too
     /// (InfluxDB's `ping-auth-enabled`).
     pub ping_auth_enabled: bool,
+    /// With `auth_enabled`, an admin's credentials on `/debug/*` and any
+    /// user's on `/metrics` (InfluxDB's `pprof-auth-enabled`).
+    pub pprof_auth_enabled: bool,
     /// Connection, write and read limits.
     pub limits: settings::HttpLimits,
+    /// Serve HTTPS with these files (InfluxDB's `https-enabled`).
+    pub https: Option<settings::HttpsFiles>,
 }
 
 impl Default for ApiConfig {
@@ -47,7 +52,9 @@ impl Default for ApiConfig {
             auth_enabled: settings::defaults::AUTH_ENABLED,
             max_body_size: settings::defaults::MAX_BODY_SIZE,
             ping_auth_enabled: false,
+            pprof_auth_enabled: false,
             limits: settings::HttpLimits::default(),
+            https: None,
         }
     }
 }
@@ -58,18 +65,30 @@ impl From<settings::HttpApi> for ApiConfig {
             auth_enabled: api.auth_enabled,
             max_body_size: api.max_body_size,
             ping_auth_enabled: api.ping_auth_enabled,
+            pprof_auth_enabled: api.pprof_auth_enabled,
             limits: api.limits,
+            https: api.https,
         }
     }
 }
 
 impl ApiConfig {
-    /// What [`crate::serve::serve`] enforces per connection.
-    pub fn connection_limits(&self) -> crate::serve::ConnectionLimits {
-        crate::serve::ConnectionLimits {
+    /// What [`crate::serve::serve`] enforces per connection, with the TLS
+    /// files loaded (so a bad certificate stops a node at start).
+    pub fn connection_limits(
+        &self,
+    ) -> Result<crate::serve::ConnectionLimits, crate::serve::TlsError> {
+        Ok(crate::serve::ConnectionLimits {
             max_connections: self.limits.max_connection_limit,
             header_read_timeout: self.limits.header_read_timeout,
-        }
+            tls: self
+                .https
+                .as_ref()
+                .map(|f| {
+                    crate::serve::Tls::from_pem_files(&f.certificate, f.private_key.as_deref())
+                })
+                .transpose()?,
+        })
     }
 }
 
@@ -208,10 +227,22 @@ pub async fn read_body(
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    decode_body(raw, gzip, max)
+}
+
+/// A body as read, gunzipped when `gzip`, refused past `max` bytes
+/// (checked while inflating, so a small bomb cannot fill the memory).
+pub fn decode_body(raw: Bytes, gzip: bool, max: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "http: request body too large",
+        )
+    };
     if !gzip {
         return Ok(raw);
     }
-    let mut out = Vec::with_capacity(raw.len() * 4);
+    let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(max));
     flate2::read::GzDecoder::new(&raw[..])
         .take(max as u64 + 1)
         .read_to_end(&mut out)
@@ -222,73 +253,105 @@ pub async fn read_body(
     Ok(out.into())
 }
 
-#[derive(Debug, Deserialize)]
-struct V1Params {
-    db: Option<String>,
-    rp: Option<String>,
-    precision: Option<String>,
-    #[serde(flatten)]
-    creds: CredentialParams,
+/// Where a write goes and who sends it, read from its URL's query string
+/// as InfluxDB reads it (the first value of a repeated name wins, unknown
+/// names are ignored). Pure, so that it is fuzzed without a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteTarget {
+    /// `db`, or a v2 `bucket`'s part before `/`.
+    pub database: String,
+    /// `rp`, or a v2 `bucket`'s part after `/`.
+    pub retention_policy: Option<String>,
+    /// `precision` (nanoseconds when absent).
+    pub precision: Precision,
+    /// `u`/`p` (v1 only), else the `Authorization` header.
+    pub credentials: Option<Credentials>,
 }
 
-#[derive(Debug, Deserialize)]
-struct V2Params {
-    bucket: Option<String>,
-    precision: Option<String>,
+impl WriteTarget {
+    /// `/write?db=&rp=&precision=&u=&p=`.
+    pub fn v1(query: &str, authorization: Option<&str>) -> Result<Self, ApiError> {
+        let mut q = first_values(query);
+        let database = q
+            .remove("db")
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "database is required"))?;
+        let credentials = auth::credentials(
+            q.get("u").map(String::as_str),
+            q.get("p").map(String::as_str),
+            authorization,
+        );
+        Ok(Self {
+            database,
+            retention_policy: q.remove("rp"),
+            precision: precision(q.get("precision"))?,
+            credentials,
+        })
+    }
+
+    /// `/api/v2/write?bucket=db[/rp]&precision=` (1.8's compatibility
+    /// API; `org` is ignored, credentials only from the header).
+    pub fn v2(query: &str, authorization: Option<&str>) -> Result<Self, ApiError> {
+        let q = first_values(query);
+        let bucket = q
+            .get("bucket")
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "bucket is required"))?;
+        let (database, retention_policy) = match bucket.split_once('/') {
+            Some((db, rp)) => (db.to_owned(), Some(rp.to_owned())),
+            None => (bucket.clone(), None),
+        };
+        Ok(Self {
+            database,
+            retention_policy,
+            precision: precision(q.get("precision"))?,
+            credentials: auth::credentials(None, None, authorization),
+        })
+    }
+}
+
+fn first_values(query: &str) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    out
+}
+
+fn precision(p: Option<&String>) -> Result<Precision, ApiError> {
+    p.map_or("", String::as_str)
+        .parse()
+        .map_err(|e: line_protocol::UnknownPrecision| {
+            ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+        })
 }
 
 async fn write_v1(
     State(api): State<Arc<WriteApi>>,
-    Query(q): Query<V1Params>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    let db =
-        q.db.filter(|d| !d.is_empty())
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "database is required"))?;
-    let creds = q.creds.credentials(&headers);
-    let span = info_span!("write", db = %db, api = "v1");
-    write(
-        &api,
-        &headers,
-        body,
-        &db,
-        q.rp.as_deref(),
-        q.precision.as_deref(),
-        creds,
-    )
-    .instrument(span)
-    .await
+    let target = WriteTarget::v1(
+        query.as_deref().unwrap_or_default(),
+        authorization(&headers),
+    )?;
+    let span = info_span!("write", db = %target.database, api = "v1");
+    write(&api, &headers, body, target).instrument(span).await
 }
 
 async fn write_v2(
     State(api): State<Arc<WriteApi>>,
-    Query(q): Query<V2Params>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    // `bucket` is `db/rp` or `db` in the 1.x compatibility API; `org` is ignored.
-    let bucket = q
-        .bucket
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "bucket is required"))?;
-    let (db, rp) = match bucket.split_once('/') {
-        Some((db, rp)) => (db.to_owned(), Some(rp.to_owned())),
-        None => (bucket, None),
-    };
-    let creds = auth::credentials(None, None, authorization(&headers));
-    let span = info_span!("write", db = %db, api = "v2");
-    write(
-        &api,
-        &headers,
-        body,
-        &db,
-        rp.as_deref(),
-        q.precision.as_deref(),
-        creds,
-    )
-    .instrument(span)
-    .await
+    let target = WriteTarget::v2(
+        query.as_deref().unwrap_or_default(),
+        authorization(&headers),
+    )?;
+    let span = info_span!("write", db = %target.database, api = "v2");
+    write(&api, &headers, body, target).instrument(span).await
 }
 
 fn authorization(headers: &HeaderMap) -> Option<&str> {
@@ -301,21 +364,13 @@ async fn write(
     api: &WriteApi,
     headers: &HeaderMap,
     body: Body,
-    db: &str,
-    rp: Option<&str>,
-    precision: Option<&str>,
-    creds: Option<Credentials>,
+    target: WriteTarget,
 ) -> Result<StatusCode, ApiError> {
-    let precision: Precision =
-        precision
-            .unwrap_or_default()
-            .parse()
-            .map_err(|e: line_protocol::UnknownPrecision| {
-                ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
-            })?;
+    let db = target.database.as_str();
     if api.config.auth_enabled {
         let md = api.service.follower().current();
-        if let Some(user) = authenticate(&api.config, &api.auth, &md, creds.as_ref())? {
+        if let Some(user) = authenticate(&api.config, &api.auth, &md, target.credentials.as_ref())?
+        {
             auth::authorize_write(&user, db)?;
         }
     }
@@ -323,8 +378,8 @@ async fn write(
     let now = now_ns();
     let req = WriteRequest {
         database: db,
-        retention_policy: rp,
-        precision,
+        retention_policy: target.retention_policy.as_deref(),
+        precision: target.precision,
         body: &body,
         default_time_ns: now,
     };
@@ -350,25 +405,52 @@ impl CredentialParams {
     }
 }
 
-/// Refuses a request to `/ping` or `/metrics` without valid credentials
-/// when auth and InfluxDB's `ping-auth-enabled` are on.
-pub fn check_ping_auth(
+/// An endpoint outside the data API, by who may call it when auth is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/ping`: any user with `ping-auth-enabled`.
+    Ping,
+    /// `/metrics`: any user with `ping-auth-enabled` or
+    /// `pprof-auth-enabled`.
+    Metrics,
+    /// `/debug/*`: an admin with `pprof-auth-enabled`.
+    Debug,
+}
+
+/// Refuses a request to `endpoint` without the credentials its settings
+/// ask for (InfluxDB's `ping-auth-enabled` and `pprof-auth-enabled`).
+pub fn check_endpoint_auth(
+    endpoint: Endpoint,
     config: &ApiConfig,
     authenticator: &Authenticator,
     md: &schemas::meta::MetaData,
     params: &CredentialParams,
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
-    if !config.ping_auth_enabled {
+    let required = match endpoint {
+        Endpoint::Ping => config.ping_auth_enabled,
+        Endpoint::Metrics => config.ping_auth_enabled || config.pprof_auth_enabled,
+        Endpoint::Debug => config.pprof_auth_enabled,
+    };
+    if !required {
         return Ok(());
     }
-    authenticate(
+    let user = authenticate(
         config,
         authenticator,
         md,
         params.credentials(headers).as_ref(),
-    )
-    .map(drop)
+    )?;
+    match user {
+        Some(u) if endpoint == Endpoint::Debug && !u.admin => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "\"{}\" user is not authorized to access debug endpoints",
+                u.name
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -384,7 +466,14 @@ async fn ping(
     headers: HeaderMap,
 ) -> Response {
     let md = api.service.follower().current();
-    if let Err(e) = check_ping_auth(&api.config, &api.auth, &md, &q.creds, &headers) {
+    if let Err(e) = check_endpoint_auth(
+        Endpoint::Ping,
+        &api.config,
+        &api.auth,
+        &md,
+        &q.creds,
+        &headers,
+    ) {
         return e.into_response();
     }
     match q.verbose.as_deref() {
@@ -392,5 +481,82 @@ async fn ping(
             Json(serde_json::json!({ "version": VERSION })).into_response()
         }
         _ => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_targets_as_influxdb_reads_them() {
+        let t = WriteTarget::v1("db=a&db=b&rp=r&precision=ms&u=x&p=y", Some("Token z:w")).unwrap();
+        assert_eq!(t.database, "a", "the first of a repeated name wins");
+        assert_eq!(t.retention_policy.as_deref(), Some("r"));
+        assert_eq!(t.precision, Precision::Milliseconds);
+        assert_eq!(
+            t.credentials.unwrap().username,
+            "x",
+            "u/p before the header"
+        );
+        let t = WriteTarget::v1("db=my%20db", Some("Token z:w")).unwrap();
+        assert_eq!(
+            (
+                t.database.as_str(),
+                t.precision,
+                t.credentials.unwrap().username.as_str()
+            ),
+            ("my db", Precision::Nanoseconds, "z")
+        );
+        for (query, message) in [
+            ("", "database is required"),
+            ("db=", "database is required"),
+            (
+                "db=a&precision=d",
+                "invalid precision \"d\" (use n, ns, u, us, ms, s, m or h)",
+            ),
+        ] {
+            let e = WriteTarget::v1(query, None).unwrap_err();
+            assert_eq!(
+                (e.status, e.message.as_str()),
+                (StatusCode::BAD_REQUEST, message)
+            );
+        }
+        let t = WriteTarget::v2("bucket=db/rp&org=o&u=x&p=y", None).unwrap();
+        assert_eq!(
+            (t.database.as_str(), t.retention_policy.as_deref()),
+            ("db", Some("rp"))
+        );
+        assert!(t.credentials.is_none(), "v2 reads only the header");
+        assert_eq!(
+            WriteTarget::v2("org=o", None).unwrap_err().message,
+            "bucket is required"
+        );
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_limit() {
+        use std::io::Write as _;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![b'a'; 10_000_000]).unwrap();
+        let bomb = Bytes::from(gz.finish().unwrap());
+        assert!(bomb.len() < 20_000);
+        let e = decode_body(bomb.clone(), true, 1_000_000).unwrap_err();
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            decode_body(bomb.clone(), true, 10_000_000).unwrap().len(),
+            10_000_000
+        );
+        assert_eq!(
+            decode_body(bomb.clone(), false, 1).unwrap(),
+            bomb,
+            "not gzip: as read"
+        );
+        assert_eq!(
+            decode_body(Bytes::from_static(b"nope"), true, 10)
+                .unwrap_err()
+                .status,
+            StatusCode::BAD_REQUEST
+        );
     }
 }

@@ -13,7 +13,8 @@
 //! router refuses the same conflicting points. [`route`] is pure and
 //! synchronous, so the hot path (parse → route → encode) is benchmarked
 //! without a broker. [`serve`] serves the public API under InfluxDB's
-//! connection and write limits.
+//! connection and write limits, over TLS with `https-enabled`; [`debug`]
+//! renders the metrics as InfluxDB's `/debug/vars`.
 
 #![warn(missing_docs)]
 #![warn(unreachable_pub)]
@@ -25,6 +26,7 @@ use clap as _;
 use shutdown as _;
 
 pub mod daemon;
+pub mod debug;
 pub mod health;
 pub mod http;
 pub mod metrics;

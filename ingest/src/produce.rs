@@ -1,16 +1,16 @@
 //! Produce: encoded batches to their topic partitions, acknowledged by every
 //! in-sync replica before a write counts as done.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use kafka_log::rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use kafka_log::rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use kafka_log::rdkafka::util::Timeout;
-use kafka_log::{Admin, TopicCreation, TopicSpec};
+use kafka_log::{Admin, TopicCreation, TopicLayout, TopicSpec};
 use schemas::record::record_key;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::route::ShardBatch;
 
@@ -65,6 +65,11 @@ pub struct Producer {
     config: KafkaConfig,
     /// Topics known to exist with the right partition count.
     topics: Mutex<HashSet<String>>,
+    /// The replication factor of new topics, once settled.
+    replication: OnceLock<i32>,
+    /// Existing shard-group topics whose replication or retention is not
+    /// what Sluice would have made, with why (`/health` lists them).
+    problems: Mutex<BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for Producer {
@@ -85,7 +90,75 @@ impl Producer {
             admin,
             config,
             topics: Mutex::default(),
+            replication: OnceLock::new(),
+            problems: Mutex::default(),
         })
+    }
+
+    /// Shard-group topics found with fewer replicas than new topics get,
+    /// or with a limited retention, and why: they are used (their data is
+    /// there), but a lost broker or the broker's retention can lose
+    /// acknowledged writes.
+    pub fn topic_problems(&self) -> BTreeMap<String, String> {
+        self.problems.lock().expect("not poisoned").clone()
+    }
+
+    /// Deletes those of `topics` that exist (asked first: tansu 0.6 may
+    /// drop the connection on a request to delete a missing topic).
+    pub async fn delete_topics(&self, topics: &[&str]) -> Result<(), ProduceError> {
+        let (admin, names) = (
+            self.admin.clone(),
+            topics.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>(),
+        );
+        let layouts = tokio::task::spawn_blocking(move || {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            admin.topic_layouts(&names)
+        })
+        .await
+        .expect("metadata task does not panic")
+        .map_err(ProduceError::Topic)?;
+        let existing: Vec<&str> = topics
+            .iter()
+            .zip(layouts)
+            .filter(|(_, l)| l.partitions > 0)
+            .map(|(t, _)| *t)
+            .collect();
+        if !existing.is_empty() {
+            self.admin
+                .delete_topics(&existing)
+                .await
+                .map_err(ProduceError::Topic)?;
+            info!(topics = ?existing, "deleted topics");
+        }
+        let mut known = self.topics.lock().expect("not poisoned");
+        let mut problems = self.problems.lock().expect("not poisoned");
+        for t in topics {
+            known.remove(*t);
+            problems.remove(*t);
+        }
+        Ok(())
+    }
+
+    /// The replication factor of new topics: the configured one, else
+    /// min(3, brokers in the cluster metadata), asked once.
+    async fn replication(&self) -> Result<i32, ProduceError> {
+        if let Some(n) = self
+            .config
+            .topic_replication
+            .or(self.replication.get().copied())
+        {
+            return Ok(n);
+        }
+        let admin = self.admin.clone();
+        let brokers = tokio::task::spawn_blocking(move || admin.broker_count())
+            .await
+            .expect("metadata task does not panic")
+            .map_err(ProduceError::Topic)?;
+        let n = i32::try_from(brokers)
+            .unwrap_or(i32::MAX)
+            .clamp(1, kafka_log::MAX_DEFAULT_TOPIC_REPLICATION);
+        info!(brokers, replication = n, "replication factor of new topics");
+        Ok(*self.replication.get_or_init(|| n))
     }
 
     /// The configuration in use.
@@ -117,10 +190,12 @@ impl Producer {
         if missing.is_empty() {
             return Ok(());
         }
+        let replication = self.replication().await?;
         let specs: Vec<TopicSpec> = missing
             .iter()
-            .map(|(t, n)| self.topic_spec(t, *n).unlimited_retention())
+            .map(|(t, n)| self.topic_spec(t, *n, replication).unlimited_retention())
             .collect();
+        let mut existed = Vec::new();
         for (topic, creation) in self
             .admin
             .create_topics(&specs)
@@ -128,11 +203,19 @@ impl Producer {
             .map_err(ProduceError::Topic)?
         {
             match creation {
-                TopicCreation::Created => info!(topic, "created topic"),
-                TopicCreation::Existed => debug!(topic, "topic exists"),
+                TopicCreation::Created => info!(topic, replication, "created topic"),
+                TopicCreation::Existed => {
+                    debug!(topic, "topic exists");
+                    existed.push(topic);
+                }
             }
         }
-        self.check_partitions(&missing).await?;
+        let layouts = self.check_partitions(&missing).await?;
+        for ((topic, _), layout) in missing.iter().zip(layouts) {
+            if existed.iter().any(|t| t == topic) {
+                self.check_existing(topic, layout, replication).await;
+            }
+        }
         let mut known = self.topics.lock().expect("not poisoned");
         known.extend(missing.iter().map(|(t, _)| (*t).to_owned()));
         Ok(())
@@ -149,7 +232,7 @@ impl Producer {
         if self.topics.lock().expect("not poisoned").contains(topic) {
             return Ok(());
         }
-        let spec = self.topic_spec(topic, partitions);
+        let spec = self.topic_spec(topic, partitions, self.replication().await?);
         match self
             .admin
             .create_topic(&spec)
@@ -166,15 +249,54 @@ impl Producer {
         Ok(())
     }
 
-    fn topic_spec(&self, topic: &str, partitions: usize) -> TopicSpec {
+    fn topic_spec(&self, topic: &str, partitions: usize, replication: i32) -> TopicSpec {
         TopicSpec::new(
             topic,
             i32::try_from(partitions).expect("partition count fits i32"),
-            self.config.topic_replication,
+            replication,
         )
     }
 
-    async fn check_partitions(&self, expected: &[(&str, usize)]) -> Result<(), ProduceError> {
+    /// Records (and logs) what is wrong with an existing shard-group
+    /// topic: fewer replicas than new topics get, or a retention that
+    /// deletes records the replicas are rebuilt from.
+    async fn check_existing(&self, topic: &str, layout: TopicLayout, replication: i32) {
+        let mut wrong = Vec::new();
+        if (layout.replication as i64) < i64::from(replication) {
+            wrong.push(format!(
+                "replication factor {} (new topics get {replication})",
+                layout.replication
+            ));
+        }
+        match self.admin.topic_config(topic).await {
+            Ok(config) => {
+                for key in ["retention.ms", "retention.bytes"] {
+                    match config.get(key).map(String::as_str) {
+                        None | Some("-1") => {}
+                        Some(v) => {
+                            wrong.push(format!("{key}={v} (the log must keep every record: -1)"))
+                        }
+                    }
+                }
+            }
+            Err(e) => warn!(topic, error = %e, "cannot read the topic's configuration"),
+        }
+        let mut problems = self.problems.lock().expect("not poisoned");
+        if wrong.is_empty() {
+            problems.remove(topic);
+        } else {
+            let why = wrong.join(", ");
+            warn!(topic, problem = %why, "existing topic is not as Sluice makes them");
+            problems.insert(topic.to_owned(), why);
+        }
+    }
+
+    /// Waits until every topic has its expected partition count and
+    /// returns the topics' layouts.
+    async fn check_partitions(
+        &self,
+        expected: &[(&str, usize)],
+    ) -> Result<Vec<TopicLayout>, ProduceError> {
         // Metadata may lag a fresh creation for a moment.
         let deadline = Instant::now() + Duration::from_secs(10);
         let names: Vec<String> = expected.iter().map(|(t, _)| (*t).to_owned()).collect();
@@ -183,7 +305,7 @@ impl Producer {
             // Metadata requests block on the network: keep them off the runtime.
             let found = tokio::task::spawn_blocking(move || {
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                admin.partition_counts(&names)
+                admin.topic_layouts(&names)
             })
             .await
             .expect("metadata task does not panic")
@@ -191,14 +313,14 @@ impl Producer {
             let wrong = expected
                 .iter()
                 .zip(&found)
-                .find(|((_, want), got)| **got != *want);
+                .find(|((_, want), got)| got.partitions != *want);
             let Some(((topic, want), got)) = wrong else {
-                return Ok(());
+                return Ok(found);
             };
-            if *got != 0 || Instant::now() > deadline {
+            if got.partitions != 0 || Instant::now() > deadline {
                 return Err(ProduceError::PartitionMismatch {
                     topic: (*topic).to_owned(),
-                    found: *got,
+                    found: got.partitions,
                     expected: *want,
                 });
             }

@@ -283,6 +283,22 @@ impl WriteService {
         Ok(outcome)
     }
 
+    /// Checks (creating what is missing) the topic of every live shard
+    /// group, so that a topic with the wrong partition count, fewer
+    /// replicas or a limited retention is reported at start (logged, and
+    /// listed by `/health`), not at the first write into it.
+    pub async fn check_topics(&self) -> Result<(), ProduceError> {
+        let md = self.follower.current();
+        let topics: Vec<(&str, usize)> = md
+            .shard_groups()
+            .map(|g| (g.topic.as_str(), g.shards.len()))
+            .collect();
+        if topics.is_empty() {
+            return Ok(());
+        }
+        self.producer.ensure_topics(&topics).await
+    }
+
     /// Waits for records still in flight (at shutdown).
     pub fn flush(&self, timeout: std::time::Duration) {
         self.producer.flush(timeout);

@@ -130,6 +130,8 @@ impl Names {
             // As docker/compose.yml: tansu mishandles idempotent producers
             // once it has restarted.
             .with_env_var("SLUICE_KAFKA_IDEMPOTENCE", "false")
+            // And a topic deleted on tansu breaks its consumers' fetches.
+            .with_env_var("SLUICE_DELETE_GROUP_TOPICS", "false")
             .with_env_var("SLUICE_LOG_FILTER", "info")
     }
 

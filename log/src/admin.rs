@@ -54,6 +54,15 @@ impl TopicSpec {
     }
 }
 
+/// How a topic is laid out on the brokers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TopicLayout {
+    /// Its partitions.
+    pub partitions: usize,
+    /// Replicas of its least replicated partition.
+    pub replication: usize,
+}
+
 /// What [`Admin::create_topic`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicCreation {
@@ -269,24 +278,35 @@ impl Admin {
         Ok(md.brokers().len())
     }
 
-    /// How many partitions each of `topics` has (0 for one the brokers do
-    /// not know yet), from one metadata request for the whole cluster.
-    /// Blocks.
-    pub fn partition_counts(&self, topics: &[&str]) -> Result<Vec<usize>, Error> {
+    /// The partitions and replication factor of each of `topics`
+    /// ([`TopicLayout::default`], no partitions, for one the brokers do not
+    /// know yet), from one metadata request for the whole cluster. Blocks.
+    pub fn topic_layouts(&self, topics: &[&str]) -> Result<Vec<TopicLayout>, Error> {
         let md = self
             .client
             .inner()
             .fetch_metadata(None, self.metadata_timeout)
             .map_err(|e| Error::Metadata(Box::new(e)))?;
-        let known: std::collections::HashMap<&str, usize> = md
+        let known: std::collections::HashMap<&str, TopicLayout> = md
             .topics()
             .iter()
             .filter(|t| t.error().is_none())
-            .map(|t| (t.name(), t.partitions().len()))
+            .map(|t| {
+                let layout = TopicLayout {
+                    partitions: t.partitions().len(),
+                    replication: t
+                        .partitions()
+                        .iter()
+                        .map(|p| p.replicas().len())
+                        .min()
+                        .unwrap_or(0),
+                };
+                (t.name(), layout)
+            })
             .collect();
         Ok(topics
             .iter()
-            .map(|t| known.get(t).copied().unwrap_or(0))
+            .map(|t| known.get(t).copied().unwrap_or_default())
             .collect())
     }
 

@@ -18,8 +18,9 @@ pub const DEFAULT_LINGER_MS: u32 = 5;
 pub const DEFAULT_COMPRESSION: &str = "lz4";
 /// Default of [`KafkaConfig::delivery_timeout`].
 pub const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default of [`KafkaConfig::topic_replication`].
-pub const DEFAULT_TOPIC_REPLICATION: i32 = 1;
+/// The largest replication factor [`KafkaConfig::topic_replication`]
+/// defaults to (fewer when the cluster has fewer brokers).
+pub const MAX_DEFAULT_TOPIC_REPLICATION: i32 = 3;
 /// Default of [`KafkaConfig::operation_timeout`].
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default of [`KafkaConfig::metadata_timeout`].
@@ -67,8 +68,11 @@ pub struct KafkaConfig {
     /// client could have ordered anyway: a write is acknowledged only once
     /// all its records are, so a later write still lands after it.
     pub idempotence: bool,
-    /// Replication factor of the shard-group topics ingest creates.
-    pub topic_replication: i32,
+    /// Replication factor of the topics Sluice creates; `None`: min(3,
+    /// the brokers the cluster metadata lists), so that one lost broker
+    /// disk loses no acknowledged write on a real cluster and a one-broker
+    /// setup still works.
+    pub topic_replication: Option<i32>,
     /// How long an administrative operation (create or delete topics, ...)
     /// may take on the brokers.
     #[serde(rename = "operation_timeout_ms", with = "millis")]
@@ -89,7 +93,7 @@ impl Default for KafkaConfig {
             compression: DEFAULT_COMPRESSION.into(),
             delivery_timeout: DEFAULT_DELIVERY_TIMEOUT,
             idempotence: true,
-            topic_replication: DEFAULT_TOPIC_REPLICATION,
+            topic_replication: None,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             metadata_timeout: DEFAULT_METADATA_TIMEOUT,
         }

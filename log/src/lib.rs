@@ -44,7 +44,7 @@ mod watermarks;
 
 pub use rdkafka;
 
-pub use admin::{Admin, TopicCreation, TopicSpec};
+pub use admin::{Admin, TopicCreation, TopicLayout, TopicSpec};
 pub use clients::{
     cached_watermarks, dead_letter_producer, producer, raw_consumer, reader, replica_consumer,
     simple_producer, PartitionQueue, ReplicaConsumer, ReplicaContext,
@@ -52,7 +52,7 @@ pub use clients::{
 pub use config::{
     KafkaConfig, DEFAULT_BROKERS, DEFAULT_COMPRESSION, DEFAULT_DELIVERY_TIMEOUT, DEFAULT_LINGER_MS,
     DEFAULT_MAX_RECORD_BYTES, DEFAULT_METADATA_TIMEOUT, DEFAULT_OPERATION_TIMEOUT,
-    DEFAULT_TOPIC_REPLICATION, WATERMARK_GROUP_ID,
+    MAX_DEFAULT_TOPIC_REPLICATION, WATERMARK_GROUP_ID,
 };
 pub use error::{Error, WatermarkError};
 pub use watermarks::Watermarks;

@@ -500,6 +500,18 @@ impl MetaClient {
         }
     }
 
+    /// Forgets deleted shard groups whose topics are gone; answers the ids
+    /// forgotten (live groups' ids are ignored).
+    pub async fn purge_shard_groups(
+        &self,
+        ids: Vec<ShardGroupId>,
+    ) -> Result<Vec<ShardGroupId>, Error> {
+        match self.apply(&MetaCommand::PurgeShardGroups { ids }).await? {
+            CommandOutput::ShardGroups { ids, .. } => Ok(ids),
+            other => Err(Error::UnexpectedOutput(Box::new(other))),
+        }
+    }
+
     /// `CREATE USER` (the password is hashed here).
     pub async fn create_user(&self, name: &str, password: &str, admin: bool) -> Result<u64, Error> {
         let out = self

@@ -184,6 +184,7 @@ pub fn apply(meta: &mut MetaData, index: u64, cmd: &MetaCommand) -> Outcome {
         MetaCommand::DeleteExpiredShardGroups { now_ns } => {
             delete_expired_shard_groups(meta, index, *now_ns)
         }
+        MetaCommand::PurgeShardGroups { ids } => purge_shard_groups(meta, index, ids),
         MetaCommand::RegisterFieldTypes { claims } => register_field_types(meta, index, claims),
         MetaCommand::ChangeShardOwners { changes, force } => {
             change_shard_owners(meta, index, changes, *force)
@@ -921,6 +922,46 @@ fn delete_expired_shard_groups(meta: &mut MetaData, index: u64, now_ns: i64) -> 
     Ok(CommandOutput::ShardGroups { version, ids })
 }
 
+fn purge_shard_groups(meta: &mut MetaData, index: u64, ids: &[ShardGroupId]) -> Outcome {
+    let wanted: std::collections::BTreeSet<ShardGroupId> = ids.iter().copied().collect();
+    let deleted = |g: &ShardGroup| wanted.contains(&g.id) && g.deleted_at_ns.is_some();
+    let mut purged: Vec<ShardGroupId> = Vec::new();
+    for rp in meta
+        .databases
+        .values_mut()
+        .flat_map(|db| db.retention_policies.values_mut())
+    {
+        rp.shard_groups.retain(|_, g| {
+            let gone = deleted(g);
+            if gone {
+                purged.push(g.id);
+            }
+            !gone
+        });
+    }
+    meta.dropped_shard_groups.retain(|_, g| {
+        let gone = deleted(g);
+        if gone {
+            purged.push(g.id);
+        }
+        !gone
+    });
+    for id in &purged {
+        meta.field_types.remove(id);
+    }
+    purged.sort_unstable();
+    let version = if purged.is_empty() {
+        meta.version
+    } else {
+        index
+    };
+    meta.version = version;
+    Ok(CommandOutput::ShardGroups {
+        version,
+        ids: purged,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeSet, HashMap};
@@ -1302,6 +1343,59 @@ mod tests {
         sm.run(create_db("forever", None)).unwrap();
         group_of(sm.group("forever", 0, &nodes));
         assert_eq!(expired_shard_groups(&sm.meta, i64::MAX), vec![g2.id]);
+    }
+
+    /// A cluster that has expired 1,000 groups (and dropped a database)
+    /// and purged them carries meta data of the same size as before any.
+    #[test]
+    fn purged_groups_leave_nothing_behind() {
+        let mut sm = Sm::new();
+        let nodes = sm.nodes(2);
+        sm.run(create_db("db", Some(spec("rp", DAY_NS, 2))))
+            .unwrap();
+        let live = group_of(sm.group("db", 5000 * HOUR, &nodes));
+        let size = |m: &MetaData| serde_json::to_vec(m).unwrap().len();
+        let before = size(&sm.meta);
+        let mut ids = Vec::new();
+        for i in 0..1000 {
+            ids.push(group_of(sm.group("db", i * HOUR, &nodes)).id);
+        }
+        sm.run(create_db("gone", None)).unwrap();
+        ids.push(group_of(sm.group("gone", 0, &nodes)).id);
+        sm.run(MetaCommand::DropDatabase {
+            name: "gone".into(),
+            now_ns: 1,
+        })
+        .unwrap();
+        let out = sm
+            .run(MetaCommand::DeleteExpiredShardGroups {
+                now_ns: 1001 * HOUR + DAY_NS as i64,
+            })
+            .unwrap();
+        assert!(matches!(out, CommandOutput::ShardGroups { ref ids, .. } if ids.len() == 1000));
+        assert!(size(&sm.meta) > 100 * before);
+
+        // A live group's id is ignored; the deleted ones are forgotten.
+        let mut asked = ids.clone();
+        asked.push(live.id);
+        let out = sm
+            .run(MetaCommand::PurgeShardGroups { ids: asked })
+            .unwrap();
+        assert!(matches!(out, CommandOutput::ShardGroups { ref ids, .. } if ids.len() == 1001));
+        assert!(sm.meta.dropped_shard_groups.is_empty());
+        let rp = &sm.meta.databases["db"].retention_policies["rp"];
+        assert_eq!(rp.shard_groups.keys().collect::<Vec<_>>(), [&live.id]);
+        // Only the counters (version, highest ids) have more digits.
+        assert!(
+            size(&sm.meta) <= before + 16,
+            "{} > {before}",
+            size(&sm.meta)
+        );
+        // The counters still move on: no id is handed out twice.
+        assert!(sm.meta.max_shard_group_id > live.id);
+        let v = sm.meta.version;
+        sm.run(MetaCommand::PurgeShardGroups { ids }).unwrap();
+        assert_eq!(sm.meta.version, v, "nothing left to purge: no change");
     }
 
     #[test]

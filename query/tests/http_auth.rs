@@ -226,3 +226,91 @@ async fn a_continuous_query_runs_with_its_creators_rights() {
     );
     s.stop().await;
 }
+
+/// InfluxDB's `pprof-auth-enabled`: `/debug/vars` (expvar JSON, which
+/// Telegraf's `influxdb` input reads) needs an admin, `/metrics` any user;
+/// with it off both stay open, as in InfluxDB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn debug_and_metrics_behind_pprof_auth() {
+    let s = Sluice::start_with(|spec| {
+        spec.api.auth_enabled = true;
+        spec.api.pprof_auth_enabled = true;
+    })
+    .await;
+    let url = s.url.clone();
+    let r = post(
+        &url,
+        &[(
+            "q",
+            "CREATE USER admin WITH PASSWORD 'pw' WITH ALL PRIVILEGES",
+        )],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(
+        &url,
+        &[
+            (
+                "q",
+                "CREATE USER reader WITH PASSWORD 'r'; CREATE DATABASE db",
+            ),
+            ("u", "admin"),
+            ("p", "pw"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let w = reqwest::Client::new()
+        .post(format!("{url}/write"))
+        .query(&[("db", "db"), ("u", "admin"), ("p", "pw")])
+        .body("m v=1 1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(w.status(), 204);
+
+    let fetch = |path: &'static str, creds: Option<(&'static str, &'static str)>| {
+        let url = url.clone();
+        async move {
+            let mut req = reqwest::Client::new().get(format!("{url}{path}"));
+            if let Some((u, p)) = creds {
+                req = req.query(&[("u", u), ("p", p)]);
+            }
+            reply(req.send().await.expect("request")).await
+        }
+    };
+    assert_eq!(fetch("/debug/vars", None).await.status, 401);
+    let r = fetch("/debug/vars", Some(("reader", "r"))).await;
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            403,
+            json!({"error": "\"reader\" user is not authorized to access debug endpoints"})
+        )
+    );
+    let r = fetch("/debug/vars", Some(("admin", "pw"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let vars = r.json();
+    assert!(vars["cmdline"].is_array(), "{vars}");
+    let accepted = vars
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|v| v["name"] == "sluice_ingest_points_accepted_total")
+        .unwrap_or_else(|| panic!("no count of accepted points: {vars}"));
+    assert_eq!(accepted["values"]["value"], 1.0, "{accepted}");
+    assert!(accepted["tags"]["node_id"].is_string(), "{accepted}");
+
+    assert_eq!(fetch("/metrics", None).await.status, 401);
+    assert_eq!(fetch("/metrics", Some(("reader", "r"))).await.status, 200);
+    // /ping stays open: that is ping-auth-enabled's.
+    assert_eq!(fetch("/ping", None).await.status, 204);
+    s.stop().await;
+
+    let open = Sluice::start(true).await;
+    let r = reqwest::get(format!("{}/debug/vars", open.url))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    open.stop().await;
+}

@@ -288,6 +288,18 @@ impl MetaData {
             .filter(|g| g.deleted_at_ns.is_none())
     }
 
+    /// Every deleted shard group still in the meta data: expired ones
+    /// (left in their retention policy) and those of dropped databases and
+    /// retention policies.
+    pub fn deleted_shard_groups(&self) -> impl Iterator<Item = &ShardGroup> {
+        self.databases
+            .values()
+            .flat_map(|db| db.retention_policies.values())
+            .flat_map(|rp| rp.shard_groups.values())
+            .chain(self.dropped_shard_groups.values())
+            .filter(|g| g.deleted_at_ns.is_some())
+    }
+
     /// A shard group by id, deleted or not.
     pub fn shard_group(&self, id: ShardGroupId) -> Option<&ShardGroup> {
         self.databases

@@ -309,6 +309,14 @@ pub enum MetaCommand {
         #[serde(default)]
         now_ns: i64,
     },
+    /// Forget deleted groups whose replicas and topics are gone, so the
+    /// meta data of a cluster that has run for years stays as small as
+    /// its live groups. Ids of live groups are ignored. Answers
+    /// [`CommandOutput::ShardGroups`] with the ids forgotten.
+    PurgeShardGroups {
+        /// The deleted groups to forget.
+        ids: Vec<ShardGroupId>,
+    },
     /// The types a write's new fields take in their groups, unless a type
     /// is already set there (first writer wins). Answers
     /// [`CommandOutput::FieldTypes`].
@@ -383,6 +391,7 @@ impl MetaCommand {
             Self::RemoveDataNode { .. } => "remove_data_node",
             Self::TruncateShardGroups { .. } => "truncate_shard_groups",
             Self::DeleteExpiredShardGroups { .. } => "delete_expired_shard_groups",
+            Self::PurgeShardGroups { .. } => "purge_shard_groups",
             Self::RegisterFieldTypes { .. } => "register_field_types",
             Self::ChangeShardOwners { .. } => "change_shard_owners",
         }

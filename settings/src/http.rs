@@ -1,8 +1,11 @@
 //! The HTTP API block: where the API listens, authentication, body size,
 //! and InfluxDB's `[http]` limits that keep one client from holding the
-//! API (connections, concurrent and queued writes, read deadlines).
+//! API (connections, concurrent and queued writes, read deadlines), and
+//! HTTPS as InfluxDB's `https-enabled`, `https-certificate` and
+//! `https-private-key`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -27,6 +30,11 @@ pub struct HttpApiArgs {
     /// (InfluxDB's ping-auth-enabled) [default: false].
     #[arg(long, env = "SLUICE_PING_AUTH_ENABLED")]
     pub ping_auth_enabled: Option<bool>,
+    /// With --auth-enabled, require an admin's credentials on /debug/vars
+    /// and any user's on /metrics (InfluxDB's pprof-auth-enabled)
+    /// [default: false].
+    #[arg(long, env = "SLUICE_PPROF_AUTH_ENABLED")]
+    pub pprof_auth_enabled: Option<bool>,
     /// Open connections at most; more are closed at once (InfluxDB's
     /// max-connection-limit) [default: 0, no limit].
     #[arg(long, env = "SLUICE_MAX_CONNECTION_LIMIT")]
@@ -51,6 +59,19 @@ pub struct HttpApiArgs {
     /// 408 [default: 2m].
     #[arg(long, env = "SLUICE_BODY_READ_TIMEOUT", value_parser = humantime::parse_duration)]
     pub body_read_timeout: Option<Duration>,
+    /// Serve the HTTP API over TLS (InfluxDB's https-enabled); needs
+    /// --https-certificate [default: false].
+    #[arg(long, env = "SLUICE_HTTPS_ENABLED")]
+    pub https_enabled: Option<bool>,
+    /// PEM file with the server's certificate chain and, without
+    /// --https-private-key, its private key too (InfluxDB's
+    /// https-certificate).
+    #[arg(long, env = "SLUICE_HTTPS_CERTIFICATE")]
+    pub https_certificate: Option<PathBuf>,
+    /// PEM file with the certificate's private key (InfluxDB's
+    /// https-private-key) [default: the certificate file].
+    #[arg(long, env = "SLUICE_HTTPS_PRIVATE_KEY")]
+    pub https_private_key: Option<PathBuf>,
 }
 
 /// HTTP API keys of a config file.
@@ -67,6 +88,8 @@ pub struct HttpApiFile {
     pub max_body_size: Option<usize>,
     /// See [`HttpApiArgs::ping_auth_enabled`].
     pub ping_auth_enabled: Option<bool>,
+    /// See [`HttpApiArgs::pprof_auth_enabled`].
+    pub pprof_auth_enabled: Option<bool>,
     /// See [`HttpApiArgs::max_connection_limit`].
     pub max_connection_limit: Option<usize>,
     /// See [`HttpApiArgs::max_concurrent_write_limit`].
@@ -79,11 +102,17 @@ pub struct HttpApiFile {
     pub header_read_timeout: Option<String>,
     /// A duration such as `"2m"`.
     pub body_read_timeout: Option<String>,
+    /// See [`HttpApiArgs::https_enabled`].
+    pub https_enabled: Option<bool>,
+    /// See [`HttpApiArgs::https_certificate`].
+    pub https_certificate: Option<PathBuf>,
+    /// See [`HttpApiArgs::https_private_key`].
+    pub https_private_key: Option<PathBuf>,
 }
 
 /// The resolved HTTP API settings (`ingest::http::ApiConfig` converts from
 /// it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpApi {
     /// Where the API listens.
     pub listen: SocketAddr,
@@ -93,8 +122,22 @@ pub struct HttpApi {
     pub max_body_size: usize,
     /// Credentials on /ping and /metrics too, when auth is enabled.
     pub ping_auth_enabled: bool,
+    /// An admin's credentials on /debug/*, any user's on /metrics, when
+    /// auth is enabled.
+    pub pprof_auth_enabled: bool,
     /// Connection, write and read limits.
     pub limits: HttpLimits,
+    /// With `https-enabled`: where the certificate and key are.
+    pub https: Option<HttpsFiles>,
+}
+
+/// The PEM files of an HTTPS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsFiles {
+    /// The certificate chain (and the key, when `private_key` is `None`).
+    pub certificate: PathBuf,
+    /// The private key, when in a file of its own.
+    pub private_key: Option<PathBuf>,
 }
 
 /// InfluxDB's `[http]` limits, plus read deadlines; 0 is "no limit".
@@ -188,13 +231,26 @@ impl HttpApiArgs {
             )
             .unwrap_or(d.body_read_timeout),
         };
+        let https = if layer(self.https_enabled, file.https_enabled).unwrap_or(false) {
+            let certificate = layer(self.https_certificate, file.https_certificate)
+                .ok_or(SettingsError::HttpsWithoutCertificate)?;
+            Some(HttpsFiles {
+                certificate,
+                private_key: layer(self.https_private_key, file.https_private_key),
+            })
+        } else {
+            None
+        };
         Ok(HttpApi {
+            https,
             listen: layer(listen, file.http_listen).unwrap_or(default_listen),
             auth_enabled: layer(self.auth_enabled, file.auth_enabled)
                 .unwrap_or(defaults::AUTH_ENABLED),
             max_body_size: layer(self.max_body_size, file.max_body_size)
                 .unwrap_or(defaults::MAX_BODY_SIZE),
             ping_auth_enabled: layer(self.ping_auth_enabled, file.ping_auth_enabled)
+                .unwrap_or(false),
+            pprof_auth_enabled: layer(self.pprof_auth_enabled, file.pprof_auth_enabled)
                 .unwrap_or(false),
             limits,
         })
@@ -250,7 +306,9 @@ mod tests {
                 auth_enabled: defaults::AUTH_ENABLED,
                 max_body_size: defaults::MAX_BODY_SIZE,
                 ping_auth_enabled: false,
+                pprof_auth_enabled: false,
                 limits: HttpLimits::default(),
+                https: None,
             }
         );
         let api = parse(&[]).resolve(file.clone(), d, None).unwrap();

@@ -18,6 +18,12 @@ pub struct KafkaArgs {
     /// panics on an idempotent producer's records [default: true].
     #[arg(long, env = "SLUICE_KAFKA_IDEMPOTENCE")]
     pub kafka_idempotence: Option<bool>,
+    /// Replication factor of the topics this node creates; with acks=all,
+    /// set the brokers' min.insync.replicas to one less, so that a write
+    /// survives a lost broker and writes go on while one is down
+    /// [default: min(3, brokers in the cluster metadata)].
+    #[arg(long, env = "SLUICE_TOPIC_REPLICATION_FACTOR", value_parser = clap::value_parser!(i32).range(1..))]
+    pub topic_replication_factor: Option<i32>,
 }
 
 /// Kafka keys of a config file.
@@ -31,6 +37,8 @@ pub struct KafkaFile {
     pub kafka_properties: Option<BTreeMap<String, String>>,
     /// `enable.idempotence` of the write path's producer.
     pub kafka_idempotence: Option<bool>,
+    /// See [`KafkaArgs::topic_replication_factor`].
+    pub topic_replication_factor: Option<i32>,
 }
 
 impl KafkaArgs {
@@ -50,6 +58,8 @@ impl KafkaArgs {
             properties: file.kafka_properties.unwrap_or_default(),
             idempotence: layer(self.kafka_idempotence, file.kafka_idempotence)
                 .unwrap_or(defaults.idempotence),
+            topic_replication: layer(self.topic_replication_factor, file.topic_replication_factor)
+                .or(defaults.topic_replication),
             ..defaults
         }
     }

@@ -34,7 +34,7 @@ mod metad;
 mod runtime;
 
 pub use file::{load_file, NoUnknownKeys};
-pub use http::{HttpApi, HttpApiArgs, HttpApiFile, HttpLimits};
+pub use http::{HttpApi, HttpApiArgs, HttpApiFile, HttpLimits, HttpsFiles};
 pub use kafka::{KafkaArgs, KafkaFile};
 pub use layer::{layer, renamed_env};
 pub use logging::{init_tracing, LoggingArgs, LoggingFile};
@@ -76,6 +76,9 @@ pub enum SettingsError {
         /// Why it does not parse.
         reason: String,
     },
+    /// `https-enabled` is on but no certificate is given.
+    #[error("https-enabled needs https-certificate (a PEM file)")]
+    HttpsWithoutCertificate,
     /// A duration of the config file does not parse.
     #[error("invalid {key} {value:?}: {reason}")]
     Duration {

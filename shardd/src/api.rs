@@ -20,7 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ingest::http::WriteApi;
+use ingest::http::{check_endpoint_auth, Endpoint, WriteApi};
 use meta_client::auth::has_shared_secret;
 use schemas::meta::ShardId;
 use schemas::meta_api::ErrorBody;
@@ -131,7 +131,8 @@ async fn check_version(req: Request, next: Next) -> Response {
     resp
 }
 
-/// `/write`, `/api/v2/write`, `/ping`, `/health`, `/metrics`.
+/// `/write`, `/api/v2/write`, `/ping`, `/health`, `/metrics`,
+/// `/debug/vars`.
 pub(crate) fn public_routes(node: &Arc<Node>) -> Router {
     let write = ingest::http::routes(Arc::new(WriteApi {
         service: Arc::clone(node.write_service()),
@@ -141,6 +142,7 @@ pub(crate) fn public_routes(node: &Arc<Node>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/debug/vars", get(debug_vars))
         .with_state(Arc::clone(node))
         .merge(write)
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -168,13 +170,32 @@ async fn metrics(
 ) -> Response {
     let md = node.follower().current();
     let auth = node.authenticator();
-    if let Err(e) = ingest::http::check_ping_auth(node.api_config(), auth, &md, &creds, &headers) {
+    let config = node.api_config();
+    if let Err(e) = check_endpoint_auth(Endpoint::Metrics, config, auth, &md, &creds, &headers) {
         return e.into_response();
     }
     let replicas = node.replicas();
     node.metrics()
         .render(replicas.iter().map(|r| r.as_ref()))
         .into_response()
+}
+
+/// `/debug/vars`: the metrics as InfluxDB's expvar JSON, which Telegraf's
+/// `influxdb` input reads.
+async fn debug_vars(
+    State(node): State<Arc<Node>>,
+    Query(creds): Query<ingest::http::CredentialParams>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let md = node.follower().current();
+    let auth = node.authenticator();
+    let config = node.api_config();
+    if let Err(e) = check_endpoint_auth(Endpoint::Debug, config, auth, &md, &creds, &headers) {
+        return e.into_response();
+    }
+    let replicas = node.replicas();
+    let families = node.metrics().gather(replicas.iter().map(|r| r.as_ref()));
+    Json(ingest::debug::vars(&families, node.id())).into_response()
 }
 
 fn replica(node: &Node, id: ShardId) -> Result<Arc<Replica>, ApiError> {

@@ -55,7 +55,23 @@ pub struct NodeConfig {
     /// `[coordinator]` `hedge-after`: see
     /// [`ClusterOptions::hedge_after`](crate::queries::cluster::ClusterOptions::hedge_after).
     pub hedge_after: Duration,
+    /// How long a deleted shard group (expired, or of a dropped database
+    /// or retention policy) stays in the meta data before its topic is
+    /// deleted and it is forgotten: time for every owner to have dropped
+    /// its replica and for queries that planned with it to end.
+    pub deleted_group_grace: Duration,
+    /// How often the purging node looks for deleted groups past the grace.
+    pub purge_interval: Duration,
+    /// Delete a purged group's topic on the brokers. Off for tansu 0.6: a
+    /// topic deleted there breaks its fetch answers for the topics made
+    /// after it, and librdkafka then crashes every consumer reading them
+    /// (a null topic name in KIP-951 leader tags). Off, the topics stay
+    /// and only the meta data forgets their groups.
+    pub delete_group_topics: bool,
 }
+
+/// Default of [`NodeConfig::deleted_group_grace`].
+pub const DEFAULT_DELETED_GROUP_GRACE: Duration = Duration::from_secs(600);
 
 impl NodeConfig {
     /// Defaults with data in `data_dir`.
@@ -76,6 +92,9 @@ impl NodeConfig {
             register_wait: Duration::from_secs(30),
             query_limits: Default::default(),
             hedge_after: crate::queries::cluster::ClusterOptions::default().hedge_after,
+            deleted_group_grace: DEFAULT_DELETED_GROUP_GRACE,
+            purge_interval: Duration::from_secs(60),
+            delete_group_topics: true,
         }
     }
 }
@@ -118,6 +137,10 @@ pub struct FileConfig {
     pub heartbeat_interval_ms: Option<u64>,
     /// Watermark refresh interval, ms.
     pub watermark_interval_ms: Option<u64>,
+    /// A duration such as `"10m"`: see [`NodeConfig::deleted_group_grace`].
+    pub deleted_group_grace: Option<String>,
+    /// See [`NodeConfig::delete_group_topics`].
+    pub delete_group_topics: Option<bool>,
     /// `[coordinator]`, with InfluxDB's key names.
     pub coordinator: Option<CoordinatorFile>,
     /// `log_filter`.

@@ -24,6 +24,8 @@
 //!  public API   :8086 (ingest::serve: connection limit, read deadlines; api.rs) ──
 //!                 /write /api/v2/write /ping (ingest) /health /metrics
 //!                 (queries/http.rs) ── /query; queries/cq.rs: continuous queries
+//!  purge.rs     ── on the lowest alive node: deleted groups past the grace lose
+//!                 their topic, then their meta data entry
 //! ```
 //!
 //! Modules: [`node`] (start, meta reconcile, heartbeat, watermarks),
@@ -31,7 +33,8 @@
 //! `consumer` (the node's consumer, apply threads and loops), [`replica`] (state shared between the
 //! consumer and the API), `api` (both routers), [`queries`] (InfluxQL:
 //! `/query`, statements, the cluster view the engine reads through,
-//! continuous queries), [`metrics`], [`config`].
+//! continuous queries), `purge` (deleted groups' topics and meta entries),
+//! [`metrics`], [`config`].
 //!
 //! ## Design choices
 //!
@@ -112,6 +115,7 @@ mod consumer;
 pub mod identity;
 pub mod metrics;
 pub mod node;
+mod purge;
 pub mod queries;
 pub mod replica;
 

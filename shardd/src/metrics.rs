@@ -230,6 +230,18 @@ impl Metrics {
     /// Sets the per-shard gauges from the replicas and renders everything
     /// in Prometheus' text format.
     pub fn render<'a>(&self, replicas: impl IntoIterator<Item = &'a Replica>) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.gather(replicas), &mut buf)
+            .expect("text encoding does not fail");
+        String::from_utf8(buf).expect("text format is UTF-8")
+    }
+
+    /// Every metric of the node, the replicas' gauges set from `replicas`.
+    pub fn gather<'a>(
+        &self,
+        replicas: impl IntoIterator<Item = &'a Replica>,
+    ) -> Vec<prometheus::proto::MetricFamily> {
         let now = now_ms();
         for r in replicas {
             let s = r.spec.shard_id.to_string();
@@ -261,10 +273,6 @@ impl Metrics {
                     .set(i64::from(state == current));
             }
         }
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("text encoding does not fail");
-        String::from_utf8(buf).expect("text format is UTF-8")
+        self.registry.gather()
     }
 }

@@ -58,6 +58,9 @@ pub enum NodeError {
     /// The node's id could not be settled with metad.
     #[error(transparent)]
     Identity(#[from] crate::identity::IdentityError),
+    /// The HTTPS certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] ingest::serve::TlsError),
     /// The data directory is unusable.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -66,6 +69,18 @@ pub enum NodeError {
         /// Cause.
         source: std::io::Error,
     },
+}
+
+/// Checks the topics of the live shard groups once at start (see
+/// [`WriteService::check_topics`]).
+pub(crate) async fn check_topics(write: Arc<WriteService>) {
+    if let Err(e) = write
+        .check_topics()
+        .instrument(info_span!("topic_check"))
+        .await
+    {
+        warn!(error = %e, "checking the shard groups' topics");
+    }
 }
 
 /// A data node. Shared (`Arc`) by its tasks, its HTTP handlers and the query
@@ -137,6 +152,7 @@ impl Node {
         shutdown: watch::Receiver<bool>,
     ) -> Result<NodeHandle, NodeError> {
         config.validate()?;
+        let connection_limits = config.api.connection_limits()?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
             path: config.data_dir.clone(),
             source,
@@ -187,6 +203,7 @@ impl Node {
             producer,
             Arc::new(ingest::metrics::Metrics::new(registry.clone())),
         ));
+        tokio::spawn(check_topics(Arc::clone(&write)));
         let watermarks = Watermarks::new(&config.kafka)?;
         let store = Store::open(config.data_dir.join(STORE_DIR), config.budget)?;
         let consumers =
@@ -234,9 +251,20 @@ impl Node {
                 .run(shutdown.clone())
                 .instrument(info_span!("shardd", node_id = registered.id)),
         );
+        tokio::spawn(
+            crate::purge::run(Arc::clone(&node), shutdown.clone())
+                .instrument(info_span!("shardd", node_id = registered.id)),
+        );
         let task = tokio::spawn(
             Arc::clone(&node)
-                .run(http_listener, public, internal_listener, internal, shutdown)
+                .run(
+                    http_listener,
+                    connection_limits,
+                    public,
+                    internal_listener,
+                    internal,
+                    shutdown,
+                )
                 .instrument(info_span!("shardd", node_id = registered.id)),
         );
         Ok(NodeHandle {
@@ -250,6 +278,7 @@ impl Node {
     async fn run(
         self: Arc<Self>,
         http_listener: tokio::net::TcpListener,
+        connection_limits: ingest::serve::ConnectionLimits,
         public: Router,
         internal_listener: tokio::net::TcpListener,
         internal: Router,
@@ -267,7 +296,7 @@ impl Node {
         let public_server = tokio::spawn(ingest::serve::serve(
             http_listener,
             public,
-            self.config.api.connection_limits(),
+            connection_limits,
             shutdown.clone(),
         ));
         let internal_server = {

@@ -68,7 +68,7 @@ async fn undecodable_record_fails_the_replica_until_resumed_past_it() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["metad", "kafka", "replicas"], "{body}");
+    assert_eq!(names, ["metad", "kafka", "topics", "replicas"], "{body}");
 
     // Garbage straight into the shard's partition, then a good write.
     let producer = kafka_log::simple_producer(&kafka_log::KafkaConfig::new(&brokers)).unwrap();

@@ -108,12 +108,10 @@ pub struct ClusterSpec {
     pub replication_factor: u32,
     /// Prefix of every topic.
     pub topic_prefix: String,
-    /// Credentials required on the public API.
-    pub auth_enabled: bool,
-    /// Largest write body in bytes on the public API, after decompression.
-    pub max_body_size: usize,
-    /// Connection, write and read limits of the public API.
-    pub http_limits: settings::HttpLimits,
+    /// Every data node's public API: credentials, limits, HTTPS.
+    pub api: ingest::http::ApiConfig,
+    /// librdkafka properties of every Kafka client (TLS, SASL).
+    pub kafka_properties: std::collections::BTreeMap<String, String>,
     /// Created once the cluster is up, unless it exists.
     pub create_database: Option<String>,
     /// Run the raw-topic ingest router with `/metrics` and `/health` here.
@@ -147,9 +145,8 @@ impl ClusterSpec {
             data_nodes: 1,
             replication_factor: 1,
             topic_prefix: schemas::topics::DEFAULT_PREFIX.to_owned(),
-            auth_enabled: settings::defaults::AUTH_ENABLED,
-            max_body_size: settings::defaults::MAX_BODY_SIZE,
-            http_limits: settings::HttpLimits::default(),
+            api: ingest::http::ApiConfig::default(),
+            kafka_properties: Default::default(),
             create_database: None,
             ingest_bind: None,
             shared_secret: None,
@@ -258,6 +255,7 @@ impl Cluster {
     pub fn kafka_config(&self) -> ingest::produce::KafkaConfig {
         ingest::produce::KafkaConfig {
             brokers: self.brokers.clone(),
+            properties: self.spec.kafka_properties.clone(),
             ..Default::default()
         }
     }
@@ -270,9 +268,10 @@ impl Cluster {
         config.internal_listen = nth_port(s.internal_bind, index, INTERNAL_PORT_STEP);
         config.metad = meta_config(s);
         config.kafka = self.kafka_config();
-        config.api.auth_enabled = s.auth_enabled;
-        config.api.max_body_size = s.max_body_size;
-        config.api.limits = s.http_limits;
+        config.api = s.api.clone();
+        // The embedded broker is tansu 0.6, whose fetches break once a
+        // topic is deleted.
+        config.delete_group_topics = !matches!(s.kafka, Kafka::Embedded { .. });
         (s.node_config)(&mut config);
         config
     }

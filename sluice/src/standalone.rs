@@ -104,9 +104,7 @@ pub struct Settings {
     pub replication_factor: u32,
     pub create_database: Option<String>,
     pub topic_prefix: String,
-    pub auth_enabled: bool,
-    pub max_body_size: usize,
-    pub http_limits: settings::HttpLimits,
+    pub api: ingest::http::ApiConfig,
     pub secret: Secret,
     pub log_filter: String,
 }
@@ -146,6 +144,14 @@ impl Args {
             // when tansu's idempotence trouble would show.
             bail!("kafka_idempotence: not supported by sluice standalone (always on)");
         }
+        if self.kafka.topic_replication_factor.is_some()
+            || file.kafka.topic_replication_factor.is_some()
+        {
+            bail!(
+                "topic_replication_factor: not supported by sluice standalone \
+                 (its topics get min(3, brokers) replicas)"
+            );
+        }
         let http = self.http.resolve(
             file.http,
             settings::defaults::HTTP_LISTEN,
@@ -176,9 +182,7 @@ impl Args {
             create_database: layer(self.create_database, file.create_database),
             topic_prefix: layer(self.topic_prefix, file.topic_prefix)
                 .unwrap_or_else(|| schemas::topics::DEFAULT_PREFIX.to_owned()),
-            auth_enabled: http.auth_enabled,
-            max_body_size: http.max_body_size,
-            http_limits: http.limits,
+            api: http.into(),
             secret,
             log_filter: self.logging.resolve(
                 file.logging,
@@ -221,9 +225,7 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     spec.data_nodes = s.data_nodes;
     spec.replication_factor = s.replication_factor;
     spec.topic_prefix = s.topic_prefix.clone();
-    spec.auth_enabled = s.auth_enabled;
-    spec.max_body_size = s.max_body_size;
-    spec.http_limits = s.http_limits;
+    spec.api = s.api.clone();
     spec.create_database = s.create_database.clone();
     spec.ingest_bind = Some(s.ingest_bind);
     let secret_file = data_dir.join(SECRET_FILE);
@@ -234,13 +236,18 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
     };
     let mut cluster = spec.start().await?;
 
+    let scheme = if s.api.https.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!("sluice standalone is up (data in {})", data_dir.display());
     println!(
-        "  InfluxDB HTTP API   http://{}  (/write /query /ping /health /metrics)",
+        "  InfluxDB HTTP API   {scheme}://{}  (/write /query /ping /health /metrics)",
         cluster.nodes[0].http_addr
     );
     for (i, n) in cluster.nodes.iter().enumerate().skip(1) {
-        println!("  data node {}         http://{}", i + 1, n.http_addr);
+        println!("  data node {}         {scheme}://{}", i + 1, n.http_addr);
     }
     println!(
         "  Kafka bootstrap     {}  (raw line protocol: topic {}.lp.<db>)",

@@ -10,7 +10,7 @@
 //!
 //! The broker process itself is run by the `broker` crate (also the
 //! all-in-one mode's embedded broker); this adds the temporary directory
-//! and the free port.
+//! and the free port. [`tls`] makes self-signed certificates.
 //!
 //! ```text
 //!  Broker::start()  ── temp dir + free port ─▶ broker::Tansu (real tansu) ─▶ bootstrap()
@@ -23,6 +23,7 @@
 #![cfg_attr(not(test), warn(unused_crate_dependencies))]
 
 pub mod influxd;
+pub mod tls;
 pub mod tsbs;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};

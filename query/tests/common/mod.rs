@@ -19,12 +19,22 @@ impl Sluice {
     /// Starts broker, metad and one data node; `auth` turns on
     /// authentication on the public API.
     pub async fn start(auth: bool) -> Self {
+        Self::start_with(|spec| spec.api.auth_enabled = auth).await
+    }
+
+    /// Starts broker, metad and one data node as `adjust` sets them up.
+    pub async fn start_with(adjust: impl FnOnce(&mut sluice::cluster::ClusterSpec)) -> Self {
         let broker = testkit::Broker::start().expect("start tansu (scripts/setup.sh installs it)");
         let dir = tempfile::tempdir().expect("temp dir");
         let mut spec = sluice::cluster::ClusterSpec::for_test(dir.path(), broker.bootstrap(), 1);
-        spec.auth_enabled = auth;
+        adjust(&mut spec);
+        let scheme = if spec.api.https.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let cluster = spec.start().await.expect("start the cluster");
-        let url = format!("http://{}", cluster.nodes[0].http_addr);
+        let url = format!("{scheme}://{}", cluster.nodes[0].http_addr);
         Sluice {
             broker,
             cluster,

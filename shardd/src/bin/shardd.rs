@@ -71,6 +71,16 @@ struct Args {
     /// Refresh interval of partition watermarks, ms [default: 2000].
     #[arg(long, env = "SLUICE_WATERMARK_INTERVAL_MS")]
     watermark_interval_ms: Option<u64>,
+    /// How long a deleted shard group (expired, or of a dropped database
+    /// or retention policy) is kept before its Kafka topic is deleted and
+    /// the meta data forgets it, e.g. `10m` [default: 10m].
+    #[arg(long, env = "SLUICE_DELETED_GROUP_GRACE", value_parser = humantime::parse_duration)]
+    deleted_group_grace: Option<Duration>,
+    /// Delete the Kafka topic of a deleted shard group after the grace;
+    /// set false with tansu 0.6, whose fetch answers break once a topic is
+    /// deleted (the topics then stay on the broker) [default: true].
+    #[arg(long, env = "SLUICE_DELETE_GROUP_TOPICS")]
+    delete_group_topics: Option<bool>,
     /// Stop a query running longer than this, e.g. `30s` (InfluxDB's
     /// [coordinator] query-timeout); `0s`: never [default: 0s].
     #[arg(long, env = "SLUICE_QUERY_TIMEOUT", value_parser = humantime::parse_duration)]
@@ -104,8 +114,7 @@ struct Args {
 /// A `[coordinator]` duration.
 fn file_duration(key: &str, text: Option<String>) -> anyhow::Result<Option<Duration>> {
     text.map(|t| {
-        humantime::parse_duration(&t)
-            .with_context(|| format!("[coordinator] {key} = {t:?} is not a duration"))
+        humantime::parse_duration(&t).with_context(|| format!("{key} = {t:?} is not a duration"))
     })
     .transpose()
 }
@@ -157,10 +166,19 @@ fn config(args: Args) -> anyhow::Result<(NodeConfig, String)> {
     if let Some(ms) = layer(args.watermark_interval_ms, file.watermark_interval_ms) {
         c.watermark_interval = Duration::from_millis(ms);
     }
+    if let Some(d) = layer(
+        args.deleted_group_grace,
+        file_duration("deleted_group_grace", file.deleted_group_grace)?,
+    ) {
+        c.deleted_group_grace = d;
+    }
+    if let Some(b) = layer(args.delete_group_topics, file.delete_group_topics) {
+        c.delete_group_topics = b;
+    }
     let coord = file.coordinator.unwrap_or_default();
     if let Some(d) = layer(
         args.query_timeout,
-        file_duration("query-timeout", coord.query_timeout)?,
+        file_duration("[coordinator] query-timeout", coord.query_timeout)?,
     ) {
         c.query_limits.query_timeout = d;
     }
@@ -178,7 +196,7 @@ fn config(args: Args) -> anyhow::Result<(NodeConfig, String)> {
     }
     if let Some(d) = layer(
         args.hedge_after,
-        file_duration("hedge-after", coord.hedge_after)?,
+        file_duration("[coordinator] hedge-after", coord.hedge_after)?,
     ) {
         c.hedge_after = d;
     }

@@ -27,7 +27,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use influxql::ParamValue;
+use influxql::request::{bound_params, QueryParams};
 use ingest::http::ApiConfig;
 use meta_client::auth::{self, AuthError, Authenticator};
 use query::format::{
@@ -65,29 +65,6 @@ pub fn routes(api: Arc<QueryApi>) -> Router {
         ))
 }
 
-/// The request's parameters: form body values first, then the URL's, like
-/// Go's `Request.FormValue`.
-#[derive(Debug, Default)]
-struct Params {
-    values: HashMap<String, String>,
-}
-
-impl Params {
-    fn add(&mut self, raw: &[u8]) {
-        for (k, v) in form_urlencoded_pairs(raw) {
-            self.values.entry(k).or_insert(v);
-        }
-    }
-
-    fn get(&self, k: &str) -> Option<&str> {
-        self.values.get(k).map(String::as_str)
-    }
-}
-
-fn form_urlencoded_pairs(raw: &[u8]) -> Vec<(String, String)> {
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(raw).unwrap_or_default()
-}
-
 /// A request-level error in InfluxDB's shape.
 fn error_response(status: StatusCode, message: &str, pretty: bool) -> Response {
     let mut body = String::new();
@@ -116,44 +93,6 @@ fn auth_error(e: &AuthError, pretty: bool) -> Response {
     r
 }
 
-/// Reads `params` as InfluxDB does: JSON numbers with a `.` are floats,
-/// others integers.
-fn bound_params(raw: &str) -> Result<HashMap<String, ParamValue>, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(raw).map_err(|e| format!("error parsing query parameters: {e}"))?;
-    let obj = v
-        .as_object()
-        .ok_or("error parsing query parameters: not a JSON object")?;
-    let mut out = HashMap::new();
-    for (k, v) in obj {
-        let p = match v {
-            serde_json::Value::String(s) => ParamValue::String(s.clone()),
-            serde_json::Value::Bool(b) => ParamValue::Boolean(*b),
-            serde_json::Value::Number(n) => {
-                let text = n.to_string();
-                if text.contains('.') || text.contains(['e', 'E']) {
-                    ParamValue::Float(
-                        n.as_f64()
-                            .ok_or_else(|| format!("error parsing json value: {text}"))?,
-                    )
-                } else {
-                    ParamValue::Integer(
-                        n.as_i64()
-                            .ok_or_else(|| format!("error parsing json value: {text}"))?,
-                    )
-                }
-            }
-            other => {
-                return Err(format!(
-                    "error parsing query parameters: unsupported value for {k}: {other}"
-                ))
-            }
-        };
-        out.insert(k.clone(), p);
-    }
-    Ok(out)
-}
-
 fn truthy(v: Option<&str>) -> bool {
     v == Some("true")
 }
@@ -172,7 +111,7 @@ async fn query(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let mut params = Params::default();
+    let mut params = QueryParams::default();
     if method == Method::POST && is_form(&headers) {
         let body: Bytes = match ingest::http::read_body(&headers, body, &api.config).await {
             Ok(b) => b,
@@ -190,7 +129,12 @@ async fn query(
         .await
 }
 
-async fn handle(api: &QueryApi, params: &Params, headers: &HeaderMap, pretty: bool) -> Response {
+async fn handle(
+    api: &QueryApi,
+    params: &QueryParams,
+    headers: &HeaderMap,
+    pretty: bool,
+) -> Response {
     let Some(text) = params.get("q").filter(|q| !q.trim().is_empty()) else {
         return error_response(
             StatusCode::BAD_REQUEST,
@@ -202,7 +146,7 @@ async fn handle(api: &QueryApi, params: &Params, headers: &HeaderMap, pretty: bo
         None => HashMap::new(),
         Some(raw) => match bound_params(raw) {
             Ok(b) => b,
-            Err(e) => return error_response(StatusCode::BAD_REQUEST, &e, pretty),
+            Err(e) => return error_response(StatusCode::BAD_REQUEST, &e.to_string(), pretty),
         },
     };
     let query = match influxql::parse_query_with_params(text, &bound) {
@@ -327,31 +271,4 @@ async fn handle(api: &QueryApi, params: &Params, headers: &HeaderMap, pretty: bo
         HeaderValue::from_static("application/json"),
     );
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn params_like_influxdb() {
-        let p = bound_params(r#"{"a":"x","b":2,"c":2.5,"d":true}"#).expect("valid");
-        assert_eq!(p["a"], ParamValue::String("x".into()));
-        assert_eq!(p["b"], ParamValue::Integer(2));
-        assert_eq!(p["c"], ParamValue::Float(2.5));
-        assert_eq!(p["d"], ParamValue::Boolean(true));
-        assert!(bound_params("{")
-            .unwrap_err()
-            .starts_with("error parsing query parameters: "));
-    }
-
-    #[test]
-    fn form_values_win_over_url() {
-        let mut p = Params::default();
-        p.add(b"q=SHOW+DATABASES&db=a");
-        p.add(b"db=b&epoch=s");
-        assert_eq!(p.get("q"), Some("SHOW DATABASES"));
-        assert_eq!(p.get("db"), Some("a"));
-        assert_eq!(p.get("epoch"), Some("s"));
-    }
 }
