@@ -181,8 +181,10 @@ async fn certificate_and_key_in_one_file_and_bad_files_refused() {
             "https-certificate",
         ),
     ] {
-        let mut api = ingest::http::ApiConfig::default();
-        api.https = Some(files);
+        let api = ingest::http::ApiConfig {
+            https: Some(files),
+            ..Default::default()
+        };
         let err = api.connection_limits().expect_err("bad TLS files accepted");
         assert!(err.to_string().starts_with(names), "{err}");
     }

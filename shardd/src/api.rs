@@ -163,15 +163,30 @@ async fn authenticate(State(secret): State<Option<String>>, req: Request, next: 
     next.run(req).await
 }
 
+/// InfluxDB's `ping-auth-enabled` / `pprof-auth-enabled` check of `endpoint`.
+fn endpoint_auth(
+    node: &Node,
+    endpoint: Endpoint,
+    creds: &ingest::http::CredentialParams,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ingest::http::ApiError> {
+    let md = node.follower().current();
+    check_endpoint_auth(
+        endpoint,
+        node.api_config(),
+        node.authenticator(),
+        &md,
+        creds,
+        headers,
+    )
+}
+
 async fn metrics(
     State(node): State<Arc<Node>>,
     Query(creds): Query<ingest::http::CredentialParams>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let md = node.follower().current();
-    let auth = node.authenticator();
-    let config = node.api_config();
-    if let Err(e) = check_endpoint_auth(Endpoint::Metrics, config, auth, &md, &creds, &headers) {
+    if let Err(e) = endpoint_auth(&node, Endpoint::Metrics, &creds, &headers) {
         return e.into_response();
     }
     let replicas = node.replicas();
@@ -187,10 +202,7 @@ async fn debug_vars(
     Query(creds): Query<ingest::http::CredentialParams>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let md = node.follower().current();
-    let auth = node.authenticator();
-    let config = node.api_config();
-    if let Err(e) = check_endpoint_auth(Endpoint::Debug, config, auth, &md, &creds, &headers) {
+    if let Err(e) = endpoint_auth(&node, Endpoint::Debug, &creds, &headers) {
         return e.into_response();
     }
     let replicas = node.replicas();
