@@ -4,7 +4,7 @@
 //! of bound parameters (`bound_params`), and the query text parsed with
 //! them. The input is `body \0 url`. Errors are fine; a panic is a bug, and
 //! so is a parsed query whose printed text does not print the same once
-//! parsed again.
+//! parsed again (statements with a password print it `[REDACTED]`).
 
 #![no_main]
 
@@ -31,6 +31,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let Ok(query) = influxql::parse_query_with_params(q.trim(), &bound) else { return };
     let printed = query.to_string();
+    // Passwords print as `[REDACTED]`, as in InfluxDB: no text to re-parse.
+    if printed.contains("[REDACTED]") {
+        return;
+    }
     let again = influxql::parse_query(&printed)
         .unwrap_or_else(|e| panic!("{printed:?} does not parse back: {e}"));
     assert_eq!(again.to_string(), printed);

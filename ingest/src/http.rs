@@ -301,6 +301,14 @@ impl WriteTarget {
             Some((db, rp)) => (db.to_owned(), Some(rp.to_owned())),
             None => (bucket.clone(), None),
         };
+        // `bucket=/rp`: found by fuzzing (it used to reach the write path
+        // with an empty database name).
+        if database.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "database is required",
+            ));
+        }
         Ok(Self {
             database,
             retention_policy,
@@ -531,6 +539,12 @@ mod tests {
         assert_eq!(
             WriteTarget::v2("org=o", None).unwrap_err().message,
             "bucket is required"
+        );
+        // Found by fuzzing (fuzz/fuzz_targets/write_request.rs).
+        let e = WriteTarget::v2("bucket=/rp&precision=ms", None).unwrap_err();
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (StatusCode::BAD_REQUEST, "database is required")
         );
     }
 
