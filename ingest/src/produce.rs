@@ -2,7 +2,7 @@
 //! in-sync replica before a write counts as done.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use kafka_log::rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -65,8 +65,6 @@ pub struct Producer {
     config: KafkaConfig,
     /// Topics known to exist with the right partition count.
     topics: Mutex<HashSet<String>>,
-    /// The replication factor of new topics, once settled.
-    replication: OnceLock<i32>,
     /// Existing shard-group topics whose replication or retention is not
     /// what Sluice would have made, with why (`/health` lists them).
     problems: Mutex<BTreeMap<String, String>>,
@@ -90,7 +88,6 @@ impl Producer {
             admin,
             config,
             topics: Mutex::default(),
-            replication: OnceLock::new(),
             problems: Mutex::default(),
         })
     }
@@ -140,13 +137,11 @@ impl Producer {
     }
 
     /// The replication factor of new topics: the configured one, else
-    /// min(3, brokers in the cluster metadata), asked once.
+    /// min(3, brokers in the cluster metadata). Asked at each creation (a
+    /// new group, so rarely): Kafka lists only the brokers that are up, and
+    /// a broker back from a restart should count for the next group.
     async fn replication(&self) -> Result<i32, ProduceError> {
-        if let Some(n) = self
-            .config
-            .topic_replication
-            .or(self.replication.get().copied())
-        {
+        if let Some(n) = self.config.topic_replication {
             return Ok(n);
         }
         let admin = self.admin.clone();
@@ -157,8 +152,8 @@ impl Producer {
         let n = i32::try_from(brokers)
             .unwrap_or(i32::MAX)
             .clamp(1, kafka_log::MAX_DEFAULT_TOPIC_REPLICATION);
-        info!(brokers, replication = n, "replication factor of new topics");
-        Ok(*self.replication.get_or_init(|| n))
+        debug!(brokers, replication = n, "replication factor of new topics");
+        Ok(n)
     }
 
     /// The configuration in use.
