@@ -68,8 +68,8 @@ pub enum TlsError {
     Context(openssl::error::ErrorStack),
 }
 
-/// A server-side TLS context: Mozilla's "intermediate" settings (TLS 1.2
-/// and 1.3), as InfluxDB's default `tls-min-version` allows.
+/// A server-side TLS context with Mozilla's "intermediate" settings: TLS
+/// 1.2 and 1.3, the ciphers every maintained client has.
 #[derive(Clone)]
 pub struct Tls(Arc<SslAcceptor>);
 
