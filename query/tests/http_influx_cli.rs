@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use common::Sluice;
 
 /// Runs the CLI against 127.0.0.1:`port` with `args`, off the runtime.
-async fn influx(port: u16, args: Vec<String>) -> (bool, String) {
-    tokio::task::spawn_blocking(move || {
+fn influx(port: u16, args: &[&str]) -> impl std::future::Future<Output = (bool, String)> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let run = tokio::task::spawn_blocking(move || {
         let out = Command::new("influx")
             .args(["-host", "127.0.0.1", "-port", &port.to_string()])
             .args(&args)
@@ -26,18 +27,14 @@ async fn influx(port: u16, args: Vec<String>) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         );
         (out.status.success(), text)
-    })
-    .await
-    .expect("cli task")
+    });
+    async move { run.await.expect("cli task") }
 }
 
 /// CREATE DATABASE, SHOW DATABASES, INSERT and SELECT through the CLI,
 /// with `tls` (its connection flags) before each command.
 async fn insert_and_select(port: u16, tls: &[&str]) {
-    let run = |args: &[&str]| {
-        let args = tls.iter().chain(args).map(|a| a.to_string()).collect();
-        influx(port, args)
-    };
+    let run = |args: &[&str]| influx(port, &[tls, args].concat());
     let (ok, out) = run(&["-execute", "CREATE DATABASE clidb"]).await;
     assert!(ok, "CREATE DATABASE: {out}");
     let (ok, out) = run(&["-execute", "SHOW DATABASES"]).await;
@@ -99,11 +96,7 @@ async fn influx_cli_over_https() {
     insert_and_select(port, &["-ssl", "-unsafeSsl"]).await;
 
     // Without TLS the CLI gets no answer it can read, and nothing is made.
-    let (ok, out) = influx(
-        port,
-        vec!["-execute".into(), "CREATE DATABASE plain".into()],
-    )
-    .await;
+    let (ok, out) = influx(port, &["-execute", "CREATE DATABASE plain"]).await;
     assert!(!ok, "plain HTTP to the HTTPS port: {out}");
     // A client that connects and never starts the handshake is cut off
     // after the header deadline, as a slow-loris one over HTTP is.
@@ -115,16 +108,7 @@ async fn influx_cli_over_https() {
     let n = stalled.read(&mut [0u8; 64]).expect("closed, not timed out");
     assert_eq!(n, 0, "closed without a byte");
     assert!(started.elapsed() < Duration::from_secs(5));
-    let (ok, out) = influx(
-        port,
-        vec![
-            "-ssl".into(),
-            "-unsafeSsl".into(),
-            "-execute".into(),
-            "SHOW DATABASES".into(),
-        ],
-    )
-    .await;
+    let (ok, out) = influx(port, &["-ssl", "-unsafeSsl", "-execute", "SHOW DATABASES"]).await;
     assert!(
         ok && out.contains("clidb") && !out.contains("plain"),
         "{out}"
@@ -143,12 +127,7 @@ async fn certificate_and_key_in_one_file_and_bad_files_refused() {
     let s = Sluice::start_with(|spec| spec.api.https = Some(combined)).await;
     let (ok, out) = influx(
         s.node().http_addr.port(),
-        vec![
-            "-ssl".into(),
-            "-unsafeSsl".into(),
-            "-execute".into(),
-            "SHOW DATABASES".into(),
-        ],
+        &["-ssl", "-unsafeSsl", "-execute", "SHOW DATABASES"],
     )
     .await;
     assert!(ok, "{out}");
