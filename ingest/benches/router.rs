@@ -56,6 +56,7 @@ fn router(c: &mut Criterion) {
         shard_group_duration_ns: 7 * DAY_NS,
         replication_factor: 1,
         shard_count: None,
+        log_retention_ns: None,
         shard_groups: BTreeMap::new(),
     };
     let (start, end) = schemas::meta::shard_group_bounds(T0, 7 * DAY_NS);

@@ -164,16 +164,20 @@ impl Producer {
     /// Creates `topic` with `partitions` partitions unless it exists, and
     /// checks that an existing one has exactly that many (DESIGN: never add
     /// partitions to a shard group's topic). Retention is unlimited: the
-    /// topic is the write-ahead log that replicas are rebuilt from.
-    pub async fn ensure_topic(&self, topic: &str, partitions: usize) -> Result<(), ProduceError> {
-        self.ensure_topics(&[(topic, partitions)]).await
+    /// topic is the write-ahead log that replicas are rebuilt from. Whether
+    /// this call created it.
+    pub async fn ensure_topic(&self, topic: &str, partitions: usize) -> Result<bool, ProduceError> {
+        Ok(!self.ensure_topics(&[(topic, partitions)]).await?.is_empty())
     }
 
     /// [`Self::ensure_topic`] for several topics at once: one request
     /// creates the missing ones, one metadata request checks them all (a
     /// write that opens many shard groups waits for one round, and takes
-    /// no thread per topic).
-    pub async fn ensure_topics(&self, topics: &[(&str, usize)]) -> Result<(), ProduceError> {
+    /// no thread per topic). Returns the topics this call created.
+    pub async fn ensure_topics(
+        &self,
+        topics: &[(&str, usize)],
+    ) -> Result<Vec<String>, ProduceError> {
         let missing: Vec<(&str, usize)> = {
             let known = self.topics.lock().expect("not poisoned");
             topics
@@ -183,14 +187,14 @@ impl Producer {
                 .collect()
         };
         if missing.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let replication = self.replication().await?;
         let specs: Vec<TopicSpec> = missing
             .iter()
             .map(|(t, n)| self.topic_spec(t, *n, replication).unlimited_retention())
             .collect();
-        let mut existed = Vec::new();
+        let (mut existed, mut created) = (Vec::new(), Vec::new());
         for (topic, creation) in self
             .admin
             .create_topics(&specs)
@@ -198,7 +202,10 @@ impl Producer {
             .map_err(ProduceError::Topic)?
         {
             match creation {
-                TopicCreation::Created => info!(topic, replication, "created topic"),
+                TopicCreation::Created => {
+                    info!(topic, replication, "created topic");
+                    created.push(topic);
+                }
                 TopicCreation::Existed => {
                     debug!(topic, "topic exists");
                     existed.push(topic);
@@ -213,7 +220,7 @@ impl Producer {
         }
         let mut known = self.topics.lock().expect("not poisoned");
         known.extend(missing.iter().map(|(t, _)| (*t).to_owned()));
-        Ok(())
+        Ok(created)
     }
 
     /// Creates a raw line-protocol topic unless it exists, with the broker's

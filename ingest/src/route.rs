@@ -577,6 +577,7 @@ mod tests {
             shard_group_duration_ns: HOUR_NS,
             replication_factor: 1,
             shard_count: None,
+            log_retention_ns: None,
             shard_groups: BTreeMap::new(),
         }
     }

@@ -296,7 +296,7 @@ impl WriteService {
         if topics.is_empty() {
             return Ok(());
         }
-        self.producer.ensure_topics(&topics).await
+        self.producer.ensure_topics(&topics).await.map(drop)
     }
 
     /// Waits for records still in flight (at shutdown).

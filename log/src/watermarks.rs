@@ -78,6 +78,51 @@ impl Watermarks {
             })
     }
 
+    /// The first offset of `topic[partition]` whose record's timestamp is
+    /// at or after `timestamp_ms` (Kafka's ListOffsets by time); `None`
+    /// when every record is older. From async code.
+    pub async fn offset_for_time(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp_ms: i64,
+    ) -> Result<Option<i64>, WatermarkError> {
+        let this = self.clone();
+        let name = topic.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let err = |source| WatermarkError {
+                topic: name.clone(),
+                partition,
+                source,
+            };
+            let mut tpl = rdkafka::TopicPartitionList::new();
+            tpl.add_partition_offset(&name, partition, rdkafka::Offset::Offset(timestamp_ms))
+                .map_err(err)?;
+            let found = this
+                .consumer
+                .offsets_for_times(tpl, this.timeout)
+                .map_err(err)?;
+            let elem =
+                found.elements().into_iter().next().ok_or_else(|| {
+                    err(KafkaError::OffsetFetch(RDKafkaErrorCode::UnknownPartition))
+                })?;
+            elem.error().map_err(err)?;
+            Ok(match elem.offset() {
+                rdkafka::Offset::Offset(o) => Some(o),
+                // -1: no record at or after the time.
+                _ => None,
+            })
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(WatermarkError {
+                topic: topic.to_owned(),
+                partition,
+                source: KafkaError::Canceled,
+            })
+        })
+    }
+
     /// The high watermark of `topic[partition]` (read-your-writes), from
     /// async code.
     pub async fn high(&self, topic: &str, partition: i32) -> Result<i64, WatermarkError> {

@@ -97,7 +97,9 @@ fn command_status(e: &CommandError) -> StatusCode {
         | NodeIdInUse { .. }
         | NotShardOwner { .. }
         | LastShardOwner(_)
-        | ShardUnderReplicated { .. } => StatusCode::CONFLICT,
+        | ShardUnderReplicated { .. }
+        | ShardGroupOverlaps(_)
+        | TopicInUse(_) => StatusCode::CONFLICT,
         // Not the request's fault: writes can succeed once a data node is back.
         NoAliveDataNodes => StatusCode::SERVICE_UNAVAILABLE,
         DatabaseNameRequired
@@ -109,7 +111,8 @@ fn command_status(e: &CommandError) -> StatusCode {
         | ReplicationFactorTooLow
         | ShardCountTooLow
         | InvalidPasswordHash
-        | InvalidTopicPrefix(_) => StatusCode::BAD_REQUEST,
+        | InvalidTopicPrefix(_)
+        | InvalidShardGroup(_) => StatusCode::BAD_REQUEST,
     }
 }
 

@@ -249,6 +249,11 @@ impl MetaNode {
                 alive_nodes,
                 topic_prefix,
                 ..
+            }
+            | MetaCommand::RestoreShardGroup {
+                alive_nodes,
+                topic_prefix,
+                ..
             } => {
                 *alive_nodes = self.snapshot().alive_data_nodes().map(|n| n.id).collect();
                 topic_prefix.clone_from(&self.config.topic_prefix);

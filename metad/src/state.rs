@@ -185,6 +185,86 @@ pub fn apply(meta: &mut MetaData, index: u64, cmd: &MetaCommand) -> Outcome {
             delete_expired_shard_groups(meta, index, *now_ns)
         }
         MetaCommand::PurgeShardGroups { ids } => purge_shard_groups(meta, index, ids),
+        MetaCommand::SetLogRetention {
+            database,
+            retention_policy,
+            log_retention_ns,
+        } => {
+            let rp = database_mut(meta, database)?
+                .retention_policies
+                .get_mut(retention_policy)
+                .ok_or_else(|| CommandError::RetentionPolicyNotFound(retention_policy.clone()))?;
+            let wanted = log_retention_ns.filter(|ns| *ns > 0);
+            if rp.log_retention_ns == wanted {
+                return Ok(unchanged(meta));
+            }
+            rp.log_retention_ns = wanted;
+            Ok(changed(meta, index))
+        }
+        MetaCommand::RestoreShardGroup {
+            database,
+            retention_policy,
+            start_ns,
+            end_ns,
+            truncated_at_ns,
+            shard_count,
+            topic,
+            field_types,
+            alive_nodes,
+            topic_prefix,
+        } => {
+            let (start_ns, end_ns) = (*start_ns, *end_ns);
+            if *shard_count == 0 || start_ns >= end_ns {
+                return Err(CommandError::InvalidShardGroup(format!(
+                    "{shard_count} shards over [{start_ns}, {end_ns})"
+                )));
+            }
+            let rp = meta
+                .databases
+                .get(database)
+                .ok_or_else(|| CommandError::DatabaseNotFound(database.clone()))?
+                .retention_policies
+                .get(retention_policy)
+                .ok_or_else(|| CommandError::RetentionPolicyNotFound(retention_policy.clone()))?;
+            if let Some(g) = rp
+                .shard_groups
+                .values()
+                .find(|g| g.deleted_at_ns.is_none() && g.start_ns < end_ns && start_ns < g.end_ns)
+            {
+                return Err(CommandError::ShardGroupOverlaps(g.id));
+            }
+            let rf = rp.replication_factor;
+            let nodes = alive_owners(meta, alive_nodes)?;
+            let rf = rf.min(nodes.len() as u32).max(1);
+            let group_id = next_group_id(meta, topic_prefix);
+            let topic = match topic {
+                Some(t) if topic_in_use(meta, t) => {
+                    return Err(CommandError::TopicInUse(t.clone()))
+                }
+                Some(t) => t.clone(),
+                None => {
+                    schemas::topics::validate_prefix(topic_prefix)
+                        .map_err(|_| CommandError::InvalidTopicPrefix(topic_prefix.clone()))?;
+                    schemas::topics::shard_group_topic(topic_prefix, group_id)
+                }
+            };
+            let group = new_group(
+                meta,
+                group_id,
+                (database, retention_policy),
+                (start_ns, end_ns),
+                topic,
+                assign_owners(&nodes, *shard_count, rf, group_id),
+            );
+            let group = ShardGroup {
+                truncated_at_ns: *truncated_at_ns,
+                ..group
+            };
+            if !field_types.is_empty() {
+                meta.field_types.insert(group_id, field_types.clone());
+            }
+            insert_group(meta, index, group)
+        }
         MetaCommand::RegisterFieldTypes { claims } => register_field_types(meta, index, claims),
         MetaCommand::ChangeShardOwners { changes, force } => {
             change_shard_owners(meta, index, changes, *force)
@@ -244,6 +324,7 @@ fn policy_from_spec(spec: &RetentionPolicySpec) -> Result<RetentionPolicy, Comma
         shard_group_duration_ns,
         replication_factor: spec.replication_factor,
         shard_count: spec.shard_count,
+        log_retention_ns: None,
         shard_groups: BTreeMap::new(),
     })
 }
@@ -554,22 +635,7 @@ fn create_shard_group(
     }
     schemas::topics::validate_prefix(topic_prefix)
         .map_err(|_| CommandError::InvalidTopicPrefix(topic_prefix.to_owned()))?;
-    // Only nodes the meta data knows as alive count, whatever the proposer
-    // saw; sorted and deduplicated so the assignment depends on the set only.
-    let mut nodes: Vec<NodeId> = alive_nodes
-        .iter()
-        .copied()
-        .filter(|id| {
-            meta.data_nodes
-                .get(id)
-                .is_some_and(|n| n.state == NodeState::Alive)
-        })
-        .collect();
-    nodes.sort_unstable();
-    nodes.dedup();
-    if nodes.is_empty() {
-        return Err(CommandError::NoAliveDataNodes);
-    }
+    let nodes = alive_owners(meta, alive_nodes)?;
     // Fewer alive nodes than the replication factor: clamp, as InfluxDB's
     // CreateShardGroup does, rather than refuse writes while a node is down.
     let rf = rp.replication_factor.min(nodes.len() as u32).max(1);
@@ -601,8 +667,67 @@ fn create_shard_group(
         end_ns = next;
     }
 
-    let group_id = meta.max_shard_group_id + 1;
+    let group_id = next_group_id(meta, topic_prefix);
+    let topic = schemas::topics::shard_group_topic(topic_prefix, group_id);
     let owners = assign_owners(&nodes, shard_count, rf, group_id);
+    let group = new_group(
+        meta,
+        group_id,
+        (database, rp_name),
+        (start_ns, end_ns),
+        topic,
+        owners,
+    );
+    insert_group(meta, index, group)
+}
+
+/// Whether a group (live, or deleted and not purged) has `topic`.
+fn topic_in_use(meta: &MetaData, topic: &str) -> bool {
+    meta.shard_groups()
+        .chain(meta.deleted_shard_groups())
+        .any(|g| g.topic == topic)
+}
+
+/// The next group id whose topic name is free: a restored group keeps the
+/// topic its id had in the backed-up cluster, which a new id may name.
+fn next_group_id(meta: &MetaData, topic_prefix: &str) -> ShardGroupId {
+    let mut id = meta.max_shard_group_id + 1;
+    while topic_in_use(meta, &schemas::topics::shard_group_topic(topic_prefix, id)) {
+        id += 1;
+    }
+    id
+}
+
+/// The nodes that may own a new group: those of `alive_nodes` the meta data
+/// knows as alive, whatever the proposer saw; sorted and deduplicated so
+/// the assignment depends on the set only.
+fn alive_owners(meta: &MetaData, alive_nodes: &[NodeId]) -> Result<Vec<NodeId>, CommandError> {
+    let mut nodes: Vec<NodeId> = alive_nodes
+        .iter()
+        .copied()
+        .filter(|id| {
+            meta.data_nodes
+                .get(id)
+                .is_some_and(|n| n.state == NodeState::Alive)
+        })
+        .collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    if nodes.is_empty() {
+        return Err(CommandError::NoAliveDataNodes);
+    }
+    Ok(nodes)
+}
+
+/// A group with shard ids following the highest handed out.
+fn new_group(
+    meta: &MetaData,
+    group_id: ShardGroupId,
+    (database, rp_name): (&str, &str),
+    (start_ns, end_ns): (i64, i64),
+    topic: String,
+    owners: Vec<Vec<NodeId>>,
+) -> ShardGroup {
     let first_shard = meta.max_shard_id + 1;
     let shards: Vec<Shard> = owners
         .into_iter()
@@ -613,7 +738,7 @@ fn create_shard_group(
             owners,
         })
         .collect();
-    let group = ShardGroup {
+    ShardGroup {
         id: group_id,
         database: database.to_owned(),
         retention_policy: rp_name.to_owned(),
@@ -621,18 +746,21 @@ fn create_shard_group(
         end_ns,
         truncated_at_ns: None,
         deleted_at_ns: None,
-        topic: schemas::topics::shard_group_topic(topic_prefix, group_id),
+        topic,
         shards,
-    };
-    let rp_name = rp_name.to_owned();
-    meta.max_shard_group_id = group_id;
-    meta.max_shard_id += u64::from(shard_count);
+    }
+}
+
+/// Adds `group` to its policy and hands out its ids.
+fn insert_group(meta: &mut MetaData, index: u64, group: ShardGroup) -> Outcome {
+    meta.max_shard_group_id = group.id;
+    meta.max_shard_id += group.shards.len() as u64;
     meta.databases
-        .get_mut(database)
-        .and_then(|db| db.retention_policies.get_mut(&rp_name))
-        .expect("looked up above")
+        .get_mut(&group.database)
+        .and_then(|db| db.retention_policies.get_mut(&group.retention_policy))
+        .expect("the caller looked the policy up")
         .shard_groups
-        .insert(group_id, group.clone());
+        .insert(group.id, group.clone());
     meta.version = index;
     Ok(CommandOutput::ShardGroup {
         version: index,
@@ -1396,6 +1524,91 @@ mod tests {
         let v = sm.meta.version;
         sm.run(MetaCommand::PurgeShardGroups { ids }).unwrap();
         assert_eq!(sm.meta.version, v, "nothing left to purge: no change");
+    }
+
+    #[test]
+    fn a_restored_group_gets_new_ids_keeps_its_topic_and_never_overlaps() {
+        let mut sm = Sm::new();
+        let nodes = sm.nodes(3);
+        sm.run(create_db("db", Some(spec("rp", 0, 2)))).unwrap();
+        let live = group_of(sm.group("db", 0, &nodes));
+        let mut types = schemas::meta::GroupFieldTypes::new();
+        types
+            .entry("m".into())
+            .or_default()
+            .insert("v".into(), schemas::FieldType::Float);
+        let restore = |start_ns: i64, topic: Option<&str>| MetaCommand::RestoreShardGroup {
+            database: "db".into(),
+            retention_policy: "rp".into(),
+            start_ns,
+            end_ns: start_ns + HOUR,
+            truncated_at_ns: Some(start_ns + 60),
+            shard_count: 3,
+            topic: topic.map(str::to_owned),
+            field_types: types.clone(),
+            alive_nodes: nodes.clone(),
+            topic_prefix: "sluice".into(),
+        };
+        // Over the live group's time: refused, nothing changes.
+        let v = sm.meta.version;
+        assert!(matches!(
+            sm.run(restore(live.start_ns, None)),
+            Err(CommandError::ShardGroupOverlaps(id)) if id == live.id
+        ));
+        assert_eq!(sm.meta.version, v);
+        let before = live.start_ns;
+        let g = group_of(sm.run(restore(before - 10 * HOUR, Some("old.shardgroup.7"))));
+        assert!(g.id > live.id);
+        assert_eq!(
+            g.topic, "old.shardgroup.7",
+            "goes on with the backed-up log"
+        );
+        assert_eq!(g.shards.len(), 3);
+        assert!(g
+            .shards
+            .iter()
+            .all(|s| s.owners.len() == 2 && s.id > live.shards[0].id));
+        assert_eq!(
+            (g.start_ns, g.truncated_at_ns),
+            (before - 10 * HOUR, Some(before - 10 * HOUR + 60))
+        );
+        assert_eq!(sm.meta.field_types[&g.id], types);
+        // Without a topic, a new one of the new id.
+        let h = group_of(sm.run(restore(before - 20 * HOUR, None)));
+        assert_eq!(h.topic, schemas::topics::shard_group_topic("sluice", h.id));
+        // A topic another group has is refused.
+        assert!(matches!(
+            sm.run(restore(before - 30 * HOUR, Some(&h.topic))),
+            Err(CommandError::TopicInUse(_))
+        ));
+        // A restored group holds the topic a later id would be named by:
+        // the next group skips that id.
+        let next = schemas::topics::shard_group_topic("sluice", sm.meta.max_shard_group_id + 1);
+        group_of(sm.run(restore(before - 40 * HOUR, Some(&next))));
+        let later = group_of(sm.group("db", 30 * DAY_NS as i64, &nodes));
+        assert_ne!(later.topic, next);
+        let topics: BTreeSet<_> = sm.meta.shard_groups().map(|g| g.topic.clone()).collect();
+        assert_eq!(
+            topics.len(),
+            sm.meta.shard_groups().count(),
+            "topics are unique"
+        );
+        // Log retention is a policy setting; 0 means none.
+        let set = |ns| MetaCommand::SetLogRetention {
+            database: "db".into(),
+            retention_policy: "rp".into(),
+            log_retention_ns: ns,
+        };
+        sm.run(set(Some(DAY_NS))).unwrap();
+        assert_eq!(
+            sm.meta.databases["db"].retention_policies["rp"].log_retention_ns,
+            Some(DAY_NS)
+        );
+        sm.run(set(Some(0))).unwrap();
+        assert_eq!(
+            sm.meta.databases["db"].retention_policies["rp"].log_retention_ns,
+            None
+        );
     }
 
     #[test]

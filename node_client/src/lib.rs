@@ -8,6 +8,7 @@
 //!  NodeClient ── Authorization: Bearer <cluster secret>
 //!             ── x-sluice-node-api: NODE_API_VERSION ──▶ http://<internal_addr><paths::…>
 //!      JSON calls: status, shards, digest, hold, release, rebuild, resume
+//!      streams:    snapshot (GET, the replica as bytes), install (PUT)
 //!      bincode:    read_shard (ShardReadRequest<Op> ─▶ ShardReadResponse<Out>)
 //!             ◀── answer; another version or a non-2xx status is an Error
 //! ```
@@ -21,12 +22,13 @@
 
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use schemas::meta::ShardId;
 use schemas::meta_api::ErrorBody;
 use schemas::node_api::{
-    paths, DigestReport, HoldRequest, ResumeRequest, RunningQuery, ShardReadRequest,
-    ShardReadResponse, ShardStatus, NODE_API_VERSION, VERSION_HEADER,
+    paths, DigestReport, HoldRequest, InstallLog, InstallReport, ResumeRequest, RunningQuery,
+    ShardReadRequest, ShardReadResponse, ShardStatus, NODE_API_VERSION, VERSION_HEADER,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -149,13 +151,22 @@ impl NodeClient {
             source,
         };
         let resp = req.send().await.map_err(http_err)?;
+        let resp = self.check(addr, resp).await?;
+        Ok(resp.bytes().await.map_err(http_err)?.to_vec())
+    }
+
+    /// The answer if it is a 2xx of this version, its error otherwise.
+    async fn check(&self, addr: &str, resp: reqwest::Response) -> Result<reqwest::Response, Error> {
         let status = resp.status();
         let version = resp
             .headers()
             .get(VERSION_HEADER)
             .and_then(|v| v.to_str().ok()?.parse::<u16>().ok());
-        let bytes = resp.bytes().await.map_err(http_err)?;
         if !status.is_success() {
+            let bytes = resp.bytes().await.map_err(|source| Error::Http {
+                addr: addr.to_owned(),
+                source,
+            })?;
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let message = serde_json::from_str::<ErrorBody>(&text).map_or(text, |b| b.error);
             return Err(Error::Status {
@@ -170,7 +181,7 @@ impl NodeClient {
                 got: version.unwrap_or(0),
             });
         }
-        Ok(bytes.to_vec())
+        Ok(resp)
     }
 
     async fn json<T: DeserializeOwned>(
@@ -247,9 +258,99 @@ impl NodeClient {
         self.post(addr, paths::RELEASE, shard, &()).await
     }
 
-    /// Drops the replica and replays its partition.
-    pub async fn rebuild(&self, addr: &str, shard: ShardId) -> Result<ShardStatus, Error> {
-        self.post(addr, paths::REBUILD, shard, &()).await
+    /// Drops the replica and rebuilds it: from the freshest healthy
+    /// peer's snapshot and the partition after it, or, with `replay` (or
+    /// when no peer has one), by replaying the partition from its beginning.
+    pub async fn rebuild(
+        &self,
+        addr: &str,
+        shard: ShardId,
+        replay: bool,
+    ) -> Result<ShardStatus, Error> {
+        let path = format!(
+            "{}?replay={replay}",
+            paths::for_shard(paths::REBUILD, shard)
+        );
+        self.json(reqwest::Method::POST, addr, &path, Some(b"null".to_vec()))
+            .await
+    }
+
+    /// The replica's snapshot as a byte stream (no total timeout: a large
+    /// shard takes as long as it takes; each chunk must come within the
+    /// client's timeout). With `caught_up`, the node first waits (up to the
+    /// client's timeout) until the replica has applied every record its
+    /// partition holds now; with `unless = (incarnation, offset)`, it then
+    /// answers `None` (304) instead if the replica is still there: the
+    /// caller has that snapshot already.
+    pub async fn snapshot(
+        &self,
+        addr: &str,
+        shard: ShardId,
+        caught_up: bool,
+        unless: Option<(u64, Option<i64>)>,
+    ) -> Result<Option<impl tokio::io::AsyncRead + Send + Unpin + 'static>, Error> {
+        let mut path = format!(
+            "{}?caught_up={caught_up}&timeout_ms={}",
+            paths::for_shard(paths::SNAPSHOT, shard),
+            self.timeout.as_millis()
+        );
+        if let Some((incarnation, offset)) = unless {
+            let offset = offset.map_or_else(|| "none".to_owned(), |o| o.to_string());
+            path.push_str(&format!("&unless={incarnation}-{offset}"));
+        }
+        let resp = self
+            .request(reqwest::Method::GET, addr, &path)
+            .send()
+            .await
+            .map_err(|source| Error::Http {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        let resp = self.check(addr, resp).await?;
+        let (chunk_wait, addr) = (self.timeout, addr.to_owned());
+        let chunks = futures::stream::unfold(resp.bytes_stream(), move |mut body| {
+            let addr = addr.clone();
+            async move {
+                let next = match tokio::time::timeout(chunk_wait, body.next()).await {
+                    Ok(next) => next?.map_err(std::io::Error::other),
+                    Err(_) => Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("{addr} sent nothing for {chunk_wait:?}"),
+                    )),
+                };
+                Some((next, body))
+            }
+        });
+        Ok(Some(tokio_util::io::StreamReader::new(Box::pin(chunks))))
+    }
+
+    /// Installs `snapshot` in place of the node's replica of `shard`; `log`
+    /// says what its offset means there (see [`InstallLog`]).
+    pub async fn install(
+        &self,
+        addr: &str,
+        shard: ShardId,
+        snapshot: impl tokio::io::AsyncRead + Send + 'static,
+        log: InstallLog,
+    ) -> Result<InstallReport, Error> {
+        let path = format!(
+            "{}?log={}",
+            paths::for_shard(paths::SNAPSHOT, shard),
+            log.as_str()
+        );
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(snapshot));
+        let req = self
+            .request(reqwest::Method::PUT, addr, &path)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(body);
+        let bytes = self.send(addr, req).await?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+            addr: addr.to_owned(),
+            message: e.to_string(),
+        })
     }
 
     /// Continues a failed replica at `from_offset`.

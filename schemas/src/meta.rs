@@ -105,6 +105,12 @@ pub struct RetentionPolicy {
     pub replication_factor: u32,
     /// Shards per new group; `None`: `max(1, live data nodes / replication factor)`.
     pub shard_count: Option<u32>,
+    /// Log retention: records of the policy's groups older than this (ns)
+    /// and durably applied by every owner of their shard are deleted from
+    /// Kafka (DeleteRecords). `None`: the log keeps everything, and a
+    /// replica can always be rebuilt by replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_retention_ns: Option<u64>,
     /// Shard groups by id (ids grow with creation time).
     pub shard_groups: BTreeMap<ShardGroupId, ShardGroup>,
 }
@@ -478,6 +484,7 @@ mod tests {
             shard_group_duration_ns: 100,
             replication_factor: 2,
             shard_count: None,
+            log_retention_ns: None,
             shard_groups: BTreeMap::new(),
         };
         rp.shard_groups.insert(1, group(1, 0, 100));
@@ -516,6 +523,7 @@ mod tests {
             shard_group_duration_ns: HOUR_NS,
             replication_factor: 1,
             shard_count: None,
+            log_retention_ns: None,
             shard_groups: BTreeMap::new(),
         };
         let now = 10 * HOUR_NS as i64;

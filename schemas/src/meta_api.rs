@@ -317,6 +317,49 @@ pub enum MetaCommand {
         /// The deleted groups to forget.
         ids: Vec<ShardGroupId>,
     },
+    /// `sluice-ctl set-log-retention`: how long a policy's groups keep
+    /// their records in Kafka once every owner has them durably.
+    SetLogRetention {
+        /// Database name.
+        database: String,
+        /// Policy name.
+        retention_policy: String,
+        /// ns; `None`: keep everything (the default).
+        #[serde(default)]
+        log_retention_ns: Option<u64>,
+    },
+    /// `sluice-ctl restore`: a shard group of a backup, made again in its
+    /// policy with new ids and owners among the alive data nodes, and the
+    /// field types it had. Refused when a live group of the policy
+    /// overlaps its time range. Answers [`CommandOutput::ShardGroup`].
+    RestoreShardGroup {
+        /// Database name.
+        database: String,
+        /// Policy name.
+        retention_policy: String,
+        /// Inclusive start, ns.
+        start_ns: i64,
+        /// Exclusive end, ns.
+        end_ns: i64,
+        /// As the group had it.
+        #[serde(default)]
+        truncated_at_ns: Option<i64>,
+        /// Shards (partitions) of the group, as in the backup.
+        shard_count: u32,
+        /// The topic to go on with (the backed-up group's, when the log
+        /// still holds it); `None`: a new one named by the new id.
+        #[serde(default)]
+        topic: Option<String>,
+        /// The group's field types.
+        #[serde(default)]
+        field_types: crate::meta::GroupFieldTypes,
+        /// Stamped by the leader: the data nodes alive now.
+        #[serde(default)]
+        alive_nodes: Vec<NodeId>,
+        /// Stamped by the leader: the cluster's topic prefix.
+        #[serde(default)]
+        topic_prefix: String,
+    },
     /// The types a write's new fields take in their groups, unless a type
     /// is already set there (first writer wins). Answers
     /// [`CommandOutput::FieldTypes`].
@@ -392,6 +435,8 @@ impl MetaCommand {
             Self::TruncateShardGroups { .. } => "truncate_shard_groups",
             Self::DeleteExpiredShardGroups { .. } => "delete_expired_shard_groups",
             Self::PurgeShardGroups { .. } => "purge_shard_groups",
+            Self::RestoreShardGroup { .. } => "restore_shard_group",
+            Self::SetLogRetention { .. } => "set_log_retention",
             Self::RegisterFieldTypes { .. } => "register_field_types",
             Self::ChangeShardOwners { .. } => "change_shard_owners",
         }
@@ -579,6 +624,16 @@ pub enum CommandError {
     /// The topic prefix is not usable in a Kafka topic name.
     #[error("invalid topic prefix {0:?}")]
     InvalidTopicPrefix(String),
+    /// A restored group's time range overlaps a live group of its policy.
+    #[error("shard group {0} already covers part of that time range")]
+    ShardGroupOverlaps(ShardGroupId),
+    /// A restored group's topic is another group's (a live one, or a
+    /// deleted one whose topic is not purged yet).
+    #[error("topic {0:?} belongs to another shard group")]
+    TopicInUse(String),
+    /// A restored group with no shards or an empty time range.
+    #[error("invalid shard group to restore: {0}")]
+    InvalidShardGroup(String),
 }
 
 /// The JSON body of every error answer.

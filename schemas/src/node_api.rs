@@ -12,7 +12,9 @@
 //! | `GET /internal/shards/{id}/digest?offset=N&timeout_ms=T` | — | [`DigestReport`]  |
 //! | `POST /internal/shards/{id}/hold`          | [`HoldRequest`]   | [`ShardStatus`]    |
 //! | `POST /internal/shards/{id}/release`       | —                 | [`ShardStatus`]    |
-//! | `POST /internal/shards/{id}/rebuild`       | —                 | [`ShardStatus`]    |
+//! | `POST /internal/shards/{id}/rebuild?replay=B` | —              | [`ShardStatus`]    |
+//! | `GET /internal/shards/{id}/snapshot?caught_up=B&unless=I-O` | — | stream, or 304 |
+//! | `PUT /internal/shards/{id}/snapshot?log=`[`InstallLog`] | snapshot stream | [`InstallReport`] |
 //! | `POST /internal/shards/{id}/resume`        | [`ResumeRequest`] | [`ShardStatus`]    |
 //! | `POST /internal/v1/shard` (bincode)        | [`ShardReadRequest`] | [`ShardReadResponse`] |
 //! | `GET /internal/ping`                       | —                 | 204                |
@@ -58,6 +60,10 @@ pub mod paths {
     pub const REBUILD: &str = "/internal/shards/{id}/rebuild";
     /// Route pattern of a resume.
     pub const RESUME: &str = "/internal/shards/{id}/resume";
+    /// Route pattern of a replica's snapshot: `GET` streams it (see
+    /// [`SnapshotHeader`](super::SnapshotHeader)), `PUT` installs one in
+    /// place of the replica.
+    pub const SNAPSHOT: &str = "/internal/shards/{id}/snapshot";
     /// Shard reads of query coordinators (bincode).
     pub const SHARD_READ: &str = "/internal/v1/shard";
     /// The queries running on the node (`SHOW QUERIES`).
@@ -75,6 +81,8 @@ pub mod paths {
         ("POST", RELEASE),
         ("POST", REBUILD),
         ("POST", RESUME),
+        ("GET", SNAPSHOT),
+        ("PUT", SNAPSHOT),
         ("POST", SHARD_READ),
         ("GET", QUERIES),
         ("POST", KILL_QUERY),
@@ -201,6 +209,11 @@ pub struct ShardStatus {
     pub state: ReplicaState,
     /// Offset of the last applied record; `None` before the first.
     pub applied_offset: Option<i64>,
+    /// Every record at or below this offset is applied and in the node's
+    /// synced WAL: it survives a power loss. What log retention may trim
+    /// below (see `RetentionPolicy::log_retention_ns`).
+    #[serde(default)]
+    pub durable_offset: Option<i64>,
     /// Every record at or below this offset is applied (the applied offset,
     /// or further when the partition's tail holds no data records).
     pub caught_up_through: Option<i64>,
@@ -271,9 +284,147 @@ pub struct ResumeRequest {
     pub from_offset: i64,
 }
 
+/// The first [`SnapshotHeader::LEN`] bytes of a shard snapshot stream
+/// (`storage::snapshot` writes and reads the rest): which format, which
+/// history of its log the shard follows and the offset of the last record
+/// its contents include, so that a backup knows what a file holds without
+/// reading it through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotHeader {
+    /// The shard's incarnation: drawn when it was created or its log
+    /// started over, kept by its copies. Same incarnation and offset, same
+    /// contents.
+    pub incarnation: u64,
+    /// The last applied record's offset; `None` for a shard that applied none.
+    pub applied_offset: Option<i64>,
+}
+
+/// Why bytes are not a [`SnapshotHeader`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotHeaderError {
+    /// Fewer bytes than a header.
+    #[error("snapshot shorter than its header")]
+    Short,
+    /// Not a snapshot.
+    #[error("not a Sluice shard snapshot (bad magic)")]
+    Magic,
+    /// A format this build does not read.
+    #[error("snapshot format version {0} is not supported (this build reads {v})", v = SnapshotHeader::VERSION)]
+    Version(u32),
+}
+
+impl SnapshotHeader {
+    /// Bytes of a header.
+    pub const LEN: usize = 28;
+    const MAGIC: &'static [u8; 8] = b"SLUICESS";
+    /// The stream format this build writes and reads.
+    pub const VERSION: u32 = 1;
+    const NONE: i64 = i64::MIN;
+
+    /// The header's bytes.
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
+        b[..8].copy_from_slice(Self::MAGIC);
+        b[8..12].copy_from_slice(&Self::VERSION.to_be_bytes());
+        b[12..20].copy_from_slice(&self.incarnation.to_be_bytes());
+        b[20..].copy_from_slice(&self.applied_offset.unwrap_or(Self::NONE).to_be_bytes());
+        b
+    }
+
+    /// Reads a header from the start of `bytes`.
+    pub fn decode(bytes: &[u8]) -> Result<Self, SnapshotHeaderError> {
+        let b = bytes.get(..Self::LEN).ok_or(SnapshotHeaderError::Short)?;
+        if &b[..8] != Self::MAGIC {
+            return Err(SnapshotHeaderError::Magic);
+        }
+        let version = u32::from_be_bytes(b[8..12].try_into().expect("4 bytes"));
+        if version != Self::VERSION {
+            return Err(SnapshotHeaderError::Version(version));
+        }
+        let incarnation = u64::from_be_bytes(b[12..20].try_into().expect("8 bytes"));
+        let offset = i64::from_be_bytes(b[20..].try_into().expect("8 bytes"));
+        Ok(SnapshotHeader {
+            incarnation,
+            applied_offset: (offset != Self::NONE).then_some(offset),
+        })
+    }
+}
+
+/// `PUT /internal/shards/{id}/snapshot?log=…`: what the installed shard's
+/// offset means for the partition it now reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallLog {
+    /// The snapshot is of this partition (a peer's copy): go on after its
+    /// offset.
+    #[default]
+    Keep,
+    /// The snapshot is of a partition of this name from a backup: go on
+    /// after its offset if the topic was there before the install and holds
+    /// that offset; otherwise (a new broker) start at the beginning.
+    Continue,
+    /// The partition is a new log (a restore under a new name): start at
+    /// its beginning.
+    New,
+}
+
+impl InstallLog {
+    /// The query value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallLog::Keep => "keep",
+            InstallLog::Continue => "continue",
+            InstallLog::New => "new",
+        }
+    }
+}
+
+/// `PUT /internal/shards/{id}/snapshot`: what was installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallReport {
+    /// The shard.
+    pub shard_id: ShardId,
+    /// The snapshot's applied offset.
+    pub snapshot_offset: Option<i64>,
+    /// Whether the replica goes on from that offset (else from the
+    /// partition's beginning).
+    pub offset_kept: bool,
+    /// Keys installed.
+    pub entries: u64,
+    /// Bytes received.
+    pub bytes: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_headers_round_trip_and_refuse_other_bytes() {
+        for (incarnation, o) in [(0, None), (7, Some(0)), (u64::MAX, Some(i64::MAX))] {
+            let h = SnapshotHeader {
+                incarnation,
+                applied_offset: o,
+            };
+            assert_eq!(SnapshotHeader::decode(&h.encode()), Ok(h));
+        }
+        let mut b = SnapshotHeader {
+            incarnation: 1,
+            applied_offset: None,
+        }
+        .encode();
+        assert_eq!(
+            SnapshotHeader::decode(&b[..SnapshotHeader::LEN - 1]),
+            Err(SnapshotHeaderError::Short)
+        );
+        b[11] = 9;
+        assert_eq!(
+            SnapshotHeader::decode(&b),
+            Err(SnapshotHeaderError::Version(9))
+        );
+        b[0] = b'X';
+        assert_eq!(SnapshotHeader::decode(&b), Err(SnapshotHeaderError::Magic));
+    }
 
     #[test]
     fn states_round_trip_through_their_heartbeat_form() {

@@ -2,7 +2,7 @@
 //!
 //! - **internal** (default `127.0.0.1:8088`, InfluxDB's RPC port), behind
 //!   the cluster's shared secret: replica status, digests at a common
-//!   offset, hold/release, rebuild, resume (see `schemas::node_api` for the
+//!   offset, hold/release, rebuild, resume, snapshots (see `schemas::node_api` for the
 //!   table); the shard-read route of [`crate::queries`] is merged here.
 //! - **public** (default `127.0.0.1:8086`): ingest's `/write`,
 //!   `/api/v2/write` and `/ping`, plus `/health` and `/metrics`;
@@ -20,13 +20,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::StreamExt as _;
 use ingest::http::{check_endpoint_auth, Endpoint, WriteApi};
 use meta_client::auth::has_shared_secret;
 use schemas::meta::ShardId;
 use schemas::meta_api::ErrorBody;
 use schemas::node_api::{
-    paths, DigestReport, HoldRequest, ReplicaState, ResumeRequest, ShardStatus, NODE_API_VERSION,
-    VERSION_HEADER,
+    paths, DigestReport, HoldRequest, InstallLog, InstallReport, ReplicaState, ResumeRequest,
+    ShardStatus, NODE_API_VERSION, VERSION_HEADER,
 };
 use serde::Deserialize;
 use tracing::info;
@@ -63,6 +64,9 @@ pub enum ApiError {
     /// The storage engine failed.
     #[error("storage: {0}")]
     Storage(#[from] storage::Error),
+    /// A snapshot could not be installed.
+    #[error(transparent)]
+    Install(#[from] crate::snapshots::InstallError),
     /// A blocking task was cancelled (shutdown).
     #[error("shutting down")]
     ShuttingDown,
@@ -83,6 +87,12 @@ impl IntoResponse for ApiError {
             ApiError::Wait(WaitError::NoReplica(_)) => StatusCode::NOT_FOUND,
             ApiError::Wait(_) => StatusCode::CONFLICT,
             ApiError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Install(crate::snapshots::InstallError::Busy(_)) => StatusCode::CONFLICT,
+            ApiError::Install(crate::snapshots::InstallError::Storage {
+                source: storage::Error::Snapshot(_),
+                ..
+            }) => StatusCode::BAD_REQUEST,
+            ApiError::Install(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let body = ErrorBody {
             error: self.to_string(),
@@ -103,6 +113,7 @@ pub(crate) fn internal_routes(node: Arc<Node>) -> Router {
         .route(paths::RELEASE, post(release))
         .route(paths::REBUILD, post(rebuild))
         .route(paths::RESUME, post(resume))
+        .route(paths::SNAPSHOT, get(snapshot).put(install))
         .with_state(node)
 }
 
@@ -322,11 +333,37 @@ async fn release(
     Ok(Json(r.status()))
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct RebuildQuery {
+    /// Replay from the partition's beginning, not from a peer's snapshot.
+    #[serde(default)]
+    replay: bool,
+}
+
+/// Drops the replica and rebuilds it; refused, before anything is
+/// dropped, when the rebuild could not bring back what the replica holds.
 async fn rebuild(
     State(node): State<Arc<Node>>,
     Path(id): Path<ShardId>,
+    Query(q): Query<RebuildQuery>,
 ) -> Result<(StatusCode, Json<ShardStatus>), ApiError> {
     let r = replica(&node, id)?;
+    if r.lock_status().detached {
+        return Err(ApiError::Conflict(format!(
+            "shard {id} is being installed from a snapshot; rebuild it afterwards"
+        )));
+    }
+    let peer = !q.replay
+        && !crate::snapshots::peers_by_freshness(&node, id)
+            .await
+            .is_empty();
+    if !peer {
+        if let Some(reason) = crate::snapshots::log_gone_reason(&node, &r).await {
+            return Err(ApiError::Conflict(format!(
+                "refusing to drop shard {id}: {reason}"
+            )));
+        }
+    }
     let r2 = Arc::clone(&r);
     blocking(move || {
         let mut ctl = r2.lock_control();
@@ -339,12 +376,85 @@ async fn rebuild(
             st.hold = None;
             st.rebuilds += 1;
         }
-        r2.command(&mut ctl, Command::Rebuild);
+        r2.command(&mut ctl, Command::Rebuild { replay: q.replay });
         Ok(())
     })
     .await?;
-    info!(shard_id = id, "rebuild requested");
+    info!(shard_id = id, replay = q.replay, "rebuild requested");
     Ok((StatusCode::ACCEPTED, Json(r.status())))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SnapshotQuery {
+    /// First wait until the replica has applied every record its partition
+    /// holds now (a backup: every write acknowledged before it is in).
+    #[serde(default)]
+    caught_up: bool,
+    timeout_ms: Option<u64>,
+    /// `<incarnation>-<offset|none>`: answer 304 if the replica is there.
+    unless: Option<String>,
+}
+
+/// The replica as a snapshot stream (`storage::snapshot`), of one instant
+/// while it goes on applying.
+async fn snapshot(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<ShardId>,
+    Query(q): Query<SnapshotQuery>,
+) -> Result<Response, ApiError> {
+    let r = replica(&node, id)?;
+    if q.caught_up {
+        let high = node
+            .watermarks()
+            .high(&r.spec.topic, r.spec.partition)
+            .await
+            .map_err(|e| ApiError::Conflict(format!("cannot read the partition's end: {e}")))?;
+        let wait = q
+            .timeout_ms
+            .map_or(DEFAULT_DIGEST_WAIT, Duration::from_millis);
+        if high > 0 {
+            r.wait_for(high - 1, wait).await?;
+        }
+    }
+    let shard = r.shard().ok_or(ApiError::NotOpen(id))?;
+    if let Some(unless) = &q.unless {
+        let offset = shard
+            .applied_offset()
+            .map_or_else(|| "none".to_owned(), |o| o.to_string());
+        if *unless == format!("{}-{offset}", shard.incarnation()) {
+            return Ok(StatusCode::NOT_MODIFIED.into_response());
+        }
+    }
+    drop(shard);
+    info!(shard_id = id, caught_up = q.caught_up, "serving a snapshot");
+    let body = axum::body::Body::from_stream(crate::snapshots::export(&node, id));
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct InstallQuery {
+    #[serde(default)]
+    log: InstallLog,
+}
+
+/// Installs the body (a snapshot stream) in place of the replica.
+async fn install(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<ShardId>,
+    Query(q): Query<InstallQuery>,
+    body: axum::body::Body,
+) -> Result<Json<InstallReport>, ApiError> {
+    let r = replica(&node, id)?;
+    let stream = body
+        .into_data_stream()
+        .map(|c| c.map_err(std::io::Error::other));
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let report = crate::snapshots::install(Arc::clone(&node), r, reader, q.log).await?;
+    Ok(Json(report))
 }
 
 async fn resume(

@@ -114,12 +114,18 @@ pub(crate) struct Consumers {
     workers: Vec<(mpsc::Sender<Wake>, std::thread::JoinHandle<()>)>,
 }
 
+/// Where a replica without a shard asks for a peer's snapshot (the node's
+/// bootstrap task); it answers with [`Command::Attach`].
+pub(crate) type BootstrapRequests = tokio::sync::mpsc::UnboundedSender<Arc<Replica>>;
+
 /// What every apply loop of a node shares.
 struct Shared {
     consumer: Arc<ReplicaConsumer>,
     store: Store,
     config: ConsumerConfig,
     metrics: Arc<Metrics>,
+    /// `None` (a replay without a node): new replicas replay the partition.
+    bootstrap: Option<BootstrapRequests>,
 }
 
 impl Consumers {
@@ -128,6 +134,7 @@ impl Consumers {
         config: ConsumerConfig,
         store: Store,
         metrics: Arc<Metrics>,
+        bootstrap: Option<BootstrapRequests>,
     ) -> Result<Consumers, kafka_log::Error> {
         let consumer = Arc::new(kafka_log::replica_consumer(
             &config.kafka,
@@ -139,6 +146,7 @@ impl Consumers {
             store,
             config,
             metrics,
+            bootstrap,
         });
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..threads).map(|_| mpsc::channel()).unzip();
         let workers = rxs
@@ -256,7 +264,7 @@ impl Worker {
             }
         }
         let mut l = ApplyLoop::new(Arc::clone(&self.shared), replica, self.tx.clone());
-        l.open_and_assign();
+        l.start(true);
         self.loops.insert(id, l);
         self.ready.insert(id);
     }
@@ -347,6 +355,9 @@ enum Phase {
     Held { next: i64 },
     /// Stopped by a failure; waits for a command.
     Failed,
+    /// The shard is closed while a snapshot replaces it; waits for
+    /// [`Command::Attach`].
+    Detached,
 }
 
 /// A failure: what to tell the operator.
@@ -421,12 +432,21 @@ impl ApplyLoop {
                 self.close(remove);
                 return Step::Stopped;
             }
-            Some(Command::Rebuild) => self.rebuild(),
+            Some(Command::Rebuild { replay }) => self.rebuild(replay),
             Some(Command::Resume(from)) => self.resume(from),
-            None => {}
+            Some(Command::Detach) => self.detach(),
+            Some(Command::Attach) if self.phase == Phase::Detached => {
+                self.replica().lock_status().detached = false;
+                self.open_and_assign();
+            }
+            Some(Command::Fail(reason)) if self.phase == Phase::Detached => {
+                self.replica().lock_status().detached = false;
+                self.fail(Failure::new(FailureKind::OutOfRange, reason));
+            }
+            Some(Command::Attach | Command::Fail(_)) | None => {}
         }
         match self.phase {
-            Phase::Failed => Step::Idle,
+            Phase::Failed | Phase::Detached => Step::Idle,
             Phase::Held { next } => {
                 // Released by a wake (the API's release) or a tick (expiry).
                 self.held(next);
@@ -452,7 +472,7 @@ impl ApplyLoop {
                     self.compact_if_cold(&shard);
                 }
             }
-            Phase::Failed => {}
+            Phase::Failed | Phase::Detached => {}
         }
     }
 
@@ -470,6 +490,85 @@ impl ApplyLoop {
         }
         self.unassign();
         self.phase = Phase::Failed;
+    }
+
+    /// Starts a replica: a shard the store does not hold yet is first
+    /// offered a peer's snapshot (when `may_bootstrap` and the node
+    /// bootstraps), then opened and assigned.
+    fn start(&mut self, may_bootstrap: bool) {
+        let id = self.replica.spec.shard_id;
+        if self.shard.is_none() {
+            // Keys without meta are what an import cut short by a crash
+            // leaves; a shard opened over them would reuse their ids.
+            match self.shared.store.contains_shard(id) {
+                Ok(false) => {
+                    if let Err(e) = self.shared.store.destroy_shard(id) {
+                        self.fail(Failure::new(
+                            FailureKind::Open,
+                            format!("cannot clear shard {id}: {e}"),
+                        ));
+                        return;
+                    }
+                }
+                Ok(true) => {}
+                Err(e) => {
+                    self.fail(Failure::new(
+                        FailureKind::Open,
+                        format!("cannot look up shard {id}: {e}"),
+                    ));
+                    return;
+                }
+            }
+        }
+        if let (true, Some(requests)) = (may_bootstrap, self.shared.bootstrap.clone()) {
+            match self.shared.store.contains_shard(id) {
+                Ok(false) => {
+                    let span = self.span();
+                    let _entered = span.enter();
+                    self.detach();
+                    if self.phase == Phase::Detached {
+                        info!("no local copy: asking the node for a peer's snapshot");
+                        if requests.send(Arc::clone(&self.replica)).is_ok() {
+                            return;
+                        }
+                        // The node is stopping: nothing will answer.
+                        self.replica().lock_status().detached = false;
+                    }
+                }
+                Ok(true) => {}
+                Err(e) => {
+                    self.fail(Failure::new(
+                        FailureKind::Open,
+                        format!("cannot look up shard {id}: {e}"),
+                    ));
+                    return;
+                }
+            }
+        }
+        self.open_and_assign();
+    }
+
+    /// Stops fetching and closes the shard, so that a snapshot can replace
+    /// it; the installer waits for [`crate::replica::Status::detached`].
+    fn detach(&mut self) {
+        self.unassign();
+        if !self.close_shard() {
+            self.fail(Failure::new(
+                FailureKind::Open,
+                "the shard could not be closed for a snapshot",
+            ));
+            return;
+        }
+        {
+            let mut st = self.replica().lock_status();
+            st.state = ReplicaState::CatchingUp;
+            st.applied = None;
+            st.detached = true;
+            st.detaches += 1;
+        }
+        // What the snapshot holds may be behind what this copy had.
+        self.replica().reset_progress(None);
+        self.phase = Phase::Detached;
     }
 
     /// Opens the shard (if not open) and assigns the partition at the
@@ -512,11 +611,12 @@ impl ApplyLoop {
             (Some(a), None) => Some(a + 1),
             (None, None) => None,
         };
-        if let Some(start) = start {
-            if let Some(failure) = self.check_in_range(start) {
-                self.fail(failure);
-                return;
-            }
+        // From the beginning needs no check here: whoever started this
+        // replica without a snapshot (the bootstrap, a rebuild by replay)
+        // has made sure the partition still starts at offset 0.
+        if let Some(failure) = start.and_then(|start| self.check_in_range(start)) {
+            self.fail(failure);
+            return;
         }
         info!(?applied, ?start, "assigning partition");
         self.assign(start);
@@ -1015,9 +1115,11 @@ impl ApplyLoop {
         }
     }
 
-    /// Drops the local copy and replays the partition from its beginning.
-    fn rebuild(&mut self) {
-        info!("rebuilding replica from the beginning of the partition");
+    /// Drops the local copy and rebuilds it: from a peer's snapshot and
+    /// the partition after it, or with `replay` from the partition's
+    /// beginning.
+    fn rebuild(&mut self, replay: bool) {
+        info!(replay, "rebuilding replica");
         self.unassign();
         if !self.close_shard() {
             self.fail(Failure::new(
@@ -1044,7 +1146,7 @@ impl ApplyLoop {
             st.offset_skips = 0;
         }
         self.replica().reset_progress(None);
-        self.open_and_assign();
+        self.start(!replay);
     }
 
     /// Continues a failed replica at `from`.

@@ -19,7 +19,9 @@
 //!    └──────────── status: state, applied offset, watermarks, lag, bytes
 //!
 //!  internal API :8088 (api.rs, behind the cluster's shared secret) ── status,
-//!                 digest@offset, hold/release, rebuild, resume
+//!                 digest@offset, hold/release, rebuild, resume, snapshot
+//!                 (snapshots.rs: GET streams a replica, PUT installs one;
+//!                 a new owner bootstraps from the freshest healthy peer)
 //!                 (queries/shard_api.rs) ── shard reads of peers coordinating a query
 //!  public API   :8086 (ingest::serve: connection limit, read deadlines; api.rs) ──
 //!                 /write /api/v2/write /ping (ingest) /health /metrics
@@ -33,7 +35,8 @@
 //! `consumer` (the node's consumer, apply threads and loops), [`replica`] (state shared between the
 //! consumer and the API), `api` (both routers), [`queries`] (InfluxQL:
 //! `/query`, statements, the cluster view the engine reads through,
-//! continuous queries), `purge` (deleted groups' topics and meta entries),
+//! continuous queries), `purge` (deleted groups' topics and meta entries), [`snapshots`]
+//! (replicas as streams: serving, installing, bootstrapping new owners),
 //! [`metrics`], [`config`].
 //!
 //! ## Design choices
@@ -86,9 +89,12 @@
 //! the heartbeat's `ReplicaStatus::state` (`catching_up`, `healthy`,
 //! `failed: <reason>`; parse with `schemas::node_api::ReplicaState::parse`),
 //! so coordinators on other nodes pick only healthy owners. Adding an owner
-//! (a node added, a replication factor raised) is the same path: the meta
-//! watch starts a replica with an empty shard, which replays the
-//! partition from its beginning.
+//! (a node added, `copy-shard`, a replication factor raised) is the same
+//! path: the meta watch starts a replica the store does not hold, which
+//! installs the freshest healthy peer's snapshot and fetches only the
+//! partition after its offset (`snapshots.rs`); with no healthy peer, or
+//! with `rebuild-shard --replay`, it replays the partition from its
+//! beginning, which is refused when the log no longer starts at offset 0.
 //!
 //! **Digests at a common offset.** `sluice-ctl verify-shard` holds every
 //! owner where it is (`POST .../hold`), takes the largest of their applied
@@ -118,6 +124,7 @@ pub mod node;
 mod purge;
 pub mod queries;
 pub mod replica;
+pub mod snapshots;
 
 pub use config::{ConfigError, FileConfig, NodeConfig};
 pub use consumer::ConsumerConfig;
@@ -135,7 +142,7 @@ pub fn replay_partition(
 ) -> Result<schemas::node_api::ShardStatus, String> {
     let metrics = std::sync::Arc::new(metrics::Metrics::new(prometheus::Registry::new()));
     let consumers =
-        consumer::Consumers::start(config, store, metrics).map_err(|e| e.to_string())?;
+        consumer::Consumers::start(config, store, metrics, None).map_err(|e| e.to_string())?;
     let replica = consumers.add(spec, 0);
     loop {
         std::thread::sleep(std::time::Duration::from_millis(5));

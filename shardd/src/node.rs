@@ -15,6 +15,7 @@ use ingest::write::WriteService;
 use kafka_log::Watermarks;
 use meta_client::auth::Authenticator;
 use meta_client::{Follower, MetaClient};
+use node_client::NodeClient;
 use prometheus::Registry;
 use schemas::meta::{MetaData, NodeId, NodeState, ShardId};
 use schemas::meta_api::{MetaCommand, ReplicaStatus};
@@ -61,6 +62,9 @@ pub enum NodeError {
     /// The HTTPS certificate or key could not be loaded.
     #[error(transparent)]
     Tls(#[from] ingest::serve::TlsError),
+    /// The client of peers' internal APIs could not be built.
+    #[error(transparent)]
+    PeerClient(#[from] node_client::Error),
     /// The data directory is unusable.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -105,6 +109,8 @@ pub struct Node {
     consumers: Mutex<Option<Consumers>>,
     /// Watermark queries for read-your-writes and the status poller.
     watermarks: Watermarks,
+    /// The client of peers' internal APIs (snapshots).
+    peers: NodeClient,
     stopping: AtomicBool,
     /// The shards owned when the node started that have not caught up
     /// since; `None` once all have (or before the first meta data).
@@ -206,8 +212,17 @@ impl Node {
         tokio::spawn(check_topics(Arc::clone(&write)));
         let watermarks = Watermarks::new(&config.kafka)?;
         let store = Store::open(config.data_dir.join(STORE_DIR), config.budget)?;
-        let consumers =
-            Consumers::start(config.consumer.clone(), store.clone(), Arc::clone(&metrics))?;
+        let (bootstrap_tx, bootstrap_rx) = tokio::sync::mpsc::unbounded_channel();
+        let consumers = Consumers::start(
+            config.consumer.clone(),
+            store.clone(),
+            Arc::clone(&metrics),
+            Some(bootstrap_tx),
+        )?;
+        let peers = NodeClient::new(
+            config.metad.shared_secret.clone(),
+            node_client::DEFAULT_TIMEOUT,
+        )?;
         let node = Arc::new(Node {
             id: registered.id,
             first_start: identity.first_start,
@@ -224,9 +239,14 @@ impl Node {
             replicas: RwLock::default(),
             consumers: Mutex::new(Some(consumers)),
             watermarks,
+            peers,
             stopping: AtomicBool::new(false),
             starting: Mutex::default(),
         });
+        tokio::spawn(
+            crate::snapshots::run_bootstraps(Arc::clone(&node), bootstrap_rx)
+                .instrument(info_span!("shardd", node_id = registered.id)),
+        );
 
         let tracker = Arc::new(crate::queries::tracker::QueryTracker::new(
             node.config().query_limits,
@@ -479,6 +499,16 @@ impl Node {
         }
     }
 
+    /// The node's shard store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The node's client of peers' internal APIs.
+    pub fn peers(&self) -> &NodeClient {
+        &self.peers
+    }
+
     /// The node's client of partition watermarks (replica progress,
     /// read-your-writes).
     pub fn watermarks(&self) -> &Watermarks {
@@ -644,6 +674,36 @@ impl Node {
 
     // ---- heartbeat and watermarks ---------------------------------------
 
+    /// Syncs the store's WAL and records, for each replica, the applied
+    /// offset the sync covers (log retention trims only below it).
+    async fn mark_durable(&self) {
+        let seen: Vec<(Arc<Replica>, Option<i64>, u64)> = self
+            .replicas()
+            .into_iter()
+            .map(|r| {
+                let st = r.lock_status();
+                let (applied, generation) = (st.applied, st.generation);
+                drop(st);
+                (r, applied, generation)
+            })
+            .collect();
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.sync_wal()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "syncing the store's WAL");
+                return;
+            }
+            Err(_) => return,
+        }
+        for (r, applied, generation) in seen {
+            let mut st = r.lock_status();
+            if st.generation == generation && applied.is_some() {
+                st.durable = st.durable.max(applied);
+            }
+        }
+    }
+
     /// The replicas as the heartbeat reports them.
     pub fn replica_statuses(&self) -> Vec<ReplicaStatus> {
         self.replicas()
@@ -751,6 +811,7 @@ impl Node {
             // Keeps the start gate of /health current: a replica that
             // caught up after the start leaves it even if no probe asked.
             self.settle_start(&self.replica_progress());
+            self.mark_durable().await;
             match self
                 .client
                 .heartbeat(self.id, self.replica_statuses())

@@ -44,10 +44,20 @@ impl Waker {
 }
 
 /// What the API asks the consumer to do at its next iteration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Command {
-    /// Drop the local copy and replay from the earliest offset.
-    Rebuild,
+    /// Drop the local copy and rebuild it: from a peer's snapshot (the
+    /// node's bootstrap, when it has one) unless `replay`, then from the
+    /// partition.
+    Rebuild { replay: bool },
+    /// Close the shard and stop fetching: a snapshot is about to replace it.
+    Detach,
+    /// The shard is in place again (installed, or none could be): open it
+    /// and fetch from after its applied offset.
+    Attach,
+    /// Stay stopped: no snapshot could be installed and the log can no
+    /// longer rebuild the replica (the reason says why).
+    Fail(String),
     /// Continue a failed replica at this offset.
     Resume(i64),
     /// Stop; `remove` also deletes the directory (no longer owned).
@@ -86,6 +96,17 @@ pub(crate) struct Status {
     pub points_dropped: u64,
     pub hold: Option<i64>,
     pub rebuilds: u64,
+    /// The apply loop has let go of the shard (see [`Command::Detach`]).
+    pub detached: bool,
+    /// Counts the loop's detaches, so that an installer waits for the one
+    /// it asked for, not an earlier one.
+    pub detaches: u64,
+    /// Every record at or below it is applied and in the synced WAL.
+    pub durable: Option<i64>,
+    /// Counts the times the shard's contents were dropped (rebuild,
+    /// snapshot install), so that a WAL sync that started before cannot
+    /// vouch for what came after.
+    pub generation: u64,
 }
 
 impl Default for Status {
@@ -105,6 +126,10 @@ impl Default for Status {
             points_dropped: 0,
             hold: None,
             rebuilds: 0,
+            detached: false,
+            detaches: 0,
+            durable: None,
+            generation: 0,
         }
     }
 }
@@ -153,6 +178,9 @@ pub struct Replica {
     /// Every record at or below the published offset is applied: the
     /// read-your-writes and digest waits watch it.
     pub(crate) progress: watch::Sender<Option<i64>>,
+    /// One snapshot install at a time (a peer's bootstrap, an operator's
+    /// restore).
+    pub(crate) install: tokio::sync::Mutex<()>,
 }
 
 impl Replica {
@@ -165,6 +193,7 @@ impl Replica {
             waker,
             status: Mutex::new(Status::default()),
             progress: watch::channel(None).0,
+            install: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -212,9 +241,14 @@ impl Replica {
         }
     }
 
+    /// Moves progress back (the shard's contents were dropped): to `to`,
+    /// and nothing is durable any more.
     pub(crate) fn reset_progress(&self, to: Option<i64>) {
         self.progress.send_replace(to);
-        self.lock_status().caught_up_through = to;
+        let mut st = self.lock_status();
+        st.caught_up_through = to;
+        st.durable = None;
+        st.generation += 1;
     }
 
     /// Sends a command and wakes the consumer.
@@ -270,6 +304,7 @@ impl Replica {
             lag_seconds: st.lag_seconds(now_ms()),
             state: st.state,
             applied_offset: st.applied,
+            durable_offset: st.durable,
             caught_up_through: st.caught_up_through,
             high_watermark: st.high_watermark,
             low_watermark: st.low_watermark,

@@ -2,7 +2,8 @@
 //! processes owning the same shard. Both apply the same records and agree
 //! on the digest at a common offset; one is SIGKILLed mid-stream and
 //! restarted and catches up to the same digest; one is rebuilt from
-//! scratch by replay and its digest equals the other's.
+//! scratch by replay, then from the other's snapshot, and its digest
+//! equals the other's each time.
 
 mod common;
 
@@ -15,7 +16,7 @@ use common::{
 use schemas::node_api::ReplicaState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_agree_survive_sigkill_and_rebuild_by_replay() {
+async fn two_replicas_agree_survive_sigkill_and_rebuild_by_replay_and_snapshot() {
     let cluster = Cluster::start().await;
     let dir = tempfile::tempdir().unwrap();
     let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
@@ -76,7 +77,7 @@ async fn two_replicas_agree_survive_sigkill_and_rebuild_by_replay() {
     assert_ne!(d[0].digest, first, "the later writes are in");
 
     // Rebuild b from scratch by replay.
-    let s = ib.rebuild(shard_id).await.expect("rebuild accepted");
+    let s = ib.rebuild(shard_id, true).await.expect("rebuild accepted");
     assert_eq!(
         s.state,
         ReplicaState::CatchingUp,
@@ -89,6 +90,27 @@ async fn two_replicas_agree_survive_sigkill_and_rebuild_by_replay() {
     let (_, d2) = digests_at_common_offset(&[&ia, &ib], shard_id).await;
     assert_eq!(d2[0].digest, d2[1].digest, "after rebuild: {d2:?}");
     assert_eq!(d2[0].digest, d[0].digest);
+
+    // Rebuild b from a's snapshot: nothing is replayed, the digest is a's,
+    // and b goes on with the partition after the snapshot's offset.
+    let s = ib.rebuild(shard_id, false).await.expect("rebuild accepted");
+    assert_eq!(s.rebuilds, 2);
+    let installed = ib.wait_caught_up(shard_id, hwm - 1).await;
+    assert_eq!(installed.applied_offset, Some(hwm - 1));
+    assert_eq!(
+        installed.records_applied, 0,
+        "installed, not replayed: {installed:?}"
+    );
+    let (_, d3) = digests_at_common_offset(&[&ia, &ib], shard_id).await;
+    assert_eq!(d3[1].digest, d[0].digest, "from the snapshot: {d3:?}");
+    write(&http, &a.http, "tsbs", tsbs_lines(50, 300, 20)).await;
+    let tail_hwm = high_watermark(&cluster.broker.bootstrap(), &group.topic, 0);
+    let tail = ib.wait_caught_up(shard_id, tail_hwm - 1).await;
+    assert_eq!(tail.records_applied as i64, tail_hwm - hwm, "only the tail");
+    let (_, d4) = digests_at_common_offset(&[&ia, &ib], shard_id).await;
+    assert_eq!(d4[0].digest, d4[1].digest, "after the tail: {d4:?}");
+    assert_ne!(d4[0].digest, d[0].digest);
+    let hwm = tail_hwm;
 
     // Status reaches metad with the heartbeat, and /metrics shows the shard.
     let status = cluster.meta.status().await.unwrap();

@@ -64,6 +64,12 @@ pub enum Error {
     /// The shard is open: opened twice, or destroyed while open.
     #[error("shard {0} is open")]
     ShardOpen(u64),
+    /// The store holds no shard with this id.
+    #[error("no shard {0} in this store")]
+    NoSuchShard(u64),
+    /// A snapshot stream could not be written or was refused.
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::SnapshotError),
     /// Reading the store directory failed (size on disk, destroy).
     #[error("i/o on {path}: {source}")]
     Io {

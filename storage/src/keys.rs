@@ -11,7 +11,7 @@
 //!   - `t` measurement, tag key, tag value, series id → ∅.
 //!   - `f` measurement, field name → type code, field id (u32 BE).
 //! - `default`: meta values (applied offset, id counters, window size, the
-//!   offset of the last full compaction).
+//!   offset of the last full compaction, the incarnation).
 
 pub(crate) const SERIES: u8 = b'k';
 pub(crate) const MEASUREMENT: u8 = b'm';
@@ -23,6 +23,12 @@ pub(crate) const META_NEXT_SERIES: &[u8] = b"next_series_id";
 pub(crate) const META_NEXT_FIELD: &[u8] = b"next_field_id";
 pub(crate) const META_WINDOW: &[u8] = b"window_ns";
 pub(crate) const META_COMPACTED_AT: &[u8] = b"compacted_at";
+/// Which history of its log the shard's contents follow: drawn when the
+/// shard is created and again when it forgets its offset (its log starts
+/// over); kept by a snapshot's copies. Two shards with the same
+/// incarnation and applied offset hold the same contents, which is what
+/// lets a backup keep a file instead of fetching it again.
+pub(crate) const META_INCARNATION: &[u8] = b"incarnation";
 /// An operator's resume offset, kept until a record at or after it is
 /// applied (the consumer's business; stored here so it lives and dies with
 /// the shard).
@@ -195,4 +201,15 @@ mod tests {
             }
         }
     }
+}
+
+/// A new incarnation (see [`META_INCARNATION`]): unique enough without a
+/// random-number dependency, as std's hasher keys are random per process
+/// and per call.
+pub(crate) fn new_incarnation(shard: u64) -> u64 {
+    use std::hash::BuildHasher as _;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::collections::hash_map::RandomState::new().hash_one((now, shard, std::process::id()))
 }

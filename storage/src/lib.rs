@@ -41,6 +41,9 @@
 //!        ─ values in time order ─► SHA-256 (independent of physical layout)
 //!  Store::open / shard / destroy_shard / shard_ids (options, column
 //!        families)                                     (store.rs)
+//!  Store::export_shard / import_shard ─ a shard's key range at one
+//!        sequence number as a stream; imported as SST files under any id
+//!                                                       (snapshot.rs)
 //!  Shard::digest, compact, needs_compaction, size_on_disk
 //!                                                       (shard/maintenance.rs)
 //! ```
@@ -51,7 +54,8 @@
 //! and shared helpers, and the prefixing iterator and write batch;
 //! `apply.rs`; `index.rs`; `scan.rs`; `merge.rs` the merge operator;
 //! `maintenance.rs` open/close, digest, compaction and sizes), [`store`]
-//! (the node's database, its options, creating and dropping shards).
+//! (the node's database, its options, creating and dropping shards),
+//! [`snapshot`] (a shard as a stream, to bootstrap a peer or back up).
 //!
 //! Exactly-once: the applied offset is written in the same `WriteBatch` as
 //! the data of the records it covers (the store's WAL on), so after any crash the shard
@@ -73,6 +77,7 @@ mod error;
 mod keys;
 pub mod predicate;
 mod shard;
+pub mod snapshot;
 pub mod store;
 
 pub use codec::{Block, Column, Value};
@@ -82,6 +87,7 @@ pub use shard::{
     dir_size, AlignedRows, AlignedScan, ApplyStats, BlockScan, FieldId, FieldInfo, SeriesEntry,
     SeriesId, Shard,
 };
+pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use store::{NodeBudget, ShardOptions, Store, DEFAULT_WINDOW_NS};
 
 #[cfg(test)]

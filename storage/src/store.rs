@@ -83,8 +83,8 @@ impl Default for ShardOptions {
 /// The node's store of shard replicas. Clones share the same database.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<DB>,
-    path: PathBuf,
+    pub(crate) db: Arc<DB>,
+    pub(crate) path: PathBuf,
     budget: NodeBudget,
     /// Ids of the shards open now: at most one [`Shard`] per id.
     open: Arc<Mutex<HashSet<u64>>>,
@@ -146,22 +146,37 @@ impl Store {
     /// Deletes every key of shard `id` (to rebuild it by replay, or because
     /// it is no longer owned here), durably. Refused while it is open.
     pub fn destroy_shard(&self, id: u64) -> Result<()> {
-        let open = self.lock_open();
-        if open.contains(&id) {
+        let _guard = self.reserve(id)?;
+        self.delete_shard_keys(id)
+    }
+
+    /// Keeps shard `id` from being opened until the guard is dropped;
+    /// refused while it is open.
+    pub(crate) fn reserve(&self, id: u64) -> Result<Reserved<'_>> {
+        if !self.lock_open().insert(id) {
             return Err(Error::ShardOpen(id));
         }
+        Ok(Reserved { store: self, id })
+    }
+
+    /// Deletes every key of shard `id`, durably (one range tombstone per
+    /// column family).
+    pub(crate) fn delete_shard_keys(&self, id: u64) -> Result<()> {
         let lo = shard_prefix(id);
         let hi = keys::prefix_end(&lo);
         let mut batch = rocksdb::WriteBatch::default();
         for name in COLUMN_FAMILIES {
-            let cf = self.db.cf_handle(name).expect("checked at open");
             let end: &[u8] = hi.as_deref().unwrap_or(&[0xff; 9]);
-            batch.delete_range_cf(cf, &lo[..], end);
+            batch.delete_range_cf(self.cf(name), &lo[..], end);
         }
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
         self.db.write_opt(batch, &wo)?;
         Ok(())
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(name).expect("checked at open")
     }
 
     /// The ids of the shards the store holds (open or not), ascending.
@@ -201,6 +216,18 @@ impl Store {
 
     fn lock_open(&self) -> std::sync::MutexGuard<'_, HashSet<u64>> {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A shard id taken out of use while its keys are replaced.
+pub(crate) struct Reserved<'a> {
+    store: &'a Store,
+    id: u64,
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        self.store.lock_open().remove(&self.id);
     }
 }
 

@@ -1380,3 +1380,119 @@ proptest! {
         check(&open(dir.path()))?;
     }
 }
+
+// ---- snapshots ------------------------------------------------------------
+
+#[test]
+fn snapshot_moves_a_shard_to_another_id_and_store_with_its_offset() {
+    let d1 = tempfile::tempdir().unwrap();
+    let source = store(d1.path());
+    let shard = source.shard(7, &options(1000)).unwrap();
+    // Another shard in the same store must not leak into the snapshot.
+    let other = source.shard(8, &options(1000)).unwrap();
+    other.apply(0, &generated(99)).unwrap();
+    for i in 0..60 {
+        shard.apply(i, &generated(i)).unwrap();
+    }
+    let digest = shard.digest().unwrap();
+    let mut bytes = Vec::new();
+    // Exported while open and applying: the snapshot is of one instant.
+    let info = source.export_shard(7, &mut bytes).unwrap();
+    shard.apply(60, &generated(60)).unwrap();
+    assert_eq!(info.applied_offset, Some(59));
+    assert_eq!(info.incarnation, shard.incarnation());
+    assert_ne!(shard.incarnation(), other.incarnation());
+    assert_eq!(info.bytes, bytes.len() as u64);
+
+    let d2 = tempfile::tempdir().unwrap();
+    let target = store(d2.path());
+    // What the id held before is replaced, not merged.
+    let stale = target.shard(3, &options(5)).unwrap();
+    stale.apply(100, &generated(100)).unwrap();
+    assert!(matches!(
+        target.import_shard(3, &bytes[..]),
+        Err(Error::ShardOpen(3))
+    ));
+    drop(stale);
+    assert!(!target.contains_shard(4).unwrap());
+    let imported = target.import_shard(3, &bytes[..]).unwrap();
+    assert_eq!(imported, info);
+    assert!(target.contains_shard(3).unwrap());
+    let copy = target.shard(3, &options(5)).unwrap();
+    assert_eq!(copy.digest().unwrap(), digest);
+    assert_eq!(copy.applied_offset(), Some(59));
+    assert_eq!(copy.window_ns(), 1000, "the window travels with the shard");
+    assert_eq!(
+        copy.incarnation(),
+        shard.incarnation(),
+        "and its incarnation"
+    );
+    assert_eq!(keys_of(&copy), keys_of(&shard));
+    // The copy goes on applying where the snapshot was, as its source did.
+    copy.apply(60, &generated(60)).unwrap();
+    assert_eq!(copy.digest().unwrap(), shard.digest().unwrap());
+    drop(copy);
+    target.forget_offset(3).unwrap();
+    let forgot = target.shard(3, &options(5)).unwrap();
+    assert_eq!(forgot.applied_offset(), None);
+    assert_ne!(
+        forgot.incarnation(),
+        shard.incarnation(),
+        "a new history of its log"
+    );
+    assert_eq!(
+        forgot.digest().unwrap().content,
+        shard.digest().unwrap().content
+    );
+}
+
+#[test]
+fn a_damaged_snapshot_is_refused_and_leaves_the_shard_as_it_was() {
+    let d1 = tempfile::tempdir().unwrap();
+    let source = store(d1.path());
+    let shard = source.shard(1, &options(1000)).unwrap();
+    for i in 0..10 {
+        shard.apply(i, &generated(i)).unwrap();
+    }
+    let mut bytes = Vec::new();
+    source.export_shard(1, &mut bytes).unwrap();
+    assert!(matches!(
+        source.export_shard(2, &mut Vec::new()),
+        Err(Error::NoSuchShard(2))
+    ));
+    let d2 = tempfile::tempdir().unwrap();
+    let target = store(d2.path());
+    // A healthy copy is there already: a damaged stream must not touch it.
+    target.import_shard(1, &bytes[..]).unwrap();
+    let digest = shard.digest().unwrap();
+    use crate::SnapshotError as S;
+    let cases: Vec<(Vec<u8>, fn(&S) -> bool)> = vec![
+        (bytes[..bytes.len() - 3].to_vec(), |e| {
+            matches!(e, S::Truncated { .. })
+        }),
+        (bytes[..bytes.len() / 2].to_vec(), |e| {
+            matches!(e, S::Truncated { .. })
+        }),
+        (b"not a snapshot, not at all, not ever".to_vec(), |e| {
+            matches!(e, S::Header(_))
+        }),
+        (
+            {
+                let mut b = bytes.clone();
+                let n = b.len();
+                b[n - 1] ^= 1;
+                b
+            },
+            |e| matches!(e, S::Count { .. }),
+        ),
+    ];
+    for (input, expected) in cases {
+        match target.import_shard(1, &input[..]) {
+            Err(Error::Snapshot(e)) => assert!(expected(&e), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(target.shard_ids().unwrap(), [1]);
+        let copy = target.shard(1, &options(1000)).unwrap();
+        assert_eq!(copy.digest().unwrap(), digest);
+    }
+}

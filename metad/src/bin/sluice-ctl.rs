@@ -1,5 +1,7 @@
 //! `sluice-ctl`: the operator CLI (an `influxd-ctl` equivalent).
 
+#[path = "ctl/backup.rs"]
+mod backup;
 #[path = "ctl/owners.rs"]
 mod owners;
 #[path = "ctl/replicas.rs"]
@@ -195,17 +197,82 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         wait_s: u64,
     },
-    /// Drop a node's replica of a shard and replay it from the partition's
-    /// earliest offset; shows progress until it has caught up.
+    /// Drop a node's replica of a shard and rebuild it: from the freshest
+    /// healthy peer's snapshot plus the partition after its offset, or by
+    /// replaying the partition from its earliest offset (`--replay`, or
+    /// when no peer is healthy); shows progress until it has caught up.
     RebuildShard {
         /// Shard id.
         shard: u64,
         /// The data node whose replica is rebuilt.
         #[arg(long)]
         node: NodeId,
+        /// Replay the whole partition instead of starting from a peer's
+        /// snapshot (refused by the node when the log no longer starts at
+        /// offset 0).
+        #[arg(long, default_value_t = false)]
+        replay: bool,
         /// Return once the rebuild is started instead of following it.
         #[arg(long, default_value_t = false)]
         no_wait: bool,
+    },
+    /// Set how long a retention policy's groups keep their records in
+    /// Kafka once every owner of a shard has applied them durably (`INF`:
+    /// keep everything, the default). Trimmed with DeleteRecords by the
+    /// data node with the lowest id, every purge interval; a replica that
+    /// needs deleted records later starts from a peer's snapshot.
+    SetLogRetention {
+        /// Database name.
+        #[arg(long)]
+        database: String,
+        /// Retention policy [default: the database's default].
+        #[arg(long)]
+        rp: Option<String>,
+        /// How long (`INF`, `1h`, `7d`, `2w`, ...).
+        duration: String,
+    },
+    /// Back up databases into a directory: their meta data and a
+    /// snapshot of each shard from its freshest healthy owner, taken once
+    /// the owner has applied every record its partition held at that
+    /// moment. A later backup into the same directory fetches only shards
+    /// that changed since (the others keep their files). Shows progress.
+    Backup {
+        /// The backup directory (made if missing).
+        #[arg(long = "to")]
+        to: std::path::PathBuf,
+        /// Only this database [default: all].
+        #[arg(long)]
+        database: Option<String>,
+        /// Only this retention policy (with --database).
+        #[arg(long, requires = "database")]
+        rp: Option<String>,
+        /// Only shard groups holding data at or after this time (RFC 3339,
+        /// e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Restore a backup into this cluster: databases and policies are made
+    /// where missing, each shard group is made again with owners among the
+    /// alive data nodes, and every owner installs its shard's snapshot and
+    /// then replays what the log still holds after it. Groups must not
+    /// overlap the target's existing ones: restore into an empty cluster,
+    /// or under a new database name.
+    Restore {
+        /// The backup directory.
+        #[arg(long = "from")]
+        from: std::path::PathBuf,
+        /// Which backup (a file name under DIR/backups) [default: the newest].
+        #[arg(long)]
+        backup: Option<String>,
+        /// Only this database of the backup [default: all].
+        #[arg(long)]
+        database: Option<String>,
+        /// Restore --database under this name (on new topics).
+        #[arg(long, requires = "database")]
+        new_database: Option<String>,
+        /// Only this retention policy.
+        #[arg(long)]
+        rp: Option<String>,
     },
     /// Continue a failed replica at an offset, skipping the records before
     /// it (e.g. past an undecodable record: its offset + 1).
@@ -631,10 +698,88 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RebuildShard {
             shard,
             node,
+            replay,
             no_wait,
         } => {
-            let s = replicas::rebuild(&client, &api, shard, node, !no_wait, cli.json).await?;
+            let s =
+                replicas::rebuild(&client, &api, shard, node, replay, !no_wait, cli.json).await?;
             print(cli.json, &s, || replicas::status_line(&s))
+        }
+        Command::SetLogRetention {
+            database,
+            rp,
+            duration,
+        } => {
+            let ns = parse_duration(&duration)?;
+            let meta = client.snapshot().await?;
+            let db = meta
+                .database(&database)
+                .with_context(|| format!("database {database:?} not found"))?;
+            let rp = rp
+                .or_else(|| db.default_retention_policy.clone())
+                .with_context(|| {
+                    format!("database {database:?} has no default policy: name one")
+                })?;
+            client
+                .apply(&schemas::meta_api::MetaCommand::SetLogRetention {
+                    database: database.clone(),
+                    retention_policy: rp.clone(),
+                    log_retention_ns: (ns > 0).then_some(ns),
+                })
+                .await?;
+            print(
+                cli.json,
+                &serde_json::json!({ "log_retention_ns": ns }),
+                || format!("log retention of {database}.{rp}: {duration}\n"),
+            )
+        }
+        Command::Backup {
+            to,
+            database,
+            rp,
+            since,
+        } => {
+            let since_ns = since
+                .map(|t| {
+                    humantime::parse_rfc3339_weak(&t)
+                        .with_context(|| format!("--since {t:?} is not an RFC 3339 time"))?
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos() as i64)
+                        .with_context(|| format!("--since {t:?} is before 1970"))
+                })
+                .transpose()?;
+            let selection = backup::Selection {
+                database,
+                retention_policy: rp,
+                since_ns,
+            };
+            let (path, manifest) = backup::backup(&client, &api, &to, &selection, cli.json).await?;
+            print(cli.json, &manifest, || {
+                backup::backup_line(&path, &manifest)
+            })
+        }
+        Command::Restore {
+            from,
+            backup: name,
+            database,
+            new_database,
+            rp,
+        } => {
+            let (path, manifest) = backup::load_manifest(&from, name.as_deref())?;
+            let options = backup::RestoreOptions {
+                database,
+                new_database,
+                retention_policy: rp,
+            };
+            let groups =
+                backup::restore(&client, &api, &from, &manifest, &options, cli.json).await?;
+            print(cli.json, &groups, || {
+                format!(
+                    "restored {} shard group(s) from {}\n",
+                    groups.len(),
+                    path.display()
+                )
+            })
         }
         Command::ResumeShard {
             shard,

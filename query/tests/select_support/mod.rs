@@ -44,6 +44,7 @@ pub fn load(
         shard_group_duration_ns: group_ns,
         replication_factor: 1,
         shard_count: Some(shard_count),
+        log_retention_ns: None,
         shard_groups: BTreeMap::new(),
     };
     let mut next_shard = 1;

@@ -14,6 +14,12 @@
 //! batch size, and prints field values per second of wall time and per
 //! CPU second of the process (consume + decode + apply; librdkafka's
 //! fetch threads included). Target: ≥ 1.5 M field values/s per core.
+//!
+//! Then it brings a new owner to caught-up both ways in the same run — a
+//! full replay, and a peer's snapshot plus the partition after it — and
+//! prints both times and the bytes per field value of the log, the
+//! snapshot and the compacted store. `--records 173 --hosts 100` is one
+//! day of TSBS at 10 s (864 000 lines).
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -265,5 +271,104 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!("\ntarget: >= 1.5 M field values/s per core");
+
+    new_owner(&topic, &kafka, values, bytes)?;
+    Ok(())
+}
+
+/// A new owner brought to caught-up two ways, in one run: by replaying the
+/// whole partition, and by installing a peer's snapshot (the peer being
+/// the replica the replay made, uncompacted, as a live peer's hot shard
+/// is) and then fetching the partition after its offset, which is empty
+/// here. The snapshot goes through a pipe between two threads, as it goes
+/// through the internal API's body between two nodes, without the network.
+fn new_owner(
+    topic: &str,
+    kafka: &KafkaConfig,
+    values: f64,
+    log_bytes: usize,
+) -> anyhow::Result<()> {
+    let spec = ReplicaSpec {
+        shard_id: SHARD_ID,
+        database: "bench".into(),
+        retention_policy: "autogen".into(),
+        shard_group_id: 1,
+        topic: topic.to_owned(),
+        partition: 0,
+    };
+    let config = ConsumerConfig {
+        kafka: kafka.clone(),
+        group_id: "replay-bench".into(),
+        ..ConsumerConfig::default()
+    };
+    println!(
+        "\nnew owner brought to caught-up (batch {}):",
+        config.batch_max_records
+    );
+    let peer_dir = tempfile::tempdir()?;
+    let peer = Store::open(peer_dir.path(), NodeBudget::default())?;
+    let t = Instant::now();
+    shardd::replay_partition(spec.clone(), peer.clone(), config.clone())
+        .map_err(|reason| anyhow::anyhow!("replay failed: {reason}"))?;
+    let replay_s = t.elapsed().as_secs_f64();
+    let peer_digest = peer.shard(SHARD_ID, &Default::default())?.digest()?;
+
+    let owner_dir = tempfile::tempdir()?;
+    let owner = Store::open(owner_dir.path(), NodeBudget::default())?;
+    let t = Instant::now();
+    let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
+    let exporter = {
+        let peer = peer.clone();
+        std::thread::spawn(move || {
+            peer.export_shard(
+                SHARD_ID,
+                std::io::BufWriter::with_capacity(256 << 10, writer),
+            )
+        })
+    };
+    let imported = owner.import_shard(
+        SHARD_ID,
+        std::io::BufReader::with_capacity(256 << 10, reader),
+    )?;
+    exporter
+        .join()
+        .map_err(|_| anyhow::anyhow!("export thread panicked"))??;
+    let tail = shardd::replay_partition(spec, owner.clone(), config)
+        .map_err(|reason| anyhow::anyhow!("tail replay failed: {reason}"))?;
+    let snapshot_s = t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        tail.records_applied == 0,
+        "the tail held {} records",
+        tail.records_applied
+    );
+    let shard = owner.shard(SHARD_ID, &Default::default())?;
+    anyhow::ensure!(
+        shard.digest()? == peer_digest,
+        "the snapshot's copy differs from its peer"
+    );
+    println!("  by full replay:         {replay_s:>7.2} s");
+    println!(
+        "  by snapshot + tail:     {snapshot_s:>7.2} s  ({:.1} MiB streamed, {:.1}x faster)",
+        imported.bytes as f64 / (1 << 20) as f64,
+        replay_s / snapshot_s
+    );
+
+    drop(shard);
+    let peer_shard = peer.shard(SHARD_ID, &Default::default())?;
+    peer_shard.compact()?;
+    let store_bytes = peer.size_on_disk()?;
+    println!("\nbytes per field value:");
+    println!(
+        "  Kafka log (record payloads, before the broker's own overhead): {:>6.2}",
+        log_bytes as f64 / values
+    );
+    println!(
+        "  snapshot stream:                                            {:>6.2}",
+        imported.bytes as f64 / values
+    );
+    println!(
+        "  shard store on disk, compacted (whole store directory):     {:>6.2}",
+        store_bytes as f64 / values
+    );
     Ok(())
 }

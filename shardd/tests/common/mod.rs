@@ -267,8 +267,14 @@ impl Internal {
         self.client.resume(&self.addr, shard, from_offset).await
     }
 
-    pub async fn rebuild(&self, shard: u64) -> Result<ShardStatus, node_client::Error> {
-        self.client.rebuild(&self.addr, shard).await
+    /// Rebuilds by replaying the partition (`replay`) or from a peer's
+    /// snapshot.
+    pub async fn rebuild(
+        &self,
+        shard: u64,
+        replay: bool,
+    ) -> Result<ShardStatus, node_client::Error> {
+        self.client.rebuild(&self.addr, shard, replay).await
     }
 
     /// Waits until the replica is in `state` and, with `through`, has

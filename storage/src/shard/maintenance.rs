@@ -37,22 +37,36 @@ impl Shard {
             sync_writes: options.sync_writes,
             writer: Mutex::new(Writer::default()),
             applied: AtomicI64::new(NO_OFFSET),
+            incarnation: 0,
         };
+        // Written with the WAL synced: a shard's window never changes,
+        // whatever happens to its first records.
+        let mut b = shard.batch();
         match shard.get(CF_META, keys::META_WINDOW, None)? {
             Some(v) => shard.window = read_i64(&v, keys::META_WINDOW)?,
+            None => b.put_cf(
+                shard.cf(CF_META),
+                keys::META_WINDOW,
+                shard.window.to_be_bytes(),
+            ),
+        }
+        // Shards from before incarnations get one now.
+        match shard.get(CF_META, keys::META_INCARNATION, None)? {
+            Some(v) => shard.incarnation = read_i64(&v, keys::META_INCARNATION)? as u64,
             None => {
-                // Written with the WAL synced: a shard's window never
-                // changes, whatever happens to its first records.
-                let mut b = shard.batch();
+                shard.incarnation = keys::new_incarnation(id);
                 b.put_cf(
                     shard.cf(CF_META),
-                    keys::META_WINDOW,
-                    shard.window.to_be_bytes(),
+                    keys::META_INCARNATION,
+                    shard.incarnation.to_be_bytes(),
                 );
-                let mut wo = WriteOptions::default();
-                wo.set_sync(true);
-                shard.db.write_opt(b.into_inner(), &wo)?;
             }
+        }
+        let b = b.into_inner();
+        if !b.is_empty() {
+            let mut wo = WriteOptions::default();
+            wo.set_sync(true);
+            shard.db.write_opt(b, &wo)?;
         }
         let writer = shard.load_writer()?;
         shard

@@ -67,6 +67,8 @@ pub struct Shard {
     writer: Mutex<Writer>,
     /// The applied offset for lock-free readers; `NO_OFFSET` = none.
     applied: AtomicI64,
+    /// See `keys::META_INCARNATION`.
+    incarnation: u64,
 }
 
 const NO_OFFSET: i64 = i64::MIN;
@@ -80,7 +82,7 @@ impl std::fmt::Debug for Shard {
     }
 }
 
-fn read_i64(v: &[u8], key: &[u8]) -> Result<i64> {
+pub(crate) fn read_i64(v: &[u8], key: &[u8]) -> Result<i64> {
     Ok(i64::from_be_bytes(
         v.try_into()
             .map_err(|_| Error::CorruptIndex(key.to_vec()))?,
@@ -285,6 +287,12 @@ impl Shard {
 
     pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
         self.db.cf_handle(name).expect("checked at open")
+    }
+
+    /// Which history of its log the contents follow (see
+    /// [`crate::SnapshotInfo::incarnation`]).
+    pub fn incarnation(&self) -> u64 {
+        self.incarnation
     }
 
     /// The offset of the last applied record, `None` for a new shard.

@@ -300,6 +300,7 @@ mod tests {
             shard_group_duration_ns: 1,
             replication_factor: 1,
             shard_count: None,
+            log_retention_ns: None,
             shard_groups: BTreeMap::new(),
         };
         rp.shard_groups.insert(1, group);

@@ -177,20 +177,22 @@ pub fn verification_table(v: &Verification) -> String {
     out
 }
 
-/// Asks `node` to rebuild its replica of `shard` and, with `wait`, shows
+/// Asks `node` to rebuild its replica of `shard` (from a peer's snapshot
+/// unless `replay`) and, with `wait`, shows
 /// progress until it is healthy again.
 pub async fn rebuild(
     client: &MetaClient,
     api: &NodeClient,
     shard: ShardId,
     node: NodeId,
+    replay: bool,
     wait: bool,
     quiet: bool,
 ) -> anyhow::Result<ShardStatus> {
     let meta = client.snapshot().await?;
     let n = owner(&meta, shard, node)?;
     let status = api
-        .rebuild(&n.internal_addr, shard)
+        .rebuild(&n.internal_addr, shard, replay)
         .await
         .with_context(at(&n))?;
     if !wait {

@@ -212,6 +212,7 @@ mod tests {
                 shard_group_duration_ns: 7 * 86_400_000_000_000,
                 replication_factor: 1,
                 shard_count: None,
+                log_retention_ns: None,
                 shard_groups: BTreeMap::new(),
             },
         );
@@ -223,6 +224,7 @@ mod tests {
                 shard_group_duration_ns: 3_600_000_000_000,
                 replication_factor: 2,
                 shard_count: None,
+                log_retention_ns: None,
                 shard_groups: BTreeMap::new(),
             },
         );
