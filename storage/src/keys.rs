@@ -152,6 +152,17 @@ pub(crate) fn field_key(measurement: &str, field: &str) -> Vec<u8> {
     k
 }
 
+/// A new incarnation (see [`META_INCARNATION`]): unique enough without a
+/// random-number dependency, as std's hasher keys are random per process
+/// and per call.
+pub(crate) fn new_incarnation(shard: u64) -> u64 {
+    use std::hash::BuildHasher as _;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::collections::hash_map::RandomState::new().hash_one((now, shard, std::process::id()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,15 +212,4 @@ mod tests {
             }
         }
     }
-}
-
-/// A new incarnation (see [`META_INCARNATION`]): unique enough without a
-/// random-number dependency, as std's hasher keys are random per process
-/// and per call.
-pub(crate) fn new_incarnation(shard: u64) -> u64 {
-    use std::hash::BuildHasher as _;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    std::collections::hash_map::RandomState::new().hash_one((now, shard, std::process::id()))
 }

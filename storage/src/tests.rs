@@ -1466,7 +1466,8 @@ fn a_damaged_snapshot_is_refused_and_leaves_the_shard_as_it_was() {
     target.import_shard(1, &bytes[..]).unwrap();
     let digest = shard.digest().unwrap();
     use crate::SnapshotError as S;
-    let cases: Vec<(Vec<u8>, fn(&S) -> bool)> = vec![
+    type Expected = fn(&S) -> bool;
+    let cases: Vec<(Vec<u8>, Expected)> = vec![
         (bytes[..bytes.len() - 3].to_vec(), |e| {
             matches!(e, S::Truncated { .. })
         }),
