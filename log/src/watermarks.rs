@@ -65,9 +65,22 @@ impl Watermarks {
     /// The watermarks of `topic[partition]`, from async code (on tokio's
     /// blocking pool, waiting up to the configured timeout).
     pub async fn fetch(&self, topic: &str, partition: i32) -> Result<(i64, i64), WatermarkError> {
+        self.off_runtime(topic, partition, move |this, name| {
+            this.fetch_blocking(name, partition, this.timeout)
+        })
+        .await
+    }
+
+    /// Runs librdkafka's synchronous `call` on tokio's blocking pool.
+    async fn off_runtime<T: Send + 'static>(
+        &self,
+        topic: &str,
+        partition: i32,
+        call: impl FnOnce(&Self, &str) -> Result<T, WatermarkError> + Send + 'static,
+    ) -> Result<T, WatermarkError> {
         let this = self.clone();
         let name = topic.to_owned();
-        tokio::task::spawn_blocking(move || this.fetch_blocking(&name, partition, this.timeout))
+        tokio::task::spawn_blocking(move || call(&this, &name))
             .await
             .unwrap_or_else(|_| {
                 Err(WatermarkError {
@@ -87,16 +100,14 @@ impl Watermarks {
         partition: i32,
         timestamp_ms: i64,
     ) -> Result<Option<i64>, WatermarkError> {
-        let this = self.clone();
-        let name = topic.to_owned();
-        tokio::task::spawn_blocking(move || {
+        self.off_runtime(topic, partition, move |this, name| {
             let err = |source| WatermarkError {
-                topic: name.clone(),
+                topic: name.to_owned(),
                 partition,
                 source,
             };
             let mut tpl = rdkafka::TopicPartitionList::new();
-            tpl.add_partition_offset(&name, partition, rdkafka::Offset::Offset(timestamp_ms))
+            tpl.add_partition_offset(name, partition, rdkafka::Offset::Offset(timestamp_ms))
                 .map_err(err)?;
             let found = this
                 .consumer
@@ -114,13 +125,6 @@ impl Watermarks {
             })
         })
         .await
-        .unwrap_or_else(|_| {
-            Err(WatermarkError {
-                topic: topic.to_owned(),
-                partition,
-                source: KafkaError::Canceled,
-            })
-        })
     }
 
     /// The high watermark of `topic[partition]` (read-your-writes), from

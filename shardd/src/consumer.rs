@@ -497,52 +497,42 @@ impl ApplyLoop {
     /// bootstraps), then opened and assigned.
     fn start(&mut self, may_bootstrap: bool) {
         let id = self.replica.spec.shard_id;
-        if self.shard.is_none() {
-            // Keys without meta are what an import cut short by a crash
-            // leaves; a shard opened over them would reuse their ids.
-            match self.shared.store.contains_shard(id) {
-                Ok(false) => {
-                    if let Err(e) = self.shared.store.destroy_shard(id) {
-                        self.fail(Failure::new(
-                            FailureKind::Open,
-                            format!("cannot clear shard {id}: {e}"),
-                        ));
-                        return;
-                    }
+        let store = &self.shared.store;
+        // Keys without meta are what an import cut short by a crash leaves;
+        // a shard opened over them would reuse their ids: dropped first.
+        let has_copy = if self.shard.is_some() {
+            Ok(true)
+        } else {
+            store.contains_shard(id).and_then(|has| {
+                if !has {
+                    store.destroy_shard(id)?;
                 }
-                Ok(true) => {}
-                Err(e) => {
-                    self.fail(Failure::new(
-                        FailureKind::Open,
-                        format!("cannot look up shard {id}: {e}"),
-                    ));
-                    return;
-                }
+                Ok(has)
+            })
+        };
+        let has_copy = match has_copy {
+            Ok(has) => has,
+            Err(e) => {
+                self.fail(Failure::new(
+                    FailureKind::Open,
+                    format!("cannot look up or clear shard {id}: {e}"),
+                ));
+                return;
             }
-        }
-        if let (true, Some(requests)) = (may_bootstrap, self.shared.bootstrap.clone()) {
-            match self.shared.store.contains_shard(id) {
-                Ok(false) => {
-                    let span = self.span();
-                    let _entered = span.enter();
-                    self.detach();
-                    if self.phase == Phase::Detached {
-                        info!("no local copy: asking the node for a peer's snapshot");
-                        if requests.send(Arc::clone(&self.replica)).is_ok() {
-                            return;
-                        }
-                        // The node is stopping: nothing will answer.
-                        self.replica().lock_status().detached = false;
-                    }
-                }
-                Ok(true) => {}
-                Err(e) => {
-                    self.fail(Failure::new(
-                        FailureKind::Open,
-                        format!("cannot look up shard {id}: {e}"),
-                    ));
+        };
+        if let (false, true, Some(requests)) =
+            (has_copy, may_bootstrap, self.shared.bootstrap.clone())
+        {
+            let span = self.span();
+            let _entered = span.enter();
+            self.detach();
+            if self.phase == Phase::Detached {
+                info!("no local copy: asking the node for a peer's snapshot");
+                if requests.send(Arc::clone(&self.replica)).is_ok() {
                     return;
                 }
+                // The node is stopping: nothing will answer.
+                self.replica().lock_status().detached = false;
             }
         }
         self.open_and_assign();

@@ -44,6 +44,10 @@ async fn two_replicas_agree_survive_sigkill_and_rebuild_by_replay_and_snapshot()
     let sa = ia.wait_caught_up(shard_id, hwm - 1).await;
     ib.wait_caught_up(shard_id, hwm - 1).await;
     assert_eq!(sa.values_applied, 50_000);
+    // Within a heartbeat the WAL is synced and the offset durable: what
+    // log retention may trim below.
+    ia.wait_until(shard_id, "durable", |s| s.durable_offset == Some(hwm - 1))
+        .await;
 
     let (offset, d) = digests_at_common_offset(&[&ia, &ib], shard_id).await;
     assert_eq!(offset, hwm - 1);
