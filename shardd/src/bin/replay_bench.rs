@@ -179,9 +179,14 @@ fn cpu_seconds() -> Option<f64> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // tansu's data directory, to weigh what the broker keeps.
+    let broker_dir = tempfile::tempdir()?;
     let broker = match &args.brokers {
         Some(_) => None,
-        None => Some(testkit::Broker::start().context("start tansu")?),
+        None => Some(
+            testkit::Broker::start_in(broker_dir.path(), testkit::free_port())
+                .context("start tansu")?,
+        ),
     };
     let brokers = args
         .brokers
@@ -272,7 +277,10 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("\ntarget: >= 1.5 M field values/s per core");
 
-    new_owner(&topic, &kafka, values, bytes)?;
+    let broker_bytes = broker
+        .is_some()
+        .then(|| testkit::dir_size(broker_dir.path()));
+    new_owner(&topic, &kafka, values, bytes, broker_bytes)?;
     Ok(())
 }
 
@@ -287,6 +295,7 @@ fn new_owner(
     kafka: &KafkaConfig,
     values: f64,
     log_bytes: usize,
+    broker_bytes: Option<u64>,
 ) -> anyhow::Result<()> {
     let spec = ReplicaSpec {
         shard_id: SHARD_ID,
@@ -359,9 +368,15 @@ fn new_owner(
     let store_bytes = peer.size_on_disk()?;
     println!("\nbytes per field value:");
     println!(
-        "  Kafka log (record payloads, before the broker's own overhead): {:>6.2}",
+        "  Kafka log, record payloads (before the producer's lz4):       {:>6.2}",
         log_bytes as f64 / values
     );
+    if let Some(b) = broker_bytes {
+        println!(
+            "  tansu's data directory (lz4 batches as sent, in sqlite):     {:>6.2}",
+            b as f64 / values
+        );
+    }
     println!(
         "  snapshot stream:                                            {:>6.2}",
         imported.bytes as f64 / values
