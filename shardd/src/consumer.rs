@@ -15,7 +15,8 @@
 //!    ▼
 //!  poll ─ a run of records (≤ batch_max_records, ≤ batch_max_bytes) ─┐
 //!    ▲                                                                │ control lock
-//!    │   commands: rebuild / resume / stop    hold: apply nothing > N │
+//!    │   commands: rebuild / resume / stop /  hold: apply nothing > N │
+//!    │   detach (a snapshot replaces the shard; snapshots.rs) / attach│
 //!    │                                                                ▼
 //!    │          check offsets (gap?) ─ LogRecord::decode ─ shard id ─ apply_many
 //!    │                                                                │
@@ -27,6 +28,11 @@
 //! own, off the async runtime (as Quickwit polls its consumers). A worker
 //! sleeps until a partition queue becomes non-empty, a command arrives, or
 //! a tick (holds expiring, cold compactions) is due.
+//!
+//! A replica whose shard the store does not hold (a new owner, a rebuild)
+//! detaches and asks the node for a peer's snapshot (`BootstrapRequests`);
+//! the node answers with `Command::Attach` (installed, or replay from the
+//! beginning) or `Command::Fail` (the log lost what a replay would need).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::mpsc;
