@@ -396,6 +396,9 @@ struct ApplyLoop {
     /// the shard has been checked for a cold compaction since.
     last_write: Instant,
     cold_checked: bool,
+    /// While catching up: the partition's end when its first fetch after
+    /// the assignment answered (see `reached_start_end`).
+    catch_up_to: Option<i64>,
 }
 
 impl ApplyLoop {
@@ -410,6 +413,7 @@ impl ApplyLoop {
             last_transient: None,
             last_write: Instant::now(),
             cold_checked: false,
+            catch_up_to: None,
         }
     }
 
@@ -704,6 +708,7 @@ impl ApplyLoop {
         }
         self.queue = Some(queue);
         self.phase = Phase::Running { expected: start };
+        self.catch_up_to = None;
     }
 
     /// Stays stopped while the hold covers nothing beyond it.
@@ -925,7 +930,7 @@ impl ApplyLoop {
         self.phase = Phase::Running { expected };
         drop(ctl);
         match event {
-            None => {}
+            None => self.reached_start_end(expected),
             Some(KafkaError::PartitionEOF(_)) => self.caught_up(expected),
             Some(
                 KafkaError::MessageConsumption(code) | KafkaError::MessageConsumptionFatal(code),
@@ -1040,6 +1045,42 @@ impl ApplyLoop {
             st.values_applied += values;
         }
         self.replica().advance_progress(last);
+    }
+
+    /// A catching-up replica whose applied records reach the partition's end
+    /// as it was when its first fetch answered is caught up, whether or not
+    /// an end-of-partition event comes: under a steady writer some brokers
+    /// (tansu) answer every fetch with a high watermark past the records
+    /// they return, so librdkafka never reports the end and the replica
+    /// stayed out of queries until the writes stopped.
+    fn reached_start_end(&mut self, expected: Option<i64>) {
+        let Some(next) = expected else {
+            return;
+        };
+        if self.replica().lock_status().state != ReplicaState::CatchingUp {
+            return;
+        }
+        let target = match self.catch_up_to {
+            Some(t) => t,
+            None => {
+                let spec = &self.replica.spec;
+                let Some((_, high)) = kafka_log::cached_watermarks(
+                    &self.shared.consumer,
+                    &spec.topic,
+                    spec.partition,
+                ) else {
+                    return;
+                };
+                *self.catch_up_to.insert(high)
+            }
+        };
+        if next >= target {
+            let mut st = self.replica().lock_status();
+            if st.state == ReplicaState::CatchingUp {
+                info!(applied = ?st.applied, target, "replica caught up with the partition's end at its start");
+                st.state = ReplicaState::Healthy;
+            }
+        }
     }
 
     /// End of partition: everything before the fetch position is applied.

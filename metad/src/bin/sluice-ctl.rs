@@ -232,9 +232,9 @@ enum Command {
         duration: String,
     },
     /// Back up databases into a directory: their meta data and a
-    /// snapshot of each shard from its freshest owner (a healthy one
-    /// first), taken once the owner has applied every record its partition
-    /// held at that moment. A later backup into the same directory fetches only shards
+    /// snapshot of each shard from its freshest healthy owner, taken once
+    /// the owner has applied every record its partition held at that
+    /// moment. A later backup into the same directory fetches only shards
     /// that changed since (the others keep their files). Shows progress.
     Backup {
         /// The backup directory (made if missing).

@@ -166,11 +166,9 @@ fn now_ns() -> i64 {
 /// just made, a replica rebuilding).
 const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
 
-/// The owner of `shard` to back up from: the healthy one with the highest
-/// applied offset, else a catching-up one (a group under constant writes
-/// may not see the end of its partition for a while; the snapshot is asked
-/// caught up with the log either way); waits up to [`HEALTHY_WITHIN`] for
-/// one that is neither failed nor unreachable.
+/// The healthy owner of `shard` with the highest applied offset, waiting
+/// up to [`HEALTHY_WITHIN`] for one (a group just made, a replica
+/// rebuilding).
 async fn freshest_owner(
     api: &NodeClient,
     meta: &MetaData,
@@ -179,29 +177,28 @@ async fn freshest_owner(
 ) -> anyhow::Result<DataNode> {
     let started = Instant::now();
     loop {
-        let mut best: Option<(bool, Option<i64>, DataNode)> = None;
+        let mut best: Option<(Option<i64>, DataNode)> = None;
         let mut why = Vec::new();
         for id in owners {
             let Some(node) = meta.data_nodes.get(id) else {
                 continue;
             };
             match api.status(&node.internal_addr, shard).await {
-                Ok(s) if !matches!(s.state, ReplicaState::Failed { .. }) => {
-                    let rank = (s.state == ReplicaState::Healthy, s.applied_offset);
-                    if best.as_ref().is_none_or(|(h, o, _)| rank > (*h, *o)) {
-                        best = Some((rank.0, rank.1, node.clone()));
+                Ok(s) if s.state == ReplicaState::Healthy => {
+                    if best.as_ref().is_none_or(|(o, _)| s.applied_offset > *o) {
+                        best = Some((s.applied_offset, node.clone()));
                     }
                 }
                 Ok(s) => why.push(format!("node {id}: {}", s.state)),
                 Err(e) => why.push(format!("node {id}: {e}")),
             }
         }
-        if let Some((_, _, node)) = best {
+        if let Some((_, node)) = best {
             return Ok(node);
         }
         if started.elapsed() > HEALTHY_WITHIN {
             bail!(
-                "shard {shard} has had no usable owner for {HEALTHY_WITHIN:?} ({})",
+                "shard {shard} has had no healthy owner for {HEALTHY_WITHIN:?} ({})",
                 why.join("; ")
             );
         }
