@@ -79,17 +79,31 @@ fn lines(t: i64, n: i64) -> String {
 
 const ANSWERS: &str = "SELECT count(v), sum(v) FROM m GROUP BY time(1w), host";
 
-/// Content digests of every shard of `db`, by (group start, shard index).
-fn digests(cluster: &sluice::cluster::Cluster, md: &MetaData, db: &str) -> Vec<(i64, u32, String)> {
+/// Content digests of every replica of `db`, by (group start, shard
+/// index), once each has applied everything its partition holds.
+async fn digests(
+    cluster: &sluice::cluster::Cluster,
+    md: &MetaData,
+    db: &str,
+) -> Vec<(i64, u32, String)> {
+    let watermarks = kafka_log::Watermarks::new(&cluster.kafka_config()).unwrap();
     let mut out = Vec::new();
     for g in md.shard_groups().filter(|g| g.database == db) {
         for s in &g.shards {
+            let (_, high) = watermarks.fetch(&g.topic, s.index as i32).await.unwrap();
             for owner in &s.owners {
                 let node = cluster
                     .nodes
                     .iter()
                     .find(|n| n.node.id() == *owner)
                     .unwrap();
+                if high > 0 {
+                    let wait = std::time::Duration::from_secs(30);
+                    node.node
+                        .wait_for_offset(s.id, high - 1, wait)
+                        .await
+                        .unwrap();
+                }
                 let (shard, _) = node.node.shard(s.id).expect("replica open");
                 out.push((g.start_ns, s.index, shard.digest().unwrap().hex()));
             }
@@ -186,7 +200,7 @@ async fn backup_during_writes_then_wipe_and_restore() {
 
     let answers = query(&http, &base, "db", ANSWERS).await;
     let md = a.meta.snapshot_linearizable().await.unwrap();
-    let before = digests(&a, &md, "db");
+    let before = digests(&a, &md, "db").await;
     assert_eq!(before.len(), 6, "3 groups × 1 shard × 2 owners");
     let count = |v: Value| v["results"][0]["series"][0]["values"][0][1].clone();
     assert_eq!(
@@ -203,7 +217,7 @@ async fn backup_during_writes_then_wipe_and_restore() {
     .await;
     write(&http, &base, "db", lines(T0 + 10, 3)).await;
     let answers_after = query(&http, &base, "db", ANSWERS).await;
-    let after = digests(&a, &a.meta.snapshot_linearizable().await.unwrap(), "db");
+    let after = digests(&a, &a.meta.snapshot_linearizable().await.unwrap(), "db").await;
 
     // ---- wipe the cluster, keep the broker: restore, replay the tail ----
     a.stop().await;
@@ -220,7 +234,7 @@ async fn backup_during_writes_then_wipe_and_restore() {
     assert_eq!(query(&http, &base, "db", ANSWERS).await, answers_after);
     let md = b1.meta.snapshot_linearizable().await.unwrap();
     assert_eq!(
-        digests(&b1, &md, "db"),
+        digests(&b1, &md, "db").await,
         after,
         "snapshots plus the log's tail"
     );
@@ -237,7 +251,11 @@ async fn backup_during_writes_then_wipe_and_restore() {
     tokio::task::block_in_place(|| ctl(&b, &secret, &["restore", "--from", &backup_arg]));
     assert_eq!(query(&http, &base, "db", ANSWERS).await, answers);
     let md = b.meta.snapshot_linearizable().await.unwrap();
-    assert_eq!(digests(&b, &md, "db"), before, "restored shards differ");
+    assert_eq!(
+        digests(&b, &md, "db").await,
+        before,
+        "restored shards differ"
+    );
     let db = md.database("db").unwrap();
     assert!(db.continuous_queries.contains_key("cq"), "{db:?}");
     // The restored database takes writes, in a restored group too.

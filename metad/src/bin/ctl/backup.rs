@@ -42,7 +42,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meta_client::MetaClient;
 use node_client::NodeClient;
 use schemas::meta::{
-    ContinuousQuery, DataNode, GroupFieldTypes, MetaData, ShardGroup, ShardGroupId, ShardId,
+    ContinuousQuery, DataNode, GroupFieldTypes, MetaData, NodeId, ShardGroup, ShardGroupId, ShardId,
 };
 use schemas::meta_api::{CommandError, CommandOutput, MetaCommand, RetentionPolicySpec};
 use schemas::node_api::{InstallLog, ReplicaState, SnapshotHeader};
@@ -120,6 +120,10 @@ pub struct ShardEntry {
     pub id: ShardId,
     /// Its index (partition).
     pub index: u32,
+    /// The data node it was taken from (a later backup asks it first: its
+    /// replica's incarnation is the file's).
+    #[serde(default)]
+    pub node: NodeId,
     /// The file under `shards/`.
     pub file: String,
     /// The snapshot's incarnation (see `schemas::node_api::SnapshotHeader`).
@@ -166,14 +170,17 @@ fn now_ns() -> i64 {
 /// just made, a replica rebuilding).
 const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
 
-/// The healthy owner of `shard` with the highest applied offset, waiting
-/// up to [`HEALTHY_WITHIN`] for one (a group just made, a replica
-/// rebuilding).
+/// The owner of `shard` to back up from: `prefer` (the node an earlier
+/// file came from) if it is healthy, since the snapshot is asked caught up
+/// anyway and only its replica can match that file's incarnation; else the
+/// healthy owner with the highest applied offset. Waits up to
+/// [`HEALTHY_WITHIN`] for one (a group just made, a replica rebuilding).
 async fn freshest_owner(
     api: &NodeClient,
     meta: &MetaData,
     owners: &[u64],
     shard: ShardId,
+    prefer: Option<NodeId>,
 ) -> anyhow::Result<DataNode> {
     let started = Instant::now();
     loop {
@@ -185,6 +192,9 @@ async fn freshest_owner(
             };
             match api.status(&node.internal_addr, shard).await {
                 Ok(s) if s.state == ReplicaState::Healthy => {
+                    if prefer == Some(*id) {
+                        return Ok(node.clone());
+                    }
                     if best.as_ref().is_none_or(|(o, _)| s.applied_offset > *o) {
                         best = Some((s.applied_offset, node.clone()));
                     }
@@ -281,9 +291,9 @@ pub async fn backup(
     for g in groups {
         let mut shards = Vec::new();
         for s in &g.shards {
-            let node = freshest_owner(api, &meta, &s.owners, s.id).await?;
-            bar.set_message(format!("shard {} from node {}", s.id, node.id));
             let known = earlier.get(&s.id);
+            let node = freshest_owner(api, &meta, &s.owners, s.id, known.map(|k| k.node)).await?;
+            bar.set_message(format!("shard {} from node {}", s.id, node.id));
             let entry = match fetch(api, &node, s.id, &shards_dir, known).await? {
                 None => {
                     kept += 1;
@@ -298,6 +308,7 @@ pub async fn backup(
                     ShardEntry {
                         id: s.id,
                         index: s.index,
+                        node: node.id,
                         file,
                         incarnation: header.incarnation,
                         offset: header.applied_offset,
