@@ -9,65 +9,27 @@
 //! and answers it was taken at, and the first holds every point
 //! acknowledged before it started.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
+use common::{query, write, Ctl};
 use schemas::meta::MetaData;
 use serde_json::Value;
 
 const WEEK: i64 = 7 * 24 * 3_600_000_000_000;
 const T0: i64 = 1_735_689_600_000_000_000;
 
-/// `sluice-ctl` is a binary of the `metad` package: a workspace build puts
-/// it beside `sluice`.
+/// `sluice-ctl --json` against `cluster`.
 fn ctl(cluster: &sluice::cluster::Cluster, secret: &str, args: &[&str]) -> Value {
-    let sluice = PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
-    let bin = sluice.with_file_name(format!("sluice-ctl{}", std::env::consts::EXE_SUFFIX));
-    let out = Command::new(&bin)
-        .args([
-            "--metad",
-            &cluster.meta_addr.to_string(),
-            "--shared-secret",
-            secret,
-        ])
-        .args(["--json", "--timeout-s", "30"])
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "sluice-ctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}"))
-}
-
-async fn query(http: &reqwest::Client, base: &str, db: &str, q: &str) -> Value {
-    let v: Value = http
-        .post(format!("{base}/query"))
-        .query(&[("db", db), ("q", q), ("consistency", "strong")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(v["results"][0]["error"].is_null(), "{q}: {v}");
-    v
-}
-
-async fn write(http: &reqwest::Client, base: &str, db: &str, body: String) {
-    let resp = http
-        .post(format!("{base}/write"))
-        .query(&[("db", db)])
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
+    Ctl {
+        metad: cluster.meta_addr.to_string(),
+        secret: secret.to_owned(),
+        timeout_s: 30,
+    }
+    .ok(args)
 }
 
 /// `n` points of two series from `t`, 1 s apart.

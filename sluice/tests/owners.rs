@@ -5,66 +5,24 @@
 //! change, while a query runs in a loop against a node and never fails or
 //! changes its answer.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::Ctl;
 use schemas::meta::{MetaData, NodeId, ShardId};
 use serde_json::Value;
 
 const POINTS: i64 = 2_000;
 
-/// `sluice-ctl` is a binary of the `metad` package: a workspace build puts
-/// it beside `sluice`.
-fn ctl_binary() -> PathBuf {
-    let sluice = PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
-    let ctl = sluice.with_file_name(format!("sluice-ctl{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        ctl.is_file(),
-        "{} is missing: build the workspace (cargo build --workspace)",
-        ctl.display()
-    );
-    ctl
-}
-
-struct Ctl {
-    metad: String,
-    secret: String,
-}
-
-impl Ctl {
-    fn run(&self, args: &[&str]) -> Result<String, String> {
-        let out = Command::new(ctl_binary())
-            .args(["--metad", &self.metad, "--shared-secret", &self.secret])
-            .args(["--json", "--timeout-s", "10"])
-            .args(args)
-            .output()
-            .expect("run sluice-ctl");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        if out.status.success() {
-            Ok(stdout)
-        } else {
-            Err(stderr)
-        }
-    }
-
-    fn ok(&self, args: &[&str]) -> Value {
-        let out = self
-            .run(args)
-            .unwrap_or_else(|e| panic!("sluice-ctl {args:?}: {e}"));
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
-    }
-
-    /// Every owner's digest at a common offset; all must agree.
-    fn digest(&self, shard: ShardId) -> String {
-        let v = self.ok(&["verify-shard", &shard.to_string()]);
-        assert_eq!(v["consistent"], true, "shard {shard}: {v}");
-        v["owners"][0]["digest"].as_str().unwrap().to_owned()
-    }
+/// Every owner's digest at a common offset; all must agree.
+fn verified_digest(ctl: &Ctl, shard: ShardId) -> String {
+    let v = ctl.ok(&["verify-shard", &shard.to_string()]);
+    assert_eq!(v["consistent"], true, "shard {shard}: {v}");
+    v["owners"][0]["digest"].as_str().unwrap().to_owned()
 }
 
 /// `SELECT count(v) FROM cpu` on `node`.
@@ -101,6 +59,7 @@ async fn copy_move_remove_replace_and_drain_keep_data_and_answers() {
     let ctl = Ctl {
         metad: cluster.meta_addr.to_string(),
         secret: cluster.spec().shared_secret.clone().unwrap(),
+        timeout_s: 10,
     };
 
     let http = reqwest::Client::new();
@@ -128,7 +87,7 @@ async fn copy_move_remove_replace_and_drain_keep_data_and_answers() {
     let (a, b) = (group.shards[0].id, group.shards[1].id);
     let (owner_a, owner_b) = (owners(&md, a)[0], owners(&md, b)[0]);
     assert_ne!(owner_a, owner_b);
-    let before = [(a, ctl.digest(a)), (b, ctl.digest(b))];
+    let before = [(a, verified_digest(&ctl, a)), (b, verified_digest(&ctl, b))];
     let third = cluster.add_data_node().await.unwrap();
     let (third, query_node) = (third.node.id(), third.http_addr);
 
@@ -161,7 +120,11 @@ async fn copy_move_remove_replace_and_drain_keep_data_and_answers() {
         async move {
             let md = meta.snapshot_linearizable().await.unwrap();
             assert_eq!(owners(&md, shard), want, "{step}: owners of shard {shard}");
-            assert_eq!(&ctl.digest(shard), digest, "{step}: data of shard {shard}");
+            assert_eq!(
+                &verified_digest(ctl, shard),
+                digest,
+                "{step}: data of shard {shard}"
+            );
         }
     };
 

@@ -8,34 +8,15 @@
 //! the fetches of other topics once one is deleted (see
 //! `NodeConfig::delete_group_topics`).
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{query, write};
 use serde_json::Value;
 
 const WEEK: i64 = 7 * 24 * 3_600_000_000_000;
 const T0: i64 = 1_735_689_600_000_000_000;
-
-async fn query(http: &reqwest::Client, base: &str, db: &str, q: &str) -> Value {
-    http.post(format!("{base}/query"))
-        .query(&[("db", db), ("q", q), ("consistency", "strong")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn write(http: &reqwest::Client, base: &str, db: &str, body: String) {
-    let resp = http
-        .post(format!("{base}/write"))
-        .query(&[("db", db)])
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204, "{}", resp.text().await.unwrap());
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dropped_databases_topics_and_groups_are_purged() {
